@@ -1,0 +1,54 @@
+"""The one exception hierarchy of crucible-ray.
+
+Everything the package raises on purpose derives from :class:`CrucibleError`, so callers can
+catch one type. Two families matter to callers:
+
+* :class:`InvalidRequest` - the request itself is wrong (unknown language, code too large...).
+  Retrying the same request will fail the same way.
+* :class:`SandboxUnavailable` - the platform cannot run sandboxes *safely* right now (engine
+  down, gVisor runtime missing, image missing). Fail secure: nothing runs with a weaker setup.
+
+A program that misbehaves (crashes, times out, floods output) is *not* an exception: it is an
+``EvalResult`` with the matching status.
+"""
+
+from __future__ import annotations
+
+
+class CrucibleError(Exception):
+    """Base class of every error raised by crucible-ray."""
+
+
+class InvalidRequest(CrucibleError):
+    """The evaluation request is malformed; the message names the offending field."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+class UnsupportedLanguage(InvalidRequest):
+    """The requested language has no sandbox image."""
+
+
+class SandboxUnavailable(CrucibleError):
+    """Sandboxes cannot be started safely right now; evaluations are refused."""
+
+
+class EngineUnavailable(SandboxUnavailable):
+    """The Docker engine cannot be reached."""
+
+
+class RuntimeUnavailable(SandboxUnavailable):
+    """The configured container runtime (gVisor by default) is not registered or not working."""
+
+
+class ImageMissing(SandboxUnavailable):
+    """The sandbox image for a language has not been built on this engine."""
+
+
+class SandboxFault(CrucibleError):
+    """A sandbox broke for reasons of the platform, not of the program (e.g. gVisor aborted).
+
+    Raised only where a retry is safe because the submitted code never started.
+    """

@@ -1,0 +1,101 @@
+"""Every supported language, in one place: its image contents, how it runs, what it needs.
+
+A sandbox image holds a Debian ``minbase`` root plus the language's packages and a small
+*launcher* (``crucible_ray/images/launchers``). Every launcher speaks the same protocol, which is
+what lets sandboxes boot before the code arrives:
+
+1. write ``R`` to stderr once booted and waiting;
+2. read one line on stdin (the go signal: the code file is now in ``/code``);
+3. write ``G`` to stderr, then run ``/code/<source_file>`` with the rest of stdin as its stdin.
+
+Per-language needs that differ from :class:`~crucible_ray.policy.SandboxPolicy` live here, in
+``policy_overrides`` (documented per language below), and nowhere else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from crucible_ray.errors import UnsupportedLanguage
+
+
+@dataclass(frozen=True)
+class LanguageSpec:
+    name: str
+    packages: tuple[str, ...]  # Debian packages installed on top of minbase
+    source_file: str  # name of the code file inside /code
+    launcher: str  # file in crucible_ray/images/launchers, installed in /opt/crucible
+    command: tuple[str, ...]  # how the container starts the launcher
+    env: dict[str, str] = field(default_factory=dict)
+    policy_overrides: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def image_repository(self) -> str:
+        return f"crucible-sandbox-{self.name}"
+
+
+_BASE_ENV = {
+    "PATH": "/usr/local/bin:/usr/bin:/bin",
+    "HOME": "/tmp",
+    "LANG": "C.UTF-8",
+    "TMPDIR": "/tmp",
+}
+
+LANGUAGES: dict[str, LanguageSpec] = {
+    spec.name: spec
+    for spec in (
+        # The full standard library (python3, not python3-minimal): users expect shutil, json...
+        # The launcher runs the program in the already-started interpreter as __main__.
+        LanguageSpec(
+            name="python",
+            packages=("python3",),
+            source_file="main.py",
+            launcher="launch.py",
+            command=("/usr/bin/python3", "-I", "/opt/crucible/launch.py"),
+            env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
+        ),
+        # Node starts V8 before the code arrives; the program is loaded as the main module.
+        LanguageSpec(
+            name="javascript",
+            packages=("nodejs",),
+            source_file="main.js",
+            launcher="launch.js",
+            command=("/usr/bin/node", "/opt/crucible/launch.js"),
+            env={**_BASE_ENV, "NODE_OPTIONS": ""},
+        ),
+        # Go compiles inside the sandbox, so it needs (documented, deliberate):
+        # - memory 512 MiB: the compiler and linker of a small program peak well above 100 MiB;
+        # - a 256 MiB /tmp that allows exec: GOCACHE and the built binary live there;
+        # - 128 processes/threads: `go build` runs compile/link, each with runtime threads.
+        # No cgo (no C toolchain in the image) and no module downloads (no network anyway).
+        LanguageSpec(
+            name="go",
+            packages=("golang-go",),
+            source_file="main.go",
+            launcher="launch-go.sh",
+            command=("/bin/sh", "/opt/crucible/launch-go.sh"),
+            env={
+                **_BASE_ENV,
+                "GOCACHE": "/tmp/.gocache",
+                "GOPATH": "/tmp/go",
+                "GOFLAGS": "-mod=mod",
+                "GOPROXY": "off",
+                "GOTELEMETRY": "off",
+                "CGO_ENABLED": "0",
+            },
+            policy_overrides={"memory_mb": 512, "tmp_size_mb": 256, "tmp_exec": True,
+                              "pids_limit": 128},
+        ),
+    )
+}
+
+
+def get_language(name: str) -> LanguageSpec:
+    try:
+        return LANGUAGES[name]
+    except KeyError:
+        known = ", ".join(sorted(LANGUAGES))
+        raise UnsupportedLanguage(
+            f"unknown language {name!r}; supported: {known}", field="language"
+        ) from None

@@ -1,0 +1,238 @@
+"""One sandbox container: how a policy becomes Docker settings, boot ahead, run once, destroy.
+
+A sandbox is *prepared* (created, attached, started, and its launcher waiting on stdin) before
+any code is known, then *executed* exactly once: the code file appears in its read-only
+``/code`` mount, a go line on stdin starts it, output is read with caps until exit or deadline,
+and the container is destroyed. Nothing is ever reused between evaluations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import docker.types
+
+from crucible_ray.errors import SandboxFault
+from crucible_ray.languages import LanguageSpec
+from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
+from crucible_ray.sandbox.engine import (
+    ENGINE_ERRORS,
+    LABEL_LANGUAGE,
+    LABEL_MANAGED,
+    LABEL_OWNER,
+    Engine,
+)
+from crucible_ray.sandbox.output import STDERR, STDOUT, CappedStream, Deadline, FrameReader
+
+BOOT_TIMEOUT_S = 30.0  # a sandbox that is not ready by then is a platform fault
+EXIT_GRACE_S = 5.0  # after output ends, how long the engine may take to report the exit
+_INLINE_STDIN_BYTES = 32 * 1024  # larger stdin is written from a thread (the program may not read)
+
+
+def container_config(policy: SandboxPolicy, spec: LanguageSpec, runtime_name: str, image: str,
+                     code_dir: Path, owner: str) -> dict[str, Any]:  # fmt: skip
+    """Keyword arguments for ``APIClient.create_container``: the policy, as Docker settings."""
+    tmp_flags = "rw,nosuid,nodev," + ("exec" if policy.tmp_exec else "noexec")
+    ulimits = [docker.types.Ulimit(name="core", soft=0, hard=0),
+               docker.types.Ulimit(name="nofile", soft=1024, hard=1024)]  # fmt: skip
+    pids_limit = policy.pids_limit
+    if policy.runtime == "runsc":  # see GVISOR_HOST_PIDS_HEADROOM
+        ulimits.append(docker.types.Ulimit(name="nproc", soft=policy.pids_limit,
+                                           hard=policy.pids_limit))  # fmt: skip
+        pids_limit += GVISOR_HOST_PIDS_HEADROOM
+    host_config = docker.types.HostConfig(
+        version="1.41",
+        network_mode="none",
+        mem_limit=f"{policy.memory_mb}m",
+        memswap_limit=f"{policy.memory_mb}m",
+        nano_cpus=int(policy.cpus * 1e9),
+        pids_limit=pids_limit,
+        ulimits=ulimits,
+        read_only=True,
+        cap_drop=["ALL"],
+        security_opt=["no-new-privileges:true", f"seccomp={policy.seccomp_json()}"],
+        tmpfs={"/tmp": f"{tmp_flags},size={policy.tmp_size_mb}m,mode=1777"},
+        shm_size=f"{policy.shm_size_mb}m",
+        ipc_mode="private",
+        binds={str(code_dir): {"bind": "/code", "mode": "ro"}},
+        log_config=docker.types.LogConfig(type="none"),
+        runtime=runtime_name,
+    )
+    return {
+        "image": image,
+        "command": list(spec.command),
+        "user": policy.user,
+        "stdin_open": True,  # with detach=False docker-py also sets StdinOnce
+        "detach": False,
+        "tty": False,
+        "environment": dict(spec.env),  # the host's environment never reaches the sandbox
+        "working_dir": "/tmp",
+        "hostname": "sandbox",
+        "network_disabled": True,
+        "labels": {LABEL_MANAGED: "1", LABEL_OWNER: owner, LABEL_LANGUAGE: spec.name},
+        "host_config": host_config,
+    }
+
+
+@dataclass
+class Outcome:
+    """What happened to one program, before it becomes an EvalResult."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    oom_killed: bool
+    timed_out: bool
+    killed: bool  # killed from the host (timeout or cancellation)
+    duration_ms: float
+
+
+@dataclass
+class PreparedSandbox:
+    container_id: str
+    spec: LanguageSpec
+    policy: SandboxPolicy
+    code_dir: Path
+    sock: socket.socket
+    reader: FrameReader
+    ready_at: float
+    _keepalive: Any = None  # the HTTP response object that owns the hijacked socket
+    _killed: threading.Event = field(default_factory=threading.Event)
+
+    def kill(self, engine: Engine) -> None:
+        """Kill the sandbox now (timeout or cancellation). Safe from any thread, idempotent."""
+        self._killed.set()
+        try:
+            engine.api.kill(self.container_id, "SIGKILL")
+        except ENGINE_ERRORS:
+            pass  # already gone, or the engine is down: destroy() and the sweeper follow up
+
+
+def prepare(engine: Engine, spec: LanguageSpec, policy: SandboxPolicy, runtime_name: str,
+            image: str, work_dir: Path, owner: str) -> PreparedSandbox:  # fmt: skip
+    """Create, attach and start a sandbox, and wait until its launcher is ready for code."""
+    code_dir = work_dir / uuid.uuid4().hex
+    code_dir.mkdir(mode=0o755, parents=True)
+    container_id = None
+    try:
+        config = container_config(policy, spec, runtime_name, image, code_dir, owner)
+        container_id = engine.api.create_container(**config)["Id"]
+        response = engine.api.attach_socket(
+            container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
+        )
+        sock = response._sock
+        engine.api.start(container_id)
+        reader = FrameReader(sock, policy.output_limit_bytes)
+        try:
+            reader.read_until(time.monotonic() + BOOT_TIMEOUT_S, want_stderr_bytes=1)
+        except Deadline:
+            raise SandboxFault(f"sandbox did not boot within {BOOT_TIMEOUT_S:.0f}s") from None
+        if reader.streams[STDERR].data[:1] != b"R":
+            raise SandboxFault(f"sandbox failed to boot: {reader.streams[STDERR].text()[:500]}")
+        reader.reset()
+        reader.streams[STDERR] = CappedStream(policy.output_limit_bytes + 1)  # + the "G" ack
+        return PreparedSandbox(container_id, spec, policy, code_dir, sock, reader,
+                               time.monotonic(), response)  # fmt: skip
+    except BaseException:
+        destroy_container(engine, container_id, code_dir)
+        raise
+
+
+def execute(engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes,
+            timeout_s: float) -> Outcome:  # fmt: skip
+    """Run ``code`` once in a prepared sandbox; the sandbox is destroyed before returning."""
+    try:
+        return _execute(engine, sandbox, code, stdin, timeout_s)
+    finally:
+        destroy(engine, sandbox)
+
+
+def _execute(engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes,
+             timeout_s: float) -> Outcome:  # fmt: skip
+    path = sandbox.code_dir / sandbox.spec.source_file
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    with os.fdopen(fd, "wb") as f:
+        f.write(code)
+    started = time.monotonic()
+    deadline = started + timeout_s
+    _send_stdin(sandbox.sock, b"\n" + stdin)
+    reader = sandbox.reader
+    timed_out = False
+    exit_code: int | None = None
+    try:
+        reader.read_until(deadline)
+        # Output ended; the engine reports the exit shortly. A program that closed its output
+        # but kept running is still bound by the deadline.
+        wait_s = max(deadline - time.monotonic(), 0) + EXIT_GRACE_S
+        exit_code = engine.api.wait(sandbox.container_id, timeout=wait_s)["StatusCode"]
+    except (Deadline, *ENGINE_ERRORS) as exc:
+        if isinstance(exc, Deadline) or time.monotonic() >= deadline:
+            timed_out = True
+        else:
+            raise
+        sandbox.kill(engine)
+    finished = time.monotonic()
+    stderr = reader.streams[STDERR]
+    if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
+        raise SandboxFault(f"sandbox died before the program started (exit {exit_code})")
+    del stderr.data[:1]
+    stderr.total -= 1
+    stderr.limit -= 1
+    oom_killed = False
+    if not timed_out:
+        state = engine.api.inspect_container(sandbox.container_id)["State"]
+        oom_killed = bool(state.get("OOMKilled"))
+    stdout = reader.streams[STDOUT]
+    return Outcome(
+        exit_code=None if timed_out else exit_code,
+        stdout=stdout.text(),
+        stderr=stderr.text(),
+        truncated=stdout.truncated or stderr.truncated,
+        oom_killed=oom_killed,
+        timed_out=timed_out,
+        killed=sandbox._killed.is_set(),
+        duration_ms=(finished - started) * 1000,
+    )
+
+
+def _send_stdin(sock: socket.socket, payload: bytes) -> None:
+    def send() -> None:
+        try:
+            sock.sendall(payload)
+            sock.shutdown(socket.SHUT_WR)  # EOF on the program's stdin
+        except OSError:
+            pass  # the program exited without reading all of it
+
+    if len(payload) <= _INLINE_STDIN_BYTES:
+        send()
+    else:
+        threading.Thread(target=send, name="sandbox-stdin", daemon=True).start()
+
+
+def destroy(engine: Engine, sandbox: PreparedSandbox) -> None:
+    try:
+        sandbox.sock.close()
+    except OSError:
+        pass
+    destroy_container(engine, sandbox.container_id, sandbox.code_dir)
+
+
+def destroy_container(engine: Engine, container_id: str | None, code_dir: Path) -> None:
+    """Remove a sandbox container (killing it if needed) and its code directory."""
+    if container_id is not None:
+        try:
+            engine.api.remove_container(container_id, force=True)
+        except docker.errors.NotFound:
+            pass
+        except ENGINE_ERRORS:
+            pass  # engine down: the orphan sweep removes it when the engine is back
+    shutil.rmtree(code_dir, ignore_errors=True)

@@ -1,0 +1,218 @@
+"""SandboxRunner: the sandbox layer's public entry point. One program in, one EvalResult out."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from pathlib import Path
+from typing import Self
+
+from crucible_ray.errors import (
+    CrucibleError,
+    EngineUnavailable,
+    InvalidRequest,
+    SandboxFault,
+)
+from crucible_ray.images.build import require_image
+from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
+from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
+from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.container import (
+    Outcome,
+    PreparedSandbox,
+    destroy,
+    execute,
+    prepare,
+)
+from crucible_ray.sandbox.engine import ENGINE_ERRORS, Engine, owner_token
+from crucible_ray.sandbox.pool import WarmPool
+from crucible_ray.sandbox.sweep import sweep_orphans
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATE_DIR = Path("/var/lib/crucible")
+ATTEMPTS = 2  # a sandbox that breaks before the code starts is replaced once
+
+
+class SandboxRunner:
+    """Runs untrusted programs, each in a fresh hardened sandbox on this machine's engine.
+
+    ``warm`` boots that many sandboxes per language ahead of demand (an int for every language,
+    or a mapping per language). Thread-safe: ``run`` may be called from many threads.
+    """
+
+    def __init__(self, policy: SandboxPolicy | None = None, *, engine: Engine | None = None,
+                 state_dir: Path = DEFAULT_STATE_DIR, warm: int | Mapping[str, int] = 0) -> None:  # fmt: skip
+        self.policy = policy or SandboxPolicy()
+        self.engine = engine or Engine()
+        self.owner = owner_token()
+        self.work_dir = state_dir / "sandboxes" / self.owner
+        self._warm = dict.fromkeys(LANGUAGES, warm) if isinstance(warm, int) else dict(warm)
+        self._pools: dict[str, WarmPool] = {}
+        self._images: dict[str, str] = {}
+        self._runtime_name: str | None = None
+        self._refill = ThreadPoolExecutor(max_workers=2, thread_name_prefix="sandbox-warm")
+        self._active: dict[str, PreparedSandbox | None] = {}
+        self._cancelled: set[str] = set()
+        self._lock = threading.Lock()
+
+    # lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> Self:
+        """Check every safeguard (fail secure), sweep orphans, boot the warm pools."""
+        self._runtime_name = self.engine.check_runtime(self.policy.runtime)
+        self.policy.seccomp_json()  # raises when the profile is missing or broken
+        sweep_orphans(self.engine, self.work_dir.parent)
+        self.work_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
+        for language, size in self._warm.items():
+            if size > 0:
+                spec = get_language(language)
+                self._pools[language] = WarmPool(
+                    size, partial(self._prepare, spec), partial(destroy, self.engine), self._refill
+                )
+        return self
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._refill.shutdown(wait=True, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.close()  # sandboxes that finished booting during shutdown
+        with self._lock:
+            running = [s for s in self._active.values() if s is not None]
+        for sandbox in running:
+            sandbox.kill(self.engine)
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # evaluations -----------------------------------------------------------------------------
+
+    def run(self, request: EvalRequest, eval_id: str | None = None) -> EvalResult:
+        """Run one program and return its result.
+
+        Raises InvalidRequest for a bad request and SandboxUnavailable when sandboxes cannot be
+        started safely (nothing ran). Once the program may have started, every failure is an
+        EvalResult (status ``error`` when the platform, not the program, failed).
+        """
+        if self._runtime_name is None:
+            raise RuntimeError("SandboxRunner.start() was not called")
+        eval_id = eval_id or new_eval_id()
+        spec, policy, timeout_s = self._validate(request)
+        result = EvalResult(id=eval_id, status=EvalStatus.RUNNING, language=spec.name,
+                            runtime=policy.runtime)  # fmt: skip
+        code, stdin = request.code.encode(), request.stdin.encode()
+        with self._lock:
+            self._active[eval_id] = None
+        try:
+            for attempt in range(1, ATTEMPTS + 1):
+                try:
+                    outcome = self._attempt(eval_id, spec, code, stdin, timeout_s)
+                except SandboxFault as exc:
+                    log.warning("sandbox fault (attempt %d) for %s: %s", attempt, eval_id, exc)
+                    if attempt == ATTEMPTS:
+                        return _finish(result, EvalStatus.ERROR, error=f"sandbox fault: {exc}")
+                    continue
+                except _Cancelled:
+                    return _finish(result, EvalStatus.CANCELLED)
+                except ENGINE_ERRORS as exc:
+                    return _finish(result, EvalStatus.ERROR, error=f"container engine: {exc}")
+                return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))
+            raise AssertionError("unreachable")
+        finally:
+            with self._lock:
+                self._active.pop(eval_id, None)
+                self._cancelled.discard(eval_id)
+
+    def cancel(self, eval_id: str) -> bool:
+        """Cancel a running evaluation: its sandbox is killed and it ends as ``cancelled``."""
+        with self._lock:
+            if eval_id not in self._active:
+                return False
+            self._cancelled.add(eval_id)
+            sandbox = self._active[eval_id]
+        if sandbox is not None:
+            sandbox.kill(self.engine)
+        return True
+
+    def warm_ready(self) -> dict[str, int]:
+        return {language: pool.ready for language, pool in self._pools.items()}
+
+    # internals -------------------------------------------------------------------------------
+
+    def _validate(self, request: EvalRequest) -> tuple[LanguageSpec, SandboxPolicy, float]:
+        spec = get_language(request.language)
+        policy = self.policy.for_language(spec.policy_overrides)
+        if len(request.code.encode()) > policy.code_limit_bytes:
+            raise InvalidRequest(f"code exceeds {policy.code_limit_bytes} bytes", field="code")
+        if len(request.stdin.encode()) > policy.stdin_limit_bytes:
+            raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes", field="stdin")
+        timeout_s = request.timeout_s if request.timeout_s is not None else policy.timeout_s
+        if not 0 < timeout_s <= policy.max_timeout_s:
+            raise InvalidRequest(
+                f"timeout_s must be > 0 and <= {policy.max_timeout_s:g}", field="timeout_s"
+            )
+        return spec, policy, timeout_s
+
+    def _prepare(self, spec: LanguageSpec) -> PreparedSandbox:
+        image = self._images.get(spec.name)
+        if image is None:
+            image = self._images[spec.name] = require_image(self.engine.api, spec)
+        policy = self.policy.for_language(spec.policy_overrides)
+        assert self._runtime_name is not None
+        try:
+            return prepare(self.engine, spec, policy, self._runtime_name, image, self.work_dir,
+                           self.owner)  # fmt: skip
+        except ENGINE_ERRORS as exc:
+            raise EngineUnavailable(f"cannot start a sandbox: {exc}") from exc
+
+    def _attempt(self, eval_id: str, spec: LanguageSpec, code: bytes, stdin: bytes,
+                 timeout_s: float) -> Outcome:  # fmt: skip
+        pool = self._pools.get(spec.name)
+        sandbox = (pool.take() if pool else None) or self._prepare(spec)
+        with self._lock:
+            cancelled = eval_id in self._cancelled
+            self._active[eval_id] = sandbox
+        if cancelled:
+            destroy(self.engine, sandbox)
+            raise _Cancelled
+        return execute(self.engine, sandbox, code, stdin, timeout_s)
+
+    def _was_cancelled(self, eval_id: str) -> bool:
+        with self._lock:
+            return eval_id in self._cancelled
+
+
+class _Cancelled(CrucibleError):
+    pass
+
+
+def _finish(result: EvalResult, status: EvalStatus, *, error: str | None = None) -> EvalResult:
+    return result.model_copy(update={"status": status, "error": error, "finished_at": utcnow()})
+
+
+def _from_outcome(result: EvalResult, outcome: Outcome, *, cancelled: bool) -> EvalResult:
+    if cancelled:
+        status = EvalStatus.CANCELLED
+    elif outcome.timed_out:
+        status = EvalStatus.TIMED_OUT
+    elif outcome.exit_code == 0:
+        status = EvalStatus.SUCCEEDED
+    else:
+        status = EvalStatus.FAILED
+    return result.model_copy(update={
+        "status": status,
+        "exit_code": outcome.exit_code,
+        "stdout": outcome.stdout,
+        "stderr": outcome.stderr,
+        "truncated": outcome.truncated,
+        "oom_killed": outcome.oom_killed,
+        "duration_ms": round(outcome.duration_ms, 3),
+        "finished_at": utcnow(),
+    })  # fmt: skip
