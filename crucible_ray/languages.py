@@ -84,8 +84,12 @@ LANGUAGES: dict[str, LanguageSpec] = {
                 "GOTELEMETRY": "off",
                 "CGO_ENABLED": "0",
             },
-            policy_overrides={"memory_mb": 512, "tmp_size_mb": 256, "tmp_exec": True,
-                              "pids_limit": 128},
+            policy_overrides={
+                "memory_mb": 512,
+                "tmp_size_mb": 256,
+                "tmp_exec": True,
+                "pids_limit": 128,
+            },
         ),
     )
 }

@@ -102,8 +102,14 @@ def build_profile() -> dict:
             {
                 "names": ["clone"],
                 "action": "SCMP_ACT_ALLOW",
-                "args": [{"index": 0, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0,
-                          "op": "SCMP_CMP_MASKED_EQ"}],
+                "args": [
+                    {
+                        "index": 0,
+                        "value": CLONE_NAMESPACE_FLAGS,
+                        "valueTwo": 0,
+                        "op": "SCMP_CMP_MASKED_EQ",
+                    }
+                ],
                 "comment": "clone without namespace flags",
             },
             {

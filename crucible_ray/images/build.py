@@ -34,13 +34,30 @@ LABEL_LANGUAGE = "dev.crucible.image.language"
 
 # Removed from every runtime image: package managers and what only they use.
 _STRIP_PATHS = (
-    "usr/bin/apt*", "usr/bin/dpkg*", "usr/lib/apt", "usr/lib/dpkg", "var/lib/apt",
-    "var/lib/dpkg", "var/cache/apt", "var/cache/debconf", "etc/apt", "etc/dpkg",
-    "usr/bin/pip*", "usr/lib/python3/dist-packages/pip", "usr/bin/npm", "usr/bin/npx",
-    "usr/share/nodejs/npm", "usr/bin/corepack",
-    "usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
-    "var/log/*", "usr/sbin/*",
-)  # fmt: skip
+    "usr/bin/apt*",
+    "usr/bin/dpkg*",
+    "usr/lib/apt",
+    "usr/lib/dpkg",
+    "var/lib/apt",
+    "var/lib/dpkg",
+    "var/cache/apt",
+    "var/cache/debconf",
+    "etc/apt",
+    "etc/dpkg",
+    "usr/bin/pip*",
+    "usr/lib/python3/dist-packages/pip",
+    "usr/bin/npm",
+    "usr/bin/npx",
+    "usr/share/nodejs/npm",
+    "usr/bin/corepack",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/log/*",
+    "usr/sbin/*",
+)
 
 
 def _launcher_bytes(spec: LanguageSpec) -> bytes:
@@ -119,19 +136,31 @@ def build_image(
         rootfs = Path(work) / "rootfs"
         log(f"{tag}: debootstrap {DEBIAN_SUITE} + {' '.join(spec.packages)}")
         subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={','.join(spec.packages)}",
-             f"--cache-dir={DEBOOTSTRAP_CACHE}", DEBIAN_SUITE, str(rootfs), mirror],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )  # fmt: skip
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={','.join(spec.packages)}",
+                f"--cache-dir={DEBOOTSTRAP_CACHE}",
+                DEBIAN_SUITE,
+                str(rootfs),
+                mirror,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         _finish_rootfs(rootfs, spec)
         archive = Path(work) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
         repository, version = tag.split(":")
-        labels = {LABEL_INPUTS: json.dumps(image_inputs(spec), sort_keys=True),
-                  LABEL_LANGUAGE: spec.name}  # fmt: skip
+        labels = {
+            LABEL_INPUTS: json.dumps(image_inputs(spec), sort_keys=True),
+            LABEL_LANGUAGE: spec.name,
+        }
         changes = [f"LABEL {k}={json.dumps(v)}" for k, v in labels.items()]
-        client.import_image_from_file(str(archive), repository=repository, tag=version,
-                                      changes=changes)  # fmt: skip
+        client.import_image_from_file(
+            str(archive), repository=repository, tag=version, changes=changes
+        )
     log(f"{tag}: built")
     return tag
 
@@ -149,5 +178,20 @@ def _finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
             else:
                 path.unlink()
     # No setuid/setgid programs: with no-new-privileges they would not elevate anyway.
-    subprocess.run(["find", str(rootfs), "-xdev", "-perm", "/6000", "-type", "f",
-                    "-exec", "chmod", "ug-s", "{}", "+"], check=True)  # fmt: skip
+    subprocess.run(
+        [
+            "find",
+            str(rootfs),
+            "-xdev",
+            "-perm",
+            "/6000",
+            "-type",
+            "f",
+            "-exec",
+            "chmod",
+            "ug-s",
+            "{}",
+            "+",
+        ],
+        check=True,
+    )

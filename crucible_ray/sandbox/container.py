@@ -8,6 +8,7 @@ and the container is destroyed. Nothing is ever reused between evaluations.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -37,16 +38,25 @@ EXIT_GRACE_S = 5.0  # after output ends, how long the engine may take to report 
 _INLINE_STDIN_BYTES = 32 * 1024  # larger stdin is written from a thread (the program may not read)
 
 
-def container_config(policy: SandboxPolicy, spec: LanguageSpec, runtime_name: str, image: str,
-                     code_dir: Path, owner: str) -> dict[str, Any]:  # fmt: skip
+def container_config(
+    policy: SandboxPolicy,
+    spec: LanguageSpec,
+    runtime_name: str,
+    image: str,
+    code_dir: Path,
+    owner: str,
+) -> dict[str, Any]:
     """Keyword arguments for ``APIClient.create_container``: the policy, as Docker settings."""
     tmp_flags = "rw,nosuid,nodev," + ("exec" if policy.tmp_exec else "noexec")
-    ulimits = [docker.types.Ulimit(name="core", soft=0, hard=0),
-               docker.types.Ulimit(name="nofile", soft=1024, hard=1024)]  # fmt: skip
+    ulimits = [
+        docker.types.Ulimit(name="core", soft=0, hard=0),
+        docker.types.Ulimit(name="nofile", soft=1024, hard=1024),
+    ]
     pids_limit = policy.pids_limit
     if policy.runtime == "runsc":  # see GVISOR_HOST_PIDS_HEADROOM
-        ulimits.append(docker.types.Ulimit(name="nproc", soft=policy.pids_limit,
-                                           hard=policy.pids_limit))  # fmt: skip
+        ulimits.append(
+            docker.types.Ulimit(name="nproc", soft=policy.pids_limit, hard=policy.pids_limit)
+        )
         pids_limit += GVISOR_HOST_PIDS_HEADROOM
     host_config = docker.types.HostConfig(
         version="1.41",
@@ -111,14 +121,20 @@ class PreparedSandbox:
     def kill(self, engine: Engine) -> None:
         """Kill the sandbox now (timeout or cancellation). Safe from any thread, idempotent."""
         self._killed.set()
-        try:
+        # Already gone, or the engine is down: destroy() and the orphan sweep follow up.
+        with contextlib.suppress(*ENGINE_ERRORS):
             engine.api.kill(self.container_id, "SIGKILL")
-        except ENGINE_ERRORS:
-            pass  # already gone, or the engine is down: destroy() and the sweeper follow up
 
 
-def prepare(engine: Engine, spec: LanguageSpec, policy: SandboxPolicy, runtime_name: str,
-            image: str, work_dir: Path, owner: str) -> PreparedSandbox:  # fmt: skip
+def prepare(
+    engine: Engine,
+    spec: LanguageSpec,
+    policy: SandboxPolicy,
+    runtime_name: str,
+    image: str,
+    work_dir: Path,
+    owner: str,
+) -> PreparedSandbox:
     """Create, attach and start a sandbox, and wait until its launcher is ready for code."""
     code_dir = work_dir / uuid.uuid4().hex
     code_dir.mkdir(mode=0o755, parents=True)
@@ -140,15 +156,17 @@ def prepare(engine: Engine, spec: LanguageSpec, policy: SandboxPolicy, runtime_n
             raise SandboxFault(f"sandbox failed to boot: {reader.streams[STDERR].text()[:500]}")
         reader.reset()
         reader.streams[STDERR] = CappedStream(policy.output_limit_bytes + 1)  # + the "G" ack
-        return PreparedSandbox(container_id, spec, policy, code_dir, sock, reader,
-                               time.monotonic(), response)  # fmt: skip
+        return PreparedSandbox(
+            container_id, spec, policy, code_dir, sock, reader, time.monotonic(), response
+        )
     except BaseException:
         destroy_container(engine, container_id, code_dir)
         raise
 
 
-def execute(engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes,
-            timeout_s: float) -> Outcome:  # fmt: skip
+def execute(
+    engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes, timeout_s: float
+) -> Outcome:
     """Run ``code`` once in a prepared sandbox; the sandbox is destroyed before returning."""
     try:
         return _execute(engine, sandbox, code, stdin, timeout_s)
@@ -156,8 +174,9 @@ def execute(engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes,
         destroy(engine, sandbox)
 
 
-def _execute(engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes,
-             timeout_s: float) -> Outcome:  # fmt: skip
+def _execute(
+    engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes, timeout_s: float
+) -> Outcome:
     path = sandbox.code_dir / sandbox.spec.source_file
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     with os.fdopen(fd, "wb") as f:
@@ -219,10 +238,8 @@ def _send_stdin(sock: socket.socket, payload: bytes) -> None:
 
 
 def destroy(engine: Engine, sandbox: PreparedSandbox) -> None:
-    try:
+    with contextlib.suppress(OSError):
         sandbox.sock.close()
-    except OSError:
-        pass
     destroy_container(engine, sandbox.container_id, sandbox.code_dir)
 
 

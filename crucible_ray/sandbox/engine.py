@@ -65,8 +65,9 @@ class Engine:
     @cached_property
     def api(self) -> docker.APIClient:
         try:
-            client = docker.APIClient(base_url=self._base_url, timeout=self._timeout_s,
-                                      max_pool_size=128)  # fmt: skip
+            client = docker.APIClient(
+                base_url=self._base_url, timeout=self._timeout_s, max_pool_size=128
+            )
             client.ping()
         except ENGINE_ERRORS as exc:
             raise EngineUnavailable(

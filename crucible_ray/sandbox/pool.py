@@ -20,8 +20,13 @@ log = logging.getLogger(__name__)
 
 
 class WarmPool:
-    def __init__(self, size: int, factory: Callable[[], PreparedSandbox],
-                 destroy: Callable[[PreparedSandbox], None], refill: ThreadPoolExecutor) -> None:  # fmt: skip
+    def __init__(
+        self,
+        size: int,
+        factory: Callable[[], PreparedSandbox],
+        destroy: Callable[[PreparedSandbox], None],
+        refill: ThreadPoolExecutor,
+    ) -> None:
         self.size = size
         self._factory = factory
         self._destroy = destroy

@@ -44,8 +44,14 @@ class SandboxRunner:
     or a mapping per language). Thread-safe: ``run`` may be called from many threads.
     """
 
-    def __init__(self, policy: SandboxPolicy | None = None, *, engine: Engine | None = None,
-                 state_dir: Path = DEFAULT_STATE_DIR, warm: int | Mapping[str, int] = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        policy: SandboxPolicy | None = None,
+        *,
+        engine: Engine | None = None,
+        state_dir: Path = DEFAULT_STATE_DIR,
+        warm: int | Mapping[str, int] = 0,
+    ) -> None:
         self.policy = policy or SandboxPolicy()
         self.engine = engine or Engine()
         self.owner = owner_token()
@@ -105,8 +111,9 @@ class SandboxRunner:
             raise RuntimeError("SandboxRunner.start() was not called")
         eval_id = eval_id or new_eval_id()
         spec, policy, timeout_s = self._validate(request)
-        result = EvalResult(id=eval_id, status=EvalStatus.RUNNING, language=spec.name,
-                            runtime=policy.runtime)  # fmt: skip
+        result = EvalResult(
+            id=eval_id, status=EvalStatus.RUNNING, language=spec.name, runtime=policy.runtime
+        )
         code, stdin = request.code.encode(), request.stdin.encode()
         with self._lock:
             self._active[eval_id] = None
@@ -167,13 +174,15 @@ class SandboxRunner:
         policy = self.policy.for_language(spec.policy_overrides)
         assert self._runtime_name is not None
         try:
-            return prepare(self.engine, spec, policy, self._runtime_name, image, self.work_dir,
-                           self.owner)  # fmt: skip
+            return prepare(
+                self.engine, spec, policy, self._runtime_name, image, self.work_dir, self.owner
+            )
         except ENGINE_ERRORS as exc:
             raise EngineUnavailable(f"cannot start a sandbox: {exc}") from exc
 
-    def _attempt(self, eval_id: str, spec: LanguageSpec, code: bytes, stdin: bytes,
-                 timeout_s: float) -> Outcome:  # fmt: skip
+    def _attempt(
+        self, eval_id: str, spec: LanguageSpec, code: bytes, stdin: bytes, timeout_s: float
+    ) -> Outcome:
         pool = self._pools.get(spec.name)
         sandbox = (pool.take() if pool else None) or self._prepare(spec)
         with self._lock:
@@ -206,13 +215,15 @@ def _from_outcome(result: EvalResult, outcome: Outcome, *, cancelled: bool) -> E
         status = EvalStatus.SUCCEEDED
     else:
         status = EvalStatus.FAILED
-    return result.model_copy(update={
-        "status": status,
-        "exit_code": outcome.exit_code,
-        "stdout": outcome.stdout,
-        "stderr": outcome.stderr,
-        "truncated": outcome.truncated,
-        "oom_killed": outcome.oom_killed,
-        "duration_ms": round(outcome.duration_ms, 3),
-        "finished_at": utcnow(),
-    })  # fmt: skip
+    return result.model_copy(
+        update={
+            "status": status,
+            "exit_code": outcome.exit_code,
+            "stdout": outcome.stdout,
+            "stderr": outcome.stderr,
+            "truncated": outcome.truncated,
+            "oom_killed": outcome.oom_killed,
+            "duration_ms": round(outcome.duration_ms, 3),
+            "finished_at": utcnow(),
+        }
+    )
