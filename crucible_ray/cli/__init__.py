@@ -1,0 +1,26 @@
+"""The ``crucible-ray`` command line. Exit codes mean the same thing in every command:
+
+0 success (for ``run``: the program ran, whatever its status), 1 checks failed or unexpected
+error, 2 bad usage or invalid request, 3 the platform cannot run sandboxes safely right now.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from crucible_ray.cli import images, local
+
+app = typer.Typer(
+    name="crucible-ray",
+    help="Run untrusted Python, JavaScript and Go safely: hardened gVisor sandboxes behind Ray.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(images.app, name="images")
+local.register(app)
+
+
+def main() -> None:
+    app()

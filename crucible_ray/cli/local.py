@@ -1,0 +1,158 @@
+"""Commands that act on this machine: setup, doctor, run, sweep."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from crucible_ray.cli.common import EXIT_FAILED, EXIT_USAGE, err_console, reported_errors
+from crucible_ray.languages import LANGUAGES
+from crucible_ray.models import EvalRequest, EvalResult
+from crucible_ray.policy import Runtime, SandboxPolicy
+
+EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".go": "go"}
+
+
+def setup() -> None:
+    """Prepare this machine (root): register gVisor, start Docker, build the images.
+
+    Safe to run again: it only does what is missing."""
+    from crucible_ray import host
+    from crucible_ray.images.build import build_image
+    from crucible_ray.sandbox.engine import Engine
+
+    try:
+        changed = host.register_runtime()
+        state = host.ensure_engine(changed)
+    except (RuntimeError, OSError, ValueError) as exc:
+        err_console.print(f"[red]setup failed:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    err_console.print(f"docker engine {state}; gVisor {host.runsc_version()} registered")
+    with reported_errors():
+        api = Engine().api
+        for spec in LANGUAGES.values():
+            build_image(api, spec, log=lambda line: err_console.print(line))
+
+
+def doctor(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    runtime: Annotated[str, typer.Option(help="runtime to check: runsc or runc")] = "runsc",
+) -> None:
+    """Check the engine, runtime, seccomp profile and images; run a probe; print fixes."""
+    from crucible_ray.doctor import as_json as checks_json
+    from crucible_ray.doctor import run_checks
+
+    checks = run_checks(SandboxPolicy(runtime=_runtime(runtime)))
+    if as_json:
+        typer.echo(checks_json(checks))
+    else:
+        console = Console()
+        for c in checks:
+            mark = "[green]ok[/]  " if c.ok else "[red]FAIL[/]"
+            fix = f"  [yellow]fix: {c.fix}[/]" if c.fix and not c.ok else ""
+            console.print(f"{mark} {c.name}: {c.detail}{fix}")
+    if not all(c.ok for c in checks):
+        raise typer.Exit(EXIT_FAILED)
+
+
+def run(
+    file: Annotated[str, typer.Argument(help="program file, or - to read it from stdin")],
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="python, javascript or go")
+    ] = None,
+    stdin: Annotated[
+        Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")] = False,
+    runtime: Annotated[
+        str, typer.Option(help="runsc (gVisor, default) or runc (weaker, explicit opt-in)")
+    ] = "runsc",
+) -> None:
+    """Run one program in a fresh sandbox on this machine and print the result.
+
+    Exits 0 whenever the program ran, whatever its status."""
+    from crucible_ray.sandbox.runner import SandboxRunner
+
+    if language is None:
+        language = EXTENSIONS.get(Path(file).suffix, "python" if file == "-" else None)
+        if language is None:
+            err_console.print("cannot tell the language from the file name; pass --language")
+            raise typer.Exit(EXIT_USAGE)
+    try:
+        code = sys.stdin.read() if file == "-" else Path(file).read_text()
+        stdin_text = stdin.read_text() if stdin else ""
+    except (OSError, UnicodeDecodeError) as exc:
+        err_console.print(f"cannot read input: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    with reported_errors():
+        request = _request(code=code, language=language, stdin=stdin_text, timeout_s=timeout)
+        with SandboxRunner(SandboxPolicy(runtime=_runtime(runtime))) as runner:
+            result = runner.run(request)
+    if as_json:
+        typer.echo(result.model_dump_json(indent=2))
+    else:
+        _print_result(result)
+
+
+def sweep(
+    everything: Annotated[
+        bool, typer.Option("--all", help="also remove sandboxes of live processes")
+    ] = False,
+) -> None:
+    """Remove sandbox containers left behind by crashed or killed processes."""
+    from crucible_ray.sandbox.engine import Engine
+    from crucible_ray.sandbox.runner import DEFAULT_STATE_DIR
+    from crucible_ray.sandbox.sweep import sweep_orphans
+
+    with reported_errors():
+        removed = sweep_orphans(Engine(), DEFAULT_STATE_DIR / "sandboxes", everything=everything)
+    typer.echo(f"removed {removed} sandbox container(s)")
+
+
+def _runtime(value: str) -> Runtime:
+    if value not in ("runsc", "runc"):
+        err_console.print(f"unknown runtime {value!r}: use runsc or runc")
+        raise typer.Exit(EXIT_USAGE)
+    return value  # type: ignore[return-value]
+
+
+def _request(**fields: object) -> EvalRequest:
+    from pydantic import ValidationError
+
+    from crucible_ray.errors import InvalidRequest
+
+    try:
+        return EvalRequest.model_validate(fields)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise InvalidRequest(first["msg"], field=".".join(map(str, first["loc"]))) from None
+
+
+def _print_result(result: EvalResult) -> None:
+    console = Console(highlight=False)
+    colour = {"succeeded": "green", "failed": "red", "timed_out": "yellow"}.get(
+        result.status, "red"
+    )
+    facts = [f"exit {result.exit_code}" if result.exit_code is not None else None,
+             f"{result.duration_ms:.0f} ms" if result.duration_ms is not None else None,
+             result.runtime, "OOM killed" if result.oom_killed else None,
+             "output truncated" if result.truncated else None]  # fmt: skip
+    console.print(f"[{colour}]{result.status}[/] ({', '.join(f for f in facts if f)})")
+    if result.stdout:
+        console.rule("stdout", style="dim")
+        console.out(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
+    if result.stderr:
+        console.rule("stderr", style="dim")
+        console.out(result.stderr, end="" if result.stderr.endswith("\n") else "\n")
+    if result.error:
+        console.print(f"[red]error:[/] {result.error}")
+
+
+def register(app: typer.Typer) -> None:
+    for command in (setup, doctor, run, sweep):
+        app.command()(command)

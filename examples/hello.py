@@ -1,0 +1,1 @@
+print("hello from a gVisor sandbox:", sum(range(10)))
