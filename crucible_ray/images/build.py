@@ -162,7 +162,22 @@ def build_image(
             str(archive), repository=repository, tag=version, changes=changes
         )
     log(f"{tag}: built")
+    _remove_stale(client, spec, keep=tag, log=log)
     return tag
+
+
+def _remove_stale(
+    client: docker.APIClient, spec: LanguageSpec, keep: str, log: Callable[[str], None]
+) -> None:
+    """Drop older builds of this language's image (an image still in use is left alone)."""
+    for image in client.images(name=spec.image_repository):
+        for old in image.get("RepoTags") or []:
+            if old != keep:
+                try:
+                    client.remove_image(old)
+                    log(f"{old}: removed (superseded)")
+                except docker.errors.APIError:
+                    pass
 
 
 def _finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:

@@ -16,12 +16,6 @@ os.write(2, b"G")
 _PATH = "/code/main.py"
 
 
-def _hide_launcher_frames(exc_type, exc, tb):
-    while tb is not None and tb.tb_frame.f_code.co_filename != _PATH:
-        tb = tb.tb_next
-    sys.__excepthook__(exc_type, exc, tb)
-
-
 def _main():
     import types
 
@@ -33,9 +27,16 @@ def _main():
     sys.modules["__main__"] = module
     sys.argv = [_PATH]
     sys.path[0] = "/code"
-    sys.excepthook = _hide_launcher_frames
-    code = compile(source, _PATH, "exec")
-    exec(code, module.__dict__)
+    try:
+        exec(compile(source, _PATH, "exec"), module.__dict__)
+    except SystemExit:
+        raise
+    except BaseException as exc:  # report it as `python3 main.py` would, without our frames
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_frame.f_code.co_filename != _PATH:
+            tb = tb.tb_next
+        sys.excepthook(type(exc), exc.with_traceback(tb), tb)
+        sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
 _main()

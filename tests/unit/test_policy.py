@@ -1,0 +1,52 @@
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from crucible_ray.errors import RuntimeUnavailable
+from crucible_ray.languages import LANGUAGES
+from crucible_ray.policy import SandboxPolicy, runsc_variant
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_security_architecture():
+    p = SandboxPolicy()
+    assert (p.runtime, p.network, p.memory_mb, p.cpus, p.pids_limit) == ("runsc", "none", 100, 0.5, 50)
+    assert (p.timeout_s, p.max_timeout_s, p.user) == (30, 30, "65534:65534")
+    assert p.output_limit_bytes == 1 << 20
+    assert p.seccomp_profile == ROOT / "seccomp" / "crucible.json"
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("timeout_s", 31), ("timeout_s", 0), ("max_timeout_s", 60), ("network", "bridge"),
+     ("runtime", "kata"), ("user", "0:0"), ("memory_mb", 1), ("unknown", 1)],
+)  # fmt: skip
+def test_unsafe_or_invalid_values_are_refused(field, value):
+    with pytest.raises(ValidationError):
+        SandboxPolicy(**{field: value})
+
+
+def test_language_overrides_are_validated_and_local():
+    base = SandboxPolicy()
+    go = base.for_language(LANGUAGES["go"].policy_overrides)
+    assert go.memory_mb == 512 and go.tmp_exec and base.memory_mb == 100
+    assert base.for_language(LANGUAGES["python"].policy_overrides) is base
+    with pytest.raises(ValidationError):
+        base.for_language({"memory_mb": -1})
+
+
+def test_missing_seccomp_profile_refuses(tmp_path):
+    with pytest.raises(RuntimeUnavailable):
+        SandboxPolicy(seccomp_profile=tmp_path / "absent.json").seccomp_json()
+
+
+def test_runsc_variant_allows_clone3_only():
+    profile = json.loads((ROOT / "seccomp" / "crucible.json").read_text())
+    variant = runsc_variant(profile)
+    runc_rules = {r["names"][0]: r for r in profile["syscalls"] if len(r["names"]) == 1}
+    assert runc_rules["clone3"]["errnoRet"] == 38
+    assert {"names": ["clone3"], "action": "SCMP_ACT_ALLOW"} in variant["syscalls"]
+    assert variant["syscalls"][0] == profile["syscalls"][0]
