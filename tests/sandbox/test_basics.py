@@ -49,7 +49,9 @@ def test_program_sees_itself_as_main_with_full_stdlib(runner):
 
 
 def test_go_compile_error_is_a_failure_with_the_compiler_message(runner):
-    result = runner.run(EvalRequest(code="package main\nfunc main() { undefined() }", language="go"))
+    result = runner.run(
+        EvalRequest(code="package main\nfunc main() { undefined() }", language="go")
+    )
     assert result.status == "failed" and result.exit_code != 0
     assert "undefined" in result.stderr
 

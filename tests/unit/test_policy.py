@@ -13,7 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_defaults_are_the_security_architecture():
     p = SandboxPolicy()
-    assert (p.runtime, p.network, p.memory_mb, p.cpus, p.pids_limit) == ("runsc", "none", 100, 0.5, 50)
+    assert (p.runtime, p.network, p.memory_mb, p.cpus, p.pids_limit) == (
+        "runsc",
+        "none",
+        100,
+        0.5,
+        50,
+    )
     assert (p.timeout_s, p.max_timeout_s, p.user) == (30, 30, "65534:65534")
     assert p.output_limit_bytes == 1 << 20
     assert p.seccomp_profile == ROOT / "seccomp" / "crucible.json"

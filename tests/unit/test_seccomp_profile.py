@@ -14,7 +14,9 @@ REQUIRED_DENIALS = {
 
 
 def _generator():
-    spec = importlib.util.spec_from_file_location("build_profile", ROOT / "seccomp" / "build_profile.py")
+    spec = importlib.util.spec_from_file_location(
+        "build_profile", ROOT / "seccomp" / "build_profile.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,0 +1,136 @@
+"""Sandbox lifecycle on the real engine: nothing outlives its evaluation, cancellation,
+crashed callers, warm pools, broken warm sandboxes, and fail-secure refusals."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from crucible_ray import EvalRequest, RuntimeUnavailable, SandboxRunner
+from crucible_ray.host import DAEMON_JSON, DOCKER_PID, _wait_for_runtime
+from crucible_ray.sandbox.engine import LABEL_OWNER, RUNSC_RUNTIME_NAME
+from tests.conftest import crucible_containers
+
+pytestmark = pytest.mark.docker
+
+
+def owned_by(engine, owner: str) -> list[dict]:
+    return [c for c in crucible_containers(engine) if c["Labels"].get(LABEL_OWNER) == owner]
+
+
+def wait_for(predicate, timeout_s: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_no_container_outlives_its_evaluation(engine):
+    with SandboxRunner(engine=engine) as runner:
+        for code, timeout in [("print(1)", 5), ("import sys; sys.exit(4)", 5),
+                              ("while True: pass", 1)]:  # fmt: skip
+            runner.run(EvalRequest(code=code, timeout_s=timeout))
+            assert owned_by(engine, runner.owner) == []
+        assert list(runner.work_dir.iterdir()) == []  # code directories are gone too
+
+
+def test_cancellation_kills_the_running_sandbox(engine):
+    with SandboxRunner(engine=engine) as runner:
+        results = []
+        thread = threading.Thread(
+            target=lambda: results.append(
+                runner.run(EvalRequest(code="import time\nprint('up', flush=True)\ntime.sleep(60)",
+                                       timeout_s=30), eval_id="cancel-me")
+            )
+        )  # fmt: skip
+        thread.start()
+        assert wait_for(lambda: len(owned_by(engine, runner.owner)) == 1)
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert runner.cancel("cancel-me") is True
+        thread.join(timeout=20)
+        assert not thread.is_alive() and time.monotonic() - started < 10
+        (result,) = results
+        assert result.status == "cancelled" and result.id == "cancel-me"
+        assert owned_by(engine, runner.owner) == []
+        assert runner.cancel("cancel-me") is False  # finished: nothing left to cancel
+
+
+def test_crashed_callers_sandboxes_are_swept_at_next_start(engine):
+    script = textwrap.dedent("""
+        import sys
+        from crucible_ray import EvalRequest, SandboxRunner
+        with SandboxRunner(warm={"python": 1}) as runner:
+            print(runner.owner, flush=True)
+            runner.run(EvalRequest(code="import time; time.sleep(60)", timeout_s=30))
+    """)
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    owner = child.stdout.readline().strip()
+    assert wait_for(lambda: len(owned_by(engine, owner)) == 2)  # running + warm
+    child.send_signal(signal.SIGKILL)  # the caller crashes mid-evaluation
+    child.wait()
+    assert owned_by(engine, owner), "nothing left to sweep: the test would prove nothing"
+    with SandboxRunner(engine=engine):  # the next start on this machine sweeps orphans
+        assert owned_by(engine, owner) == []
+
+
+def test_warm_pool_refills_and_a_dead_warm_sandbox_is_replaced(engine):
+    with SandboxRunner(engine=engine, warm={"python": 1}) as runner:
+        assert wait_for(lambda: runner.warm_ready() == {"python": 1})
+        (warm,) = owned_by(engine, runner.owner)
+        engine.api.kill(warm["Id"])  # a runtime fault kills the idle sandbox
+        result = runner.run(EvalRequest(code="print('still fine')"))
+        assert result.status == "succeeded" and result.stdout == "still fine\n"
+        assert wait_for(lambda: runner.warm_ready() == {"python": 1})
+
+
+@pytest.fixture
+def daemon_config():
+    """Edit Docker's real daemon.json for one test, then restore it (and reload dockerd)."""
+    original = DAEMON_JSON.read_text()
+
+    def apply(config: dict) -> None:
+        DAEMON_JSON.write_text(json.dumps(config))
+        os.kill(int(DOCKER_PID.read_text()), signal.SIGHUP)
+        time.sleep(1.5)
+
+    yield json.loads(original), apply
+    DAEMON_JSON.write_text(original)
+    os.kill(int(DOCKER_PID.read_text()), signal.SIGHUP)
+    _wait_for_runtime(30)
+
+
+def test_fail_secure_without_the_gvisor_runtime(engine, daemon_config):
+    config, apply = daemon_config
+    del config["runtimes"][RUNSC_RUNTIME_NAME]
+    apply(config)
+    with pytest.raises(RuntimeUnavailable, match="not registered"):
+        SandboxRunner(engine=engine).start()
+    cli = subprocess.run([str(Path(sys.executable).with_name("crucible-ray")), "run", "-"],
+                         input="print(1)", capture_output=True, text=True)  # fmt: skip
+    assert cli.returncode == 3 and "refused" in cli.stderr
+
+
+def test_fail_secure_when_gvisor_would_ignore_seccomp(engine, daemon_config):
+    config, apply = daemon_config
+    config["runtimes"][RUNSC_RUNTIME_NAME]["runtimeArgs"] = ["--network=none"]
+    apply(config)
+    with pytest.raises(RuntimeUnavailable, match="oci-seccomp"):
+        SandboxRunner(engine=engine).start()
+
+
+def test_fail_secure_without_the_seccomp_profile(engine, tmp_path):
+    from crucible_ray import SandboxPolicy
+
+    policy = SandboxPolicy(seccomp_profile=tmp_path / "missing.json")
+    with pytest.raises(RuntimeUnavailable, match="seccomp"):
+        SandboxRunner(policy, engine=engine).start()

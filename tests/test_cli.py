@@ -1,0 +1,78 @@
+"""The command line, run as a real process against the real engine."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLI = str(Path(sys.executable).with_name("crucible-ray"))
+
+
+def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, timeout=120)
+
+
+def test_help_everywhere():
+    for args in ([], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"]):
+        out = cli(*args, "--help")
+        assert out.returncode == 0 and "Usage" in out.stdout, args
+
+
+@pytest.mark.docker
+def test_run_json_prints_the_eval_result(engine):
+    out = cli("run", str(ROOT / "examples" / "hello.py"), "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["status"] == "succeeded" and result["runtime"] == "runsc"
+    assert result["stdout"] == "hello from a gVisor sandbox: 45\n"
+
+
+@pytest.mark.docker
+def test_run_exits_zero_for_a_failing_program_and_reads_stdin_file(engine, tmp_path):
+    stdin = tmp_path / "in.txt"
+    stdin.write_text("7\n")
+    out = cli("run", "-", "--stdin", str(stdin), "--timeout", "5", "--json",
+              stdin="import sys\nsys.exit(int(input()))")  # fmt: skip
+    assert out.returncode == 0
+    assert json.loads(out.stdout)["exit_code"] == 7
+
+
+@pytest.mark.docker
+def test_human_output_names_the_status(engine):
+    out = cli("run", "-", "--language", "javascript", stdin="console.log('hi from js')")
+    assert out.returncode == 0 and out.stdout.startswith("succeeded")
+    assert "hi from js" in out.stdout
+
+
+@pytest.mark.parametrize(
+    "args,stdin,message",
+    [(["run", "-", "--language", "cobol"], "x", "unknown language"),
+     (["run", "-", "--timeout", "99"], "print(1)", "timeout_s"),
+     (["run", "/nonexistent.py"], None, "cannot read"),
+     (["run", "prog.rb"], None, "--language"),
+     (["run", "-", "--runtime", "docker"], "print(1)", "unknown runtime")],
+)  # fmt: skip
+def test_bad_input_exits_2_with_a_clear_message(args, stdin, message):
+    out = cli(*args, stdin=stdin)
+    assert out.returncode == 2, out
+    assert message in out.stderr
+
+
+@pytest.mark.docker
+def test_doctor_json_reports_every_check_ok(engine):
+    out = cli("doctor", "--json")
+    checks = {c["name"]: c for c in json.loads(out.stdout)}
+    assert out.returncode == 0, checks
+    assert checks["sandbox probe"]["ok"] and "4.4.0" in checks["sandbox probe"]["detail"]
+    assert {"docker engine", "container runtime", "seccomp profile", "image go"} <= set(checks)
+
+
+@pytest.mark.docker
+def test_images_list_json(engine):
+    out = cli("images", "list", "--json")
+    images = json.loads(out.stdout)
+    assert {i["language"] for i in images} == {"python", "javascript", "go"}
+    assert all(i["present"] for i in images)
