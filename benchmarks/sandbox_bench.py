@@ -21,14 +21,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import subprocess  # noqa: E402
+import subprocess
 
-from common import machine, summary, write_results  # noqa: E402
+from common import machine, summary, write_results
 
-from crucible_ray import EvalRequest, SandboxPolicy, SandboxRunner  # noqa: E402
-from crucible_ray.images.build import image_tag  # noqa: E402
-from crucible_ray.languages import LANGUAGES  # noqa: E402
-from crucible_ray.sandbox.engine import RUNSC_RUNTIME_NAME  # noqa: E402
+from crucible_ray import EvalRequest, SandboxPolicy, SandboxRunner
+from crucible_ray.images.build import image_tag
+from crucible_ray.languages import LANGUAGES
+from crucible_ray.sandbox.engine import RUNSC_RUNTIME_NAME
 
 CODE = "print(sum(range(1000)))\n"
 EXPECTED = "499500\n"
@@ -115,7 +115,7 @@ def main() -> None:
 
 
 def render(r: dict) -> str:
-    idle = r["idle_latency"]
+    bare, crucible = r["idle_latency"]["bare_docker_run"], r["idle_latency"]["crucible"]
     m = r["machine"]
     lines = [
         "# Sandbox layer vs bare `docker run` (same flags, image and gVisor runtime)",
@@ -126,14 +126,15 @@ def render(r: dict) -> str:
         "",
         "| | p50 ms | p95 ms |",
         "|---|---|---|",
-        f"| bare `docker run` | {idle['bare_docker_run']['p50_ms']} | {idle['bare_docker_run']['p95_ms']} |",
-        f"| crucible | {idle['crucible']['p50_ms']} | {idle['crucible']['p95_ms']} |",
+        f"| bare `docker run` | {bare['p50_ms']} | {bare['p95_ms']} |",
+        f"| crucible | {crucible['p50_ms']} | {crucible['p95_ms']} |",
         "",
         f"p50 ratio crucible / bare: **{r['latency_ratio_p50']}** (target <= 0.5)",
         "",
         "## Closed loop",
         "",
-        "| concurrency | bare evals/s | crucible evals/s | ratio | bare p50/p95 ms | crucible p50/p95 ms |",
+        "| concurrency | bare evals/s | crucible evals/s | ratio "
+        "| bare p50/p95 ms | crucible p50/p95 ms |",
         "|---|---|---|---|---|---|",
     ]
     for c, level in r["levels"].items():

@@ -11,6 +11,7 @@ from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import EvalRequest
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.engine import LABEL_MANAGED, Engine, owner_alive
+from crucible_ray.sandbox.sweep import stray_gvisor_processes
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 
@@ -63,6 +64,11 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     checks.append(
         Check("orphan sandboxes", not orphans, f"{len(orphans)} left by dead processes",
               "crucible-ray sweep" if orphans else "")
+    )  # fmt: skip
+    stray = stray_gvisor_processes(engine)
+    checks.append(
+        Check("stray gVisor processes", not stray, f"{len(stray)} without a container",
+              "crucible-ray sweep" if stray else "")
     )  # fmt: skip
     if all(c.ok for c in checks):
         checks.append(_probe(policy, SandboxRunner))

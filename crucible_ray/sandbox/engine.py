@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import uuid
 from functools import cached_property
 from pathlib import Path
 
@@ -34,9 +35,10 @@ ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, O
 
 
 def owner_token() -> str:
-    """Identifies this process across restarts: host, pid and the pid's start time."""
+    """Names one SandboxRunner: ``pid-starttime-instance@host``. The pid's start time tells a
+    live owner from a dead one whose pid was reused."""
     pid = os.getpid()
-    return f"{socket.gethostname()}.{pid}.{process_start_time(pid)}"
+    return f"{pid}-{process_start_time(pid)}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
 
 
 def process_start_time(pid: int) -> str:
@@ -48,11 +50,12 @@ def process_start_time(pid: int) -> str:
 
 
 def owner_alive(token: str) -> bool:
-    host, _, rest = token.partition(".")
-    pid_text, _, started = rest.partition(".")
+    ident, _, host = token.rpartition("@")
     if host != socket.gethostname():
-        return True  # not ours to judge
-    return pid_text.isdigit() and process_start_time(int(pid_text)) == started
+        return True  # another machine's sandboxes are not ours to judge
+    pid, _, rest = ident.partition("-")
+    started = rest.partition("-")[0]
+    return pid.isdigit() and process_start_time(int(pid)) == started
 
 
 class Engine:

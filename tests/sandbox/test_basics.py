@@ -10,7 +10,8 @@ pytestmark = pytest.mark.docker
 
 HELLO = {
     "python": "import sys\nprint('hello', sys.stdin.read().strip())",
-    "javascript": "let s='';process.stdin.on('data',d=>s+=d).on('end',()=>console.log('hello',s.trim()))",
+    "javascript": "let s='';process.stdin.on('data',d=>s+=d)"
+    ".on('end',()=>console.log('hello',s.trim()))",
     "go": 'package main\nimport ("fmt";"io";"os";"strings")\n'
     'func main(){b,_:=io.ReadAll(os.Stdin);fmt.Println("hello",strings.TrimSpace(string(b)))}',
 }

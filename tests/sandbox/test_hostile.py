@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from crucible_ray import EvalRequest
+from crucible_ray import EvalRequest, SandboxRunner
+from tests.conftest import crucible_containers
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +46,7 @@ def test_invalid_utf8_output_is_replaced(runner):
     assert result.status == "succeeded" and result.stdout == "a\ufffd\ufffdb\n"
 
 
-def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(runner, engine):
+def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(engine):
     code = """
         import os, signal, subprocess, threading, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -63,20 +64,31 @@ def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(runner, eng
         print("started", flush=True)
         while True: time.sleep(1)
     """
-    before = _sandbox_processes()
-    started = time.monotonic()
-    result = run(runner, code, timeout_s=2)
-    elapsed = time.monotonic() - started
+    with SandboxRunner(engine=engine) as runner:
+        ids: list[str] = []
+        watcher = threading.Thread(target=lambda: ids.extend(_container_ids(engine, runner.owner)))
+        started = time.monotonic()
+        watcher.start()
+        result = run(runner, code, timeout_s=3)
+        elapsed = time.monotonic() - started
+        watcher.join()
     assert result.status == "timed_out" and result.exit_code is None
     assert result.stdout == "started\n"
     assert elapsed < 15, elapsed  # killed at the deadline, not when the program chose to stop
-    time.sleep(0.5)
-    assert _sandbox_processes() <= before  # the whole sandbox is gone with everything in it
+    (container_id,) = ids
+    # Every host process of that sandbox (gVisor's sentry and gofer) is gone with it.
+    leftover = subprocess.run(["pgrep", "-f", container_id], capture_output=True, text=True)
+    assert leftover.stdout == ""
 
 
-def _sandbox_processes() -> int:
-    out = subprocess.run(["pgrep", "-c", "-f", "runsc-sandbox"], capture_output=True, text=True)
-    return int(out.stdout.strip() or 0)
+def _container_ids(engine, owner: str) -> list[str]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        found = [c["Id"] for c in crucible_containers(engine) if owner in c["Labels"].values()]
+        if found:
+            return found
+        time.sleep(0.05)
+    return []
 
 
 def _host_stays_responsive(action):
@@ -295,7 +307,8 @@ def test_seccomp_profile_keeps_threads_and_subprocesses_working_on_runc(runc_run
     code = """
         import subprocess, threading
         t = threading.Thread(target=print, args=("thread",)); t.start(); t.join()
-        print(subprocess.run("echo pipe | cat", shell=True, capture_output=True, text=True).stdout.strip())
+        out = subprocess.run("echo pipe | cat", shell=True, capture_output=True, text=True)
+        print(out.stdout.strip())
     """
     result = run(runc_runner, code, timeout_s=20)
     assert result.stdout == "thread\npipe\n", result

@@ -36,7 +36,7 @@ def test_required_syscalls_are_not_allowed():
         for name in rule["names"]
     }
     assert not REQUIRED_DENIALS & allowed
-    assert REQUIRED_DENIALS <= set(_generator().DENIED)
+    assert set(_generator().DENIED) >= REQUIRED_DENIALS
 
 
 def test_clone_allowed_only_without_namespace_flags():
