@@ -74,6 +74,7 @@ def ensure_engine(config_changed: bool, wait_s: float = 60.0) -> str:
     if _systemd():
         subprocess.run(["systemctl", "start", "docker"], check=True)
     else:
+        _wait_for_previous_dockerd(wait_s)
         if shutil.which("dockerd") is None:
             raise RuntimeError("dockerd is not installed: apt-get install docker.io")
         log = DOCKERD_LOG.open("ab")
@@ -85,6 +86,28 @@ def ensure_engine(config_changed: bool, wait_s: float = 60.0) -> str:
         time.sleep(0.5)
     _wait_for_runtime(wait_s)
     return "started"
+
+
+def _wait_for_previous_dockerd(wait_s: float) -> None:
+    """A dockerd that is still shutting down holds its pid file; a new one would refuse."""
+    try:
+        pid = int(DOCKER_PID.read_text().strip())
+    except (OSError, ValueError):
+        return
+    deadline = time.monotonic() + wait_s
+    while _running(pid):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"dockerd (pid {pid}) is not answering and does not exit")
+        time.sleep(0.2)
+    DOCKER_PID.unlink(missing_ok=True)
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie has exited; only its parent has not reaped it yet
 
 
 def _wait_for_runtime(wait_s: float) -> None:

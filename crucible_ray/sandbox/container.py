@@ -251,5 +251,5 @@ def destroy_container(engine: Engine, container_id: str | None, code_dir: Path) 
         except docker.errors.NotFound:
             pass
         except ENGINE_ERRORS:
-            pass  # engine down: the orphan sweep removes it when the engine is back
+            engine.remove_later(container_id)  # engine down or restarting: retried later
     shutil.rmtree(code_dir, ignore_errors=True)

@@ -31,7 +31,7 @@ LABEL_OWNER = "dev.crucible.owner"
 LABEL_LANGUAGE = "dev.crucible.language"
 
 # Transient engine failures: the daemon restarting, its socket missing, a dropped connection.
-ENGINE_ERRORS = (docker.errors.APIError, requests.exceptions.RequestException, OSError)
+ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
 def owner_token() -> str:
@@ -50,7 +50,9 @@ def process_start_time(pid: int) -> str:
 
 
 def owner_alive(token: str) -> bool:
-    ident, _, host = token.rpartition("@")
+    ident, at, host = token.rpartition("@")
+    if not at:
+        return False  # not a token of ours: nothing can own it
     if host != socket.gethostname():
         return True  # another machine's sandboxes are not ours to judge
     pid, _, rest = ident.partition("-")
@@ -64,6 +66,7 @@ class Engine:
     def __init__(self, base_url: str | None = None, timeout_s: float = 60.0) -> None:
         self._base_url = base_url or os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
         self._timeout_s = timeout_s
+        self.pending_removals: set[str] = set()
 
     @cached_property
     def api(self) -> docker.APIClient:
@@ -78,6 +81,20 @@ class Engine:
                 " (start it with `crucible-ray setup`)"
             ) from exc
         return client
+
+    def remove_later(self, container_id: str) -> None:
+        """Remember a container whose removal failed (engine down) to retry it later."""
+        self.pending_removals.add(container_id)
+
+    def retry_removals(self) -> None:
+        for container_id in list(self.pending_removals):
+            try:
+                self.api.remove_container(container_id, force=True)
+            except docker.errors.NotFound:
+                pass
+            except ENGINE_ERRORS:
+                return  # still down; try again next time
+            self.pending_removals.discard(container_id)
 
     def info(self) -> dict:
         try:

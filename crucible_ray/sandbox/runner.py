@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -91,6 +92,8 @@ class SandboxRunner:
             running = [s for s in self._active.values() if s is not None]
         for sandbox in running:
             sandbox.kill(self.engine)
+        self.engine.retry_removals()
+        shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
         return self.start()
@@ -111,6 +114,8 @@ class SandboxRunner:
             raise RuntimeError("SandboxRunner.start() was not called")
         eval_id = eval_id or new_eval_id()
         spec, policy, timeout_s = self._validate(request)
+        if self.engine.pending_removals:
+            self.engine.retry_removals()
         result = EvalResult(
             id=eval_id, status=EvalStatus.RUNNING, language=spec.name, runtime=policy.runtime
         )
@@ -129,7 +134,8 @@ class SandboxRunner:
                 except _Cancelled:
                     return _finish(result, EvalStatus.CANCELLED)
                 except ENGINE_ERRORS as exc:
-                    return _finish(result, EvalStatus.ERROR, error=f"container engine: {exc}")
+                    error = f"the container engine failed during the evaluation: {exc}"
+                    return _finish(result, EvalStatus.ERROR, error=error)
                 return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))
             raise AssertionError("unreachable")
         finally:

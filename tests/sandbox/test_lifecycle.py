@@ -134,3 +134,25 @@ def test_fail_secure_without_the_seccomp_profile(engine, tmp_path):
     policy = SandboxPolicy(seccomp_profile=tmp_path / "missing.json")
     with pytest.raises(RuntimeUnavailable, match="seccomp"):
         SandboxRunner(policy, engine=engine).start()
+
+
+def test_engine_restart_mid_evaluation_ends_in_an_error_result(engine):
+    from crucible_ray.host import engine_answers, ensure_engine
+
+    with SandboxRunner(engine=engine) as runner:
+        results = []
+        code = "import time\nprint('up', flush=True)\ntime.sleep(25)"
+        thread = threading.Thread(
+            target=lambda: results.append(runner.run(EvalRequest(code=code, timeout_s=30)))
+        )
+        thread.start()
+        assert wait_for(lambda: len(owned_by(engine, runner.owner)) == 1)
+        os.kill(int(DOCKER_PID.read_text()), signal.SIGTERM)  # the engine goes away mid-run
+        assert wait_for(lambda: not engine_answers(timeout_s=1))
+        thread.join(timeout=30)
+        (result,) = results
+        assert result.status == "error" and "container engine" in result.error
+        ensure_engine(config_changed=False)
+        after = runner.run(EvalRequest(code="print('back')"))
+        assert after.status == "succeeded" and after.stdout == "back\n"
+        assert owned_by(engine, runner.owner) == [] and not engine.pending_removals
