@@ -6,7 +6,9 @@ catch one type. Two families matter to callers:
 * :class:`InvalidRequest` - the request itself is wrong (unknown language, code too large...).
   Retrying the same request will fail the same way.
 * :class:`SandboxUnavailable` - the platform cannot run sandboxes *safely* right now (engine
-  down, gVisor runtime missing, image missing). Fail secure: nothing runs with a weaker setup.
+  down, gVisor runtime missing, image missing, no executor). Fail secure: nothing runs with a
+  weaker setup.
+* :class:`Overloaded` - admission is full; ``retry_after_s`` says when to try again.
 
 A program that misbehaves (crashes, times out, floods output) is *not* an exception: it is an
 ``EvalResult`` with the matching status.
@@ -45,6 +47,18 @@ class RuntimeUnavailable(SandboxUnavailable):
 
 class ImageMissing(SandboxUnavailable):
     """The sandbox image for a language has not been built on this engine."""
+
+
+class NoExecutors(SandboxUnavailable):
+    """No executor is running or can be started to take the evaluation."""
+
+
+class Overloaded(CrucibleError):
+    """Admission is full: running plus queued evaluations reached the limit. Retry later."""
+
+    def __init__(self, message: str, *, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class SandboxFault(CrucibleError):

@@ -18,7 +18,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from crucible_ray.errors import RuntimeUnavailable
+from crucible_ray.errors import InvalidRequest, RuntimeUnavailable
+from crucible_ray.languages import LanguageSpec, get_language
+from crucible_ray.models import EvalRequest
 
 MAX_TIMEOUT_S = 30.0
 DEFAULT_SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "seccomp" / "crucible.json"
@@ -66,6 +68,24 @@ class SandboxPolicy(BaseModel):
     def for_language(self, overrides: dict[str, Any]) -> SandboxPolicy:
         """This policy with a language's documented needs applied (see languages.py)."""
         return self.model_validate({**self.model_dump(), **overrides}) if overrides else self
+
+    def resolve(self, request: EvalRequest) -> tuple[LanguageSpec, SandboxPolicy, float]:
+        """Check ``request`` against this policy: its language's spec and policy, and timeout.
+
+        Raises InvalidRequest naming the field.
+        """
+        spec = get_language(request.language)
+        policy = self.for_language(spec.policy_overrides)
+        if len(request.code.encode()) > policy.code_limit_bytes:
+            raise InvalidRequest(f"code exceeds {policy.code_limit_bytes} bytes", field="code")
+        if len(request.stdin.encode()) > policy.stdin_limit_bytes:
+            raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes", field="stdin")
+        timeout_s = request.timeout_s if request.timeout_s is not None else policy.timeout_s
+        if not 0 < timeout_s <= policy.max_timeout_s:
+            raise InvalidRequest(
+                f"timeout_s must be > 0 and <= {policy.max_timeout_s:g}", field="timeout_s"
+            )
+        return spec, policy, timeout_s
 
     def seccomp_json(self) -> str:
         """The seccomp profile for this runtime, as Docker expects it in ``security_opt``.

@@ -11,12 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Self
 
-from crucible_ray.errors import (
-    CrucibleError,
-    EngineUnavailable,
-    InvalidRequest,
-    SandboxFault,
-)
+from crucible_ray.errors import CrucibleError, EngineUnavailable, SandboxFault
 from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
@@ -113,7 +108,7 @@ class SandboxRunner:
         if self._runtime_name is None:
             raise RuntimeError("SandboxRunner.start() was not called")
         eval_id = eval_id or new_eval_id()
-        spec, policy, timeout_s = self._validate(request)
+        spec, policy, timeout_s = self.policy.resolve(request)
         if self.engine.pending_removals:
             self.engine.retry_removals()
         result = EvalResult(
@@ -158,20 +153,6 @@ class SandboxRunner:
         return {language: pool.ready for language, pool in self._pools.items()}
 
     # internals -------------------------------------------------------------------------------
-
-    def _validate(self, request: EvalRequest) -> tuple[LanguageSpec, SandboxPolicy, float]:
-        spec = get_language(request.language)
-        policy = self.policy.for_language(spec.policy_overrides)
-        if len(request.code.encode()) > policy.code_limit_bytes:
-            raise InvalidRequest(f"code exceeds {policy.code_limit_bytes} bytes", field="code")
-        if len(request.stdin.encode()) > policy.stdin_limit_bytes:
-            raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes", field="stdin")
-        timeout_s = request.timeout_s if request.timeout_s is not None else policy.timeout_s
-        if not 0 < timeout_s <= policy.max_timeout_s:
-            raise InvalidRequest(
-                f"timeout_s must be > 0 and <= {policy.max_timeout_s:g}", field="timeout_s"
-            )
-        return spec, policy, timeout_s
 
     def _prepare(self, spec: LanguageSpec) -> PreparedSandbox:
         image = self._images.get(spec.name)

@@ -1,0 +1,35 @@
+"""DispatcherConfig: the execution layer's limits, with defaults derived from slot counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class DispatcherConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    slots_per_actor: int = Field(2, ge=1, le=64, description="concurrent sandboxes per actor")
+    min_actors: int = Field(1, ge=0, le=1000)
+    max_actors: int = Field(8, ge=1, le=1000)
+    max_pending: int | None = Field(
+        None, ge=1, description="running + queued limit; default: twice the maximum slots"
+    )
+    downscale_delay_s: float = Field(30.0, ge=0, description="idle time before an actor stops")
+    scale_interval_s: float = Field(1.0, gt=0)
+    queue_timeout_s: float = Field(300.0, gt=0, description="longest wait for a free executor")
+    executor_call_slack_s: float = Field(120.0, gt=0, description="beyond the program timeout")
+    warm_per_slot: int = Field(1, ge=0, le=4, description="python sandboxes booted ahead")
+    result_retention: int = Field(100_000, ge=100, description="finished results kept")
+    policy: dict[str, Any] = Field(default_factory=dict, description="SandboxPolicy overrides")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> DispatcherConfig:
+        if self.min_actors > self.max_actors:
+            raise ValueError("min_actors must not exceed max_actors")
+        return self
+
+    @property
+    def admission_limit(self) -> int:
+        return self.max_pending or 2 * self.max_actors * self.slots_per_actor

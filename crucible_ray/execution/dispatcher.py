@@ -1,0 +1,363 @@
+"""The Dispatcher: the one place where evaluations are admitted, queued, routed and retried.
+
+A detached Ray actor on the control plane (never on an executor node). It
+
+* bounds admission: when running plus queued evaluations reach the limit, a submission is
+  refused at once with a retry-after hint, so the queue never grows without bound;
+* routes each evaluation to the least-loaded ready executor actor with a free slot;
+* retries an evaluation once on another executor when its actor (or node) dies, then ends it
+  as ``error`` with the reason; nothing waits forever (queue and call timeouts);
+* cancels queued or running evaluations (the sandbox is killed);
+* autoscales the executor actors between ``min_actors`` and ``max_actors``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import ray
+from pydantic import ValidationError
+from ray.exceptions import RayActorError, RayTaskError
+
+from crucible_ray.errors import InvalidRequest, SandboxUnavailable
+from crucible_ray.execution.autoscale import decide
+from crucible_ray.execution.config import DispatcherConfig
+from crucible_ray.execution.executor import ExecutorActor
+from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
+from crucible_ray.policy import SandboxPolicy
+from crucible_ray.topology import executor_actor_options
+
+log = logging.getLogger(__name__)
+RemoteExecutor = ray.remote(ExecutorActor)
+MAX_ATTEMPTS = 2  # the first run plus one retry on another executor
+START_FAILURES_BEFORE_REFUSING = 3
+
+
+@dataclass
+class Job:
+    eval_id: str
+    request: dict[str, Any] | None
+    language: str
+    timeout_s: float
+    queued_at: float = field(default_factory=time.monotonic)
+    created_at: Any = field(default_factory=utcnow)
+    status: EvalStatus = EvalStatus.QUEUED
+    attempts: int = 0
+    actor_id: str | None = None
+    result: dict[str, Any] | None = None
+    cancel_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+@dataclass
+class Executor:
+    actor_id: str
+    handle: Any
+    slots: int
+    ready: bool = False
+    node_id: str | None = None
+    inflight: set[str] = field(default_factory=set)
+    idle_since: float | None = None
+
+
+class Dispatcher:
+    def __init__(self, config: dict[str, Any] | None = None) -> None:
+        self.config = DispatcherConfig.model_validate(config or {})
+        self.policy = SandboxPolicy.model_validate(self.config.policy)
+        self._executors: dict[str, Executor] = {}
+        self._queue: collections.deque[str] = collections.deque()
+        self._jobs: dict[str, Job] = {}
+        self._finished: collections.deque[str] = collections.deque()
+        self.counters: collections.Counter[str] = collections.Counter()
+        self._start_failures = 0
+        self._last_start_error = ""
+        self._next_start_at = 0.0
+        self._control: asyncio.Task | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # public API (called through Ray) ---------------------------------------------------------
+
+    async def submit(self, eval_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Admit one evaluation, or refuse it at once. Idempotent by ``eval_id``."""
+        self._ensure_running()
+        if eval_id in self._jobs:
+            return {"accepted": True, "duplicate": True}
+        try:
+            parsed = EvalRequest.model_validate(request)
+            _, _, timeout_s = self.policy.resolve(parsed)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field_name = ".".join(str(p) for p in first["loc"]) or None
+            return _refusal("invalid", first["msg"], field=field_name)
+        except InvalidRequest as exc:
+            return _refusal("invalid", str(exc), field=exc.field)
+        if self._refusing():
+            self.counters["rejected_unavailable"] += 1
+            return _refusal("unavailable", f"no executor can start: {self._last_start_error}")
+        if self._admitted() >= self.config.admission_limit:
+            self.counters["rejected_overloaded"] += 1
+            return _refusal(
+                "overloaded",
+                f"{self._admitted()} evaluations running or queued (limit "
+                f"{self.config.admission_limit})",
+                retry_after_s=self._retry_after_s(),
+            )
+        job = Job(eval_id, parsed.model_dump(), parsed.language, timeout_s)
+        self._jobs[eval_id] = job
+        self._queue.append(eval_id)
+        self.counters["admitted"] += 1
+        self._pump()
+        return {"accepted": True}
+
+    async def wait(self, eval_id: str, timeout_s: float = 0.0) -> dict[str, Any] | None:
+        """The evaluation's result once final (or its current state after ``timeout_s``)."""
+        job = self._jobs.get(eval_id)
+        if job is None:
+            return None
+        if timeout_s > 0 and not job.done.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(job.done.wait(), timeout_s)
+        return self._snapshot(job)
+
+    async def cancel(self, eval_id: str) -> dict[str, Any] | None:
+        """Cancel a queued or running evaluation. None if unknown; ``cancelled`` False if final."""
+        job = self._jobs.get(eval_id)
+        if job is None:
+            return None
+        if job.status.is_final:
+            return {"cancelled": False, "status": job.status.value}
+        job.cancel_requested = True
+        if job.status == EvalStatus.QUEUED:
+            self._queue.remove(eval_id)
+            self._finish(job, self._result(job, EvalStatus.CANCELLED))
+        else:
+            executor = self._executors.get(job.actor_id or "")
+            if executor is not None:
+                try:
+                    await executor.handle.cancel.remote(eval_id)
+                except RayActorError:
+                    pass  # the executor is gone; _run finishes the job
+        return {"cancelled": True, "status": EvalStatus.CANCELLED.value}
+
+    async def stats(self) -> dict[str, Any]:
+        self._ensure_running()
+        running = sum(len(e.inflight) for e in self._executors.values())
+        return {
+            "queued": len(self._queue),
+            "running": running,
+            "admission_limit": self.config.admission_limit,
+            "executors": [
+                {
+                    "actor_id": e.actor_id,
+                    "node_id": e.node_id,
+                    "ready": e.ready,
+                    "slots": e.slots,
+                    "busy": len(e.inflight),
+                }
+                for e in self._executors.values()
+            ],
+            "slots_ready": sum(e.slots for e in self._executors.values() if e.ready),
+            "counters": dict(self.counters),
+            "last_start_error": self._last_start_error,
+        }
+
+    async def shutdown(self) -> None:
+        """Stop every executor actor (their sandboxes are destroyed)."""
+        if self._control is not None:
+            self._control.cancel()
+        await asyncio.gather(*(self._stop(a) for a in list(self._executors)),
+                             return_exceptions=True)  # fmt: skip
+
+    # scheduling ------------------------------------------------------------------------------
+
+    def _admitted(self) -> int:
+        return len(self._queue) + sum(len(e.inflight) for e in self._executors.values())
+
+    def _retry_after_s(self) -> float:
+        slots = sum(e.slots for e in self._executors.values() if e.ready) or 1
+        return max(1.0, round(self._admitted() / slots, 1))
+
+    def _refusing(self) -> bool:
+        no_ready = not any(e.ready for e in self._executors.values())
+        return no_ready and self._start_failures >= START_FAILURES_BEFORE_REFUSING
+
+    def _pump(self) -> None:
+        while self._queue:
+            candidates = [e for e in self._executors.values()
+                          if e.ready and len(e.inflight) < e.slots]  # fmt: skip
+            if not candidates:
+                return
+            executor = min(candidates, key=lambda e: len(e.inflight) / e.slots)
+            job = self._jobs[self._queue.popleft()]
+            job.status, job.actor_id = EvalStatus.RUNNING, executor.actor_id
+            job.attempts += 1
+            executor.inflight.add(job.eval_id)
+            executor.idle_since = None
+            self._spawn(self._run(executor, job))
+
+    async def _run(self, executor: Executor, job: Job) -> None:
+        ref = executor.handle.run.remote(job.eval_id, job.request)
+        try:
+            result = await asyncio.wait_for(ref, job.timeout_s + self.config.executor_call_slack_s)
+            self._finish(job, result)
+        except RayTaskError as exc:
+            if isinstance(exc.cause, SandboxUnavailable):  # that node cannot run sandboxes
+                self._lose(executor, f"sandboxes unavailable on its node: {exc.cause}")
+                self._retry_or_fail(job, f"executor could not run sandboxes: {exc.cause}")
+            else:
+                self._finish(job, self._result(job, EvalStatus.ERROR, f"executor failed: {exc}"))
+        except RayActorError as exc:  # the actor or its whole node died
+            self._lose(executor, str(exc))
+            self._retry_or_fail(job, f"executor lost during the evaluation: {exc}")
+        except TimeoutError:
+            ray.cancel(ref, force=True)
+            self._finish(job, self._result(job, EvalStatus.ERROR, "executor did not answer"))
+        finally:
+            executor.inflight.discard(job.eval_id)
+            if not executor.inflight:
+                executor.idle_since = time.monotonic()
+            self._pump()
+
+    def _retry_or_fail(self, job: Job, reason: str) -> None:
+        if job.cancel_requested:
+            self._finish(job, self._result(job, EvalStatus.CANCELLED))
+        elif job.attempts < MAX_ATTEMPTS:
+            self.counters["retried"] += 1
+            job.status, job.actor_id = EvalStatus.QUEUED, None
+            job.queued_at = time.monotonic()
+            self._queue.appendleft(job.eval_id)
+        else:
+            self._finish(job, self._result(job, EvalStatus.ERROR, f"{reason} (after retry)"))
+
+    def _finish(self, job: Job, result: dict[str, Any]) -> None:
+        if job.done.is_set():
+            return
+        job.result, job.request = result, None  # the code is not kept once finished
+        job.status = EvalStatus(result["status"])
+        job.done.set()
+        self.counters[f"finished_{job.status.value}"] += 1
+        self._finished.append(job.eval_id)
+        while len(self._finished) > self.config.result_retention:
+            self._jobs.pop(self._finished.popleft(), None)
+
+    def _result(self, job: Job, status: EvalStatus, error: str | None = None) -> dict[str, Any]:
+        final = {"finished_at": utcnow()} if status.is_final else {}
+        return EvalResult(id=job.eval_id, status=status, language=job.language,
+                          created_at=job.created_at, error=error,
+                          **final).model_dump(mode="json")  # fmt: skip
+
+    def _snapshot(self, job: Job) -> dict[str, Any]:
+        return job.result or self._result(job, job.status)
+
+    # executor pool ---------------------------------------------------------------------------
+
+    def _ensure_running(self) -> None:
+        if self._control is None or self._control.done():
+            self._control = asyncio.get_running_loop().create_task(self._control_loop())
+
+    async def _control_loop(self) -> None:
+        while True:
+            try:
+                self._scale()
+                self._expire_queued()
+            except Exception:  # the loop must survive anything
+                log.exception("dispatcher control loop")
+            await asyncio.sleep(self.config.scale_interval_s)
+
+    def _scale(self) -> None:
+        now = time.monotonic()
+        idle = {a: e.idle_since for a, e in self._executors.items()
+                if e.ready and not e.inflight and e.idle_since is not None}  # fmt: skip
+        decision = decide(
+            demand=self._admitted(),
+            live=len(self._executors),
+            idle_since=idle,
+            now=now,
+            slots_per_actor=self.config.slots_per_actor,
+            min_actors=self.config.min_actors,
+            max_actors=self.config.max_actors,
+            downscale_delay_s=self.config.downscale_delay_s,
+        )
+        if decision.add and now >= self._next_start_at:
+            for _ in range(decision.add):
+                self._start()
+        for actor_id in decision.remove:
+            self._spawn(self._stop(actor_id))
+
+    def _start(self) -> None:
+        slots = self.config.slots_per_actor
+        handle = RemoteExecutor.options(
+            **executor_actor_options(slots), max_restarts=0, max_concurrency=1000
+        ).remote(slots, self.config.policy, {"python": slots * self.config.warm_per_slot})
+        executor = Executor(handle._actor_id.hex(), handle, slots)
+        self._executors[executor.actor_id] = executor
+        self.counters["executors_started"] += 1
+        self._spawn(self._await_ready(executor))
+
+    async def _await_ready(self, executor: Executor) -> None:
+        try:
+            info = await executor.handle.info.remote()  # pending until a node has room
+        except (RayActorError, RayTaskError) as exc:
+            self._executors.pop(executor.actor_id, None)
+            self._start_failures += 1
+            self._last_start_error = str(getattr(exc, "cause", None) or exc)[:500]
+            self._next_start_at = time.monotonic() + min(30.0, 2.0**self._start_failures)
+            self.counters["executor_start_failures"] += 1
+            log.warning("executor failed to start: %s", self._last_start_error)
+            return
+        self._start_failures = 0
+        executor.ready, executor.node_id = True, info["node_id"]
+        executor.idle_since = time.monotonic()
+        self._pump()
+
+    async def _stop(self, actor_id: str) -> None:
+        executor = self._executors.pop(actor_id, None)
+        if executor is None:
+            return
+        self.counters["executors_stopped"] += 1
+        with contextlib.suppress(RayActorError, RayTaskError, TimeoutError):
+            await asyncio.wait_for(executor.handle.shutdown.remote(), 30)
+        ray.kill(executor.handle, no_restart=True)
+
+    def _lose(self, executor: Executor, reason: str) -> None:
+        if self._executors.pop(executor.actor_id, None) is None:
+            return
+        self.counters["executors_lost"] += 1
+        log.warning("executor %s lost: %s", executor.actor_id, reason)
+        ray.kill(executor.handle, no_restart=True)
+        survivors = [e for e in self._executors.values() if e.ready]
+        if survivors:  # clean up what the dead actor left on its (maybe shared) engine
+            self._spawn(_quietly(survivors[0].handle.sweep.remote()))
+
+    def _expire_queued(self) -> None:
+        now = time.monotonic()
+        while (
+            self._queue and now - self._jobs[self._queue[0]].queued_at > self.config.queue_timeout_s
+        ):
+            job = self._jobs[self._queue.popleft()]
+            self._finish(job, self._result(job, EvalStatus.ERROR,
+                                           "no executor became available in time"))  # fmt: skip
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+async def _quietly(awaitable: Any) -> None:
+    try:
+        await awaitable
+    except Exception as exc:
+        log.warning("background call failed: %s", exc)
+
+
+def _refusal(reason: str, message: str, *, field: str | None = None,
+             retry_after_s: float | None = None) -> dict[str, Any]:  # fmt: skip
+    return {"accepted": False, "reason": reason, "message": message, "field": field,
+            "retry_after_s": retry_after_s}  # fmt: skip

@@ -1,0 +1,79 @@
+"""ExecutorActor: a Ray actor on an executor node that runs evaluations in local sandboxes.
+
+Each actor owns ``slots`` concurrent sandbox slots (reserved as the ``sandbox_slots`` Ray
+resource, so Ray never oversubscribes a node) and keeps one warm sandbox per slot. Starting
+it sweeps containers left on this node by dead actors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import ray
+
+from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
+from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.runner import SandboxRunner
+
+
+class ExecutorActor:
+    def __init__(self, slots: int, policy: dict[str, Any] | None = None,
+                 warm: dict[str, int] | None = None) -> None:  # fmt: skip
+        self.slots = slots
+        context = ray.get_runtime_context()
+        self.node_id = context.get_node_id()
+        self.node_labels = context.get_node_labels()
+        self._runner = SandboxRunner(
+            SandboxPolicy.model_validate(policy or {}), warm=warm or {"python": slots}
+        ).start()  # fails secure: no gVisor, no actor
+        self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
+        self._running = 0
+        self._precancelled: set[str] = set()  # cancelled before their run() arrived
+
+    async def run(self, eval_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Run one evaluation; always returns an EvalResult (as a JSON-ready dict)."""
+        parsed = EvalRequest.model_validate(request)
+        if eval_id in self._precancelled:
+            self._precancelled.discard(eval_id)
+            cancelled = EvalResult(id=eval_id, status=EvalStatus.CANCELLED,
+                                   language=parsed.language, finished_at=utcnow())  # fmt: skip
+            return cancelled.model_dump(mode="json")
+        self._running += 1
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._threads, self._runner.run, parsed, eval_id)
+        finally:
+            self._running -= 1
+        return result.model_dump(mode="json")
+
+    async def cancel(self, eval_id: str) -> bool:
+        if self._runner.cancel(eval_id):
+            return True
+        if len(self._precancelled) > 10_000:  # ids whose run finished before the cancel came
+            self._precancelled.clear()
+        self._precancelled.add(eval_id)
+        return False
+
+    async def info(self) -> dict[str, Any]:
+        return {
+            "node_id": self.node_id,
+            "node_labels": self.node_labels,
+            "slots": self.slots,
+            "running": self._running,
+            "warm_ready": self._runner.warm_ready(),
+            "owner": self._runner.owner,
+        }
+
+    async def sweep(self) -> int:
+        """Remove sandboxes of dead owners on this node (e.g. after another actor died)."""
+        from crucible_ray.sandbox.sweep import sweep_orphans
+
+        return await asyncio.to_thread(
+            sweep_orphans, self._runner.engine, self._runner.work_dir.parent
+        )
+
+    async def shutdown(self) -> None:
+        """Graceful stop before the actor is killed: warm sandboxes are destroyed."""
+        await asyncio.to_thread(self._runner.close)

@@ -1,0 +1,46 @@
+"""Who runs where: the node labels and resources that make a Ray node an executor.
+
+The single source of truth for the local cluster (``crucible-ray cluster up``), the actors'
+scheduling options and the deployment manifests under ``cluster/`` (a test checks they agree).
+Executor nodes are sacrificial: they run untrusted code (in gVisor) and nothing else. The
+control plane (dispatcher, HTTP ingress) never runs there.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+ROLE_LABEL = "crucible.dev/role"
+EXECUTOR_ROLE = "executor"
+HEAD_ROLE = "head"
+SLOT_RESOURCE = "sandbox_slots"  # concurrent sandboxes a node can run (about one per core)
+
+NAMESPACE = "crucible"
+DISPATCHER_NAME = "crucible-dispatcher"
+
+
+def executor_node_labels() -> dict[str, str]:
+    return {ROLE_LABEL: EXECUTOR_ROLE}
+
+
+def executor_node_resources(slots: int) -> dict[str, float]:
+    return {SLOT_RESOURCE: float(slots)}
+
+
+def executor_actor_options(slots: int) -> dict[str, Any]:
+    """An executor actor holds ``slots`` sandbox slots, on an executor node only.
+
+    It needs no Ray CPU: the work happens in containers, accounted by ``sandbox_slots``.
+    When no node can take it, the actor stays pending, which is the demand the Ray
+    autoscaler (KubeRay, cluster launcher) answers by adding executor nodes.
+    """
+    return {
+        "label_selector": {ROLE_LABEL: EXECUTOR_ROLE},
+        "resources": {SLOT_RESOURCE: float(slots)},
+        "num_cpus": 0,
+    }
+
+
+def control_plane_options() -> dict[str, Any]:
+    """Dispatcher and ingress: anywhere except an executor node."""
+    return {"label_selector": {ROLE_LABEL: f"!{EXECUTOR_ROLE}"}, "num_cpus": 0}
