@@ -139,10 +139,9 @@ class Dispatcher:
         else:
             executor = self._executors.get(job.actor_id or "")
             if executor is not None:
-                try:
+                # If the executor is gone, _run finishes the job as cancelled.
+                with contextlib.suppress(RayActorError):
                     await executor.handle.cancel.remote(eval_id)
-                except RayActorError:
-                    pass  # the executor is gone; _run finishes the job
         return {"cancelled": True, "status": EvalStatus.CANCELLED.value}
 
     async def stats(self) -> dict[str, Any]:
