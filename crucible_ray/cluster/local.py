@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -14,11 +15,13 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from crucible_ray.errors import CrucibleError
 from crucible_ray.topology import (
+    EXECUTOR_ROLE,
     HEAD_ROLE,
     NAMESPACE,
     ROLE_LABEL,
@@ -36,11 +39,11 @@ AGENT_PORT_BASE = 52400
 NODE_PORT_BASE = 20100
 
 
-def _node_ports(i: int) -> list[str]:
-    base = NODE_PORT_BASE + 10 * i
+def _node_ports(i: int, offset: int) -> list[str]:
+    base = NODE_PORT_BASE + offset + 10 * i
     return [
-        f"--metrics-export-port={METRICS_PORT_BASE + i}",
-        f"--dashboard-agent-listen-port={AGENT_PORT_BASE + i}",
+        f"--metrics-export-port={METRICS_PORT_BASE + offset + i}",
+        f"--dashboard-agent-listen-port={AGENT_PORT_BASE + offset + i}",
         f"--node-manager-port={base}",
         f"--object-manager-port={base + 1}",
         f"--runtime-env-agent-port={base + 2}",
@@ -57,16 +60,18 @@ class ClusterState:
     address: str
     token_path: str
     dashboard_port: int
+    state_dir: str
+    port_offset: int = 0
+    slots: int = 1
     nodes: list[dict] = field(default_factory=list)  # {"role", "pid", "metrics_port"}
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(asdict(self), indent=2))
+    def save(self) -> None:
+        Path(self.state_dir, "state.json").write_text(json.dumps(asdict(self), indent=2))
 
     @classmethod
-    def load(cls, path: Path | None = None) -> ClusterState:
-        path = path or STATE_DIR / "state.json"
+    def load(cls, state_dir: Path = STATE_DIR) -> ClusterState:
         try:
-            return cls(**json.loads(path.read_text()))
+            return cls(**json.loads((state_dir / "state.json").read_text()))
         except FileNotFoundError:
             raise ClusterError("no local cluster is running (crucible-ray cluster up)") from None
 
@@ -84,78 +89,83 @@ def _labels_arg(labels: dict[str, str]) -> str:
     return ",".join(f"{k}={v}" for k, v in labels.items())
 
 
-def _start_node(args: list[str], env: dict[str, str], log: Path) -> int:
-    with log.open("ab") as out:
+def _start_node(args: list[str], state: ClusterState, name: str) -> int:
+    env = {k: v for k, v in state.env().items() if k != "RAY_ADDRESS"}
+    with Path(state.state_dir, "logs", f"{name}.log").open("ab") as out:
         proc = subprocess.Popen(
             [_ray_bin(), "start", "--block", "--disable-usage-stats", *args],
             env={**os.environ, **env},
             stdout=out,
             stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: down() stops exactly this
+            start_new_session=True,  # detached from this terminal; down() stops its process tree
         )
     return proc.pid
 
 
 def up(executors: int = 2, slots: int | None = None, head_cpus: int = 2,
-       port: int = HEAD_PORT, timeout_s: float = 120.0) -> ClusterState:  # fmt: skip
-    """Start a head and ``executors`` executor nodes; return once all of them joined."""
-    state_file = STATE_DIR / "state.json"
-    if state_file.exists():
-        state = ClusterState.load(state_file)
+       state_dir: Path = STATE_DIR, port_offset: int = 0,
+       timeout_s: float = 120.0) -> ClusterState:  # fmt: skip
+    """Start a head and ``executors`` executor nodes; return once all of them joined.
+
+    ``port_offset`` shifts every fixed port, so a second cluster (tests) can run beside one.
+    """
+    if (state_dir / "state.json").exists():
+        state = ClusterState.load(state_dir)
         if any(_alive(n["pid"]) for n in state.nodes):
             return state  # already up
-        state_file.unlink()
-    STATE_DIR.mkdir(parents=True, exist_ok=True)
-    slots = slots or os.cpu_count() or 1
-    token_path = STATE_DIR / "ray-token"
+        (state_dir / "state.json").unlink()
+    state_dir.mkdir(parents=True, exist_ok=True)
+    token_path = state_dir / "ray-token"
     if not token_path.exists():
         token_path.touch(mode=0o600)
         token_path.write_text(secrets.token_hex(32))
-    state = ClusterState(address=f"127.0.0.1:{port}", token_path=str(token_path),
-                         dashboard_port=DASHBOARD_PORT)  # fmt: skip
-    env = {k: v for k, v in state.env().items() if k != "RAY_ADDRESS"}
-    log_dir = STATE_DIR / "logs"
-    log_dir.mkdir(exist_ok=True)
+    state = ClusterState(
+        address=f"127.0.0.1:{HEAD_PORT + port_offset}", token_path=str(token_path),
+        dashboard_port=DASHBOARD_PORT + port_offset, state_dir=str(state_dir),
+        port_offset=port_offset, slots=slots or os.cpu_count() or 1,
+    )  # fmt: skip
+    (state_dir / "logs").mkdir(exist_ok=True)
     head_pid = _start_node(
-        [
-            "--head",
-            f"--port={port}",
-            f"--num-cpus={head_cpus}",
-            f"--labels={_labels_arg({ROLE_LABEL: HEAD_ROLE})}",
-            f"--dashboard-port={DASHBOARD_PORT}",
-            "--dashboard-host=127.0.0.1",
-            *_node_ports(0),
-        ],
-        env,
-        log_dir / "head.log",
-    )
-    state.nodes.append({"role": HEAD_ROLE, "pid": head_pid, "metrics_port": METRICS_PORT_BASE})
-    state.save(state_file)
+        ["--head", f"--port={HEAD_PORT + port_offset}", f"--num-cpus={head_cpus}",
+         f"--labels={_labels_arg({ROLE_LABEL: HEAD_ROLE})}",
+         f"--dashboard-port={state.dashboard_port}", "--dashboard-host=127.0.0.1",
+         *_node_ports(0, port_offset)],
+        state, "head",
+    )  # fmt: skip
+    state.nodes.append({"role": HEAD_ROLE, "pid": head_pid,
+                        "metrics_port": METRICS_PORT_BASE + port_offset})  # fmt: skip
+    state.save()
     _wait_for_nodes(state, 1, timeout_s)
-    for i in range(1, executors + 1):
-        pid = _start_node(
-            [
-                f"--address={state.address}",
-                "--num-cpus=1",
-                f"--labels={_labels_arg(executor_node_labels())}",
-                f"--resources={json.dumps(executor_node_resources(slots))}",
-                *_node_ports(i),
-            ],
-            env,
-            log_dir / f"executor-{i}.log",
-        )
-        state.nodes.append({"role": "executor", "pid": pid, "metrics_port": METRICS_PORT_BASE + i})
-        state.save(state_file)
-        _wait_for_nodes(state, 1 + i, timeout_s)  # one at a time: raylets starting together race
+    for _ in range(executors):
+        add_executor(state, timeout_s)
     return state
+
+
+def add_executor(state: ClusterState, timeout_s: float = 120.0) -> dict:
+    """Start one more executor node (a new index, its own ports) and wait until it joined."""
+    index = max((n.get("index", 0) for n in state.nodes), default=0) + 1
+    pid = _start_node(
+        [f"--address={state.address}", "--num-cpus=1",
+         f"--labels={_labels_arg(executor_node_labels())}",
+         f"--resources={json.dumps(executor_node_resources(state.slots))}",
+         *_node_ports(index, state.port_offset)],
+        state, f"executor-{index}",
+    )  # fmt: skip
+    node = {"role": EXECUTOR_ROLE, "pid": pid, "index": index,
+            "metrics_port": METRICS_PORT_BASE + state.port_offset + index}  # fmt: skip
+    state.nodes.append(node)
+    state.save()
+    live = sum(_alive(n["pid"]) for n in state.nodes)
+    _wait_for_nodes(state, live, timeout_s)  # one at a time: raylets starting together race
+    return node
 
 
 def _wait_for_nodes(state: ClusterState, count: int, timeout_s: float) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        dead = [n for n in state.nodes if not _alive(n["pid"])]
+        dead = [n for n in state.nodes if not _alive(n["pid"]) and not n.get("stopped")]
         if dead:
-            raise ClusterError(f"ray start exited early for {dead}; see {STATE_DIR / 'logs'}")
+            raise ClusterError(f"ray start exited early for {dead}; see {state.state_dir}/logs")
         if _alive_nodes(state) >= count:
             return
         time.sleep(1.0)
@@ -171,29 +181,68 @@ def _alive_nodes(state: ClusterState) -> int:
     return int(lines[-1]) if out.returncode == 0 and lines else 0
 
 
-def down(timeout_s: float = 30.0) -> int:
-    """Stop exactly the processes ``up`` started (executors first). Returns how many."""
-    state_file = STATE_DIR / "state.json"
-    state = ClusterState.load(state_file)
-    stopped = 0
-    for node in reversed(state.nodes):
-        stopped += stop_node(node["pid"], timeout_s)
-    state_file.unlink(missing_ok=True)
+def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:
+    """Stop exactly the processes ``up`` started, then remove the sandboxes their executors
+    left. Returns the number of nodes stopped."""
+    state = ClusterState.load(state_dir)
+    with ThreadPoolExecutor(len(state.nodes) or 1) as pool:
+        stopped = sum(pool.map(lambda n: stop_node(n["pid"], timeout_s), state.nodes))
+    (state_dir / "state.json").unlink(missing_ok=True)
+    _sweep_sandboxes()
     return stopped
 
 
-def stop_node(pid: int, timeout_s: float = 30.0, sig: int = signal.SIGTERM) -> int:
-    """Stop one node's whole process group (raylet, workers, agents)."""
-    try:
-        os.killpg(pid, sig)
-    except ProcessLookupError:
+def _sweep_sandboxes() -> None:
+    from crucible_ray.sandbox.engine import Engine
+    from crucible_ray.sandbox.runner import DEFAULT_STATE_DIR
+    from crucible_ray.sandbox.sweep import sweep_orphans
+
+    with contextlib.suppress(CrucibleError):
+        sweep_orphans(Engine(), DEFAULT_STATE_DIR / "sandboxes")
+
+
+def kill_executor(state: ClusterState, node: dict) -> None:
+    """Kill one executor node abruptly (raylet and all its workers), as a crash would."""
+    stop_node(node["pid"], timeout_s=5, sig=signal.SIGKILL)
+    node["stopped"] = True
+    state.save()
+
+
+def stop_node(pid: int, timeout_s: float = 5.0, sig: int = signal.SIGTERM) -> int:
+    """Stop one node: its ``ray start`` process and every descendant (raylet, agents, and the
+    workers, which Ray puts in process groups of their own)."""
+    tree = _descendants(pid)
+    if not tree:
         return 0
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, sig)
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and _group_alive(pid):
+    while time.monotonic() < deadline and any(_alive(m) for m in tree):
         time.sleep(0.2)
-    if _group_alive(pid):
-        os.killpg(pid, signal.SIGKILL)
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
     return 1
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(proc.name))
+    if not _alive(root):
+        return []
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -204,19 +253,11 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def connect() -> ClusterState:
+def connect(state_dir: Path = STATE_DIR) -> ClusterState:
     """Join the local cluster from this process (token auth configured) and return its state."""
     import ray
 
-    state = ClusterState.load()
+    state = ClusterState.load(state_dir)
     os.environ.update(state.env())
     # Ray caches its auth mode from the environment when first imported; refresh it so that
     # a process which imported Ray before knowing the cluster still authenticates.
