@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from crucible_ray.cli import images, local
+from crucible_ray.cli import cluster, images, local
 
 app = typer.Typer(
     name="crucible-ray",
@@ -19,6 +19,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(images.app, name="images")
+app.add_typer(cluster.app, name="cluster")
 local.register(app)
 
 

@@ -265,5 +265,7 @@ def connect(state_dir: Path = STATE_DIR) -> ClusterState:
 
     Config.initialize("")
     if not ray.is_initialized():
-        ray.init(address=state.address, namespace=NAMESPACE, log_to_driver=False)
+        ray.init(
+            address=state.address, namespace=NAMESPACE, log_to_driver=False, logging_level="WARNING"
+        )
     return state

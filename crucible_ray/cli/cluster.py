@@ -1,0 +1,101 @@
+"""``crucible-ray cluster up|down|status``: a real multi-node Ray cluster on this machine."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from crucible_ray.cli.common import EXIT_FAILED, err_console
+from crucible_ray.cluster import local
+
+app = typer.Typer(help="Start, stop and inspect the local multi-node Ray cluster.",
+                  no_args_is_help=True)  # fmt: skip
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
+
+
+@app.command()
+def up(
+    executors: Annotated[int, typer.Option(min=1, help="executor nodes to start")] = 2,
+    slots: Annotated[
+        int | None, typer.Option(min=1, help="sandbox slots per executor node (default: cores)")
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a head node and N executor nodes (token authentication on), then the dispatcher."""
+    try:
+        state = local.up(executors=executors, slots=slots)
+        local.connect()
+        from crucible_ray.execution import ExecutionClient
+
+        stats = ExecutionClient().stats()
+    except local.ClusterError as exc:
+        err_console.print(f"[red]cluster up failed:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    if as_json:
+        typer.echo(json.dumps({"address": state.address, "nodes": state.nodes}, indent=2))
+    else:
+        err_console.print(
+            f"cluster up at {state.address}: {len(state.nodes) - 1} executor node(s) x "
+            f"{state.slots} slots; dispatcher admitting up to {stats['admission_limit']}"
+        )
+
+
+@app.command()
+def down() -> None:
+    """Stop exactly the processes `cluster up` started and remove leftover sandboxes."""
+    try:
+        stopped = local.down()
+    except local.ClusterError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    err_console.print(f"stopped {stopped} node(s)")
+
+
+@app.command()
+def status(as_json: JsonOpt = False) -> None:
+    """Nodes with their labels and slots, executor actors, the queue and admission limit."""
+    try:
+        report = _status()
+    except local.ClusterError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = Console()
+    nodes = Table("node", "role", "alive", "sandbox slots", "executor actors (busy/slots)")
+    for node in report["nodes"]:
+        actors = [a for a in report["dispatcher"]["executors"] if a["node_id"] == node["node_id"]]
+        load = ", ".join(f"{a['busy']}/{a['slots']}" for a in actors) or "-"
+        nodes.add_row(node["node_id"][:12], node["role"], str(node["alive"]),
+                      str(node["sandbox_slots"] or "-"), load)  # fmt: skip
+    console.print(nodes)
+    d = report["dispatcher"]
+    console.print(
+        f"running {d['running']}, queued {d['queued']}, admission limit {d['admission_limit']}"
+        f", executors {len(d['executors'])}"
+    )
+
+
+def _status() -> dict[str, Any]:
+    from crucible_ray.topology import ROLE_LABEL, SLOT_RESOURCE
+
+    local.connect()
+    import ray
+
+    from crucible_ray.execution import ExecutionClient
+
+    nodes = [
+        {
+            "node_id": n["NodeID"],
+            "alive": n["Alive"],
+            "role": n.get("Labels", {}).get(ROLE_LABEL, "-"),
+            "sandbox_slots": n["Resources"].get(SLOT_RESOURCE),
+        }
+        for n in ray.nodes()
+    ]
+    return {"nodes": nodes, "dispatcher": ExecutionClient().stats()}
