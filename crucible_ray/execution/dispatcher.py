@@ -17,6 +17,7 @@ import asyncio
 import collections
 import contextlib
 import logging
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -62,6 +63,7 @@ class Executor:
     slots: int
     ready: bool = False
     node_id: str | None = None
+    owner: str | None = None  # the owner label of its sandbox containers
     inflight: set[str] = field(default_factory=set)
     idle_since: float | None = None
 
@@ -148,6 +150,7 @@ class Dispatcher:
         self._ensure_running()
         running = sum(len(e.inflight) for e in self._executors.values())
         return {
+            "node_id": ray.get_runtime_context().get_node_id(),
             "queued": len(self._queue),
             "running": running,
             "admission_limit": self.config.admission_limit,
@@ -158,6 +161,7 @@ class Dispatcher:
                     "ready": e.ready,
                     "slots": e.slots,
                     "busy": len(e.inflight),
+                    "owner": e.owner,
                 }
                 for e in self._executors.values()
             ],
@@ -305,13 +309,13 @@ class Dispatcher:
         except (RayActorError, RayTaskError) as exc:
             self._executors.pop(executor.actor_id, None)
             self._start_failures += 1
-            self._last_start_error = str(getattr(exc, "cause", None) or exc)[:500]
+            self._last_start_error = _reason(exc)
             self._next_start_at = time.monotonic() + min(30.0, 2.0**self._start_failures)
             self.counters["executor_start_failures"] += 1
             log.warning("executor failed to start: %s", self._last_start_error)
             return
         self._start_failures = 0
-        executor.ready, executor.node_id = True, info["node_id"]
+        executor.ready, executor.node_id, executor.owner = True, info["node_id"], info["owner"]
         executor.idle_since = time.monotonic()
         self._pump()
 
@@ -347,6 +351,17 @@ class Dispatcher:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Unavailable|Missing)\b.*: ")
+
+
+def _reason(exc: BaseException) -> str:
+    """The root error of a Ray failure, without Ray's traceback (e.g. the constructor's)."""
+    lines = [line.strip() for line in _ANSI.sub("", str(exc)).splitlines() if line.strip()]
+    causes = [line for line in lines if _EXCEPTION_LINE.match(line)]
+    return (causes[-1] if causes else lines[-1] if lines else repr(exc))[:500]
 
 
 async def _quietly(awaitable: Any) -> None:
