@@ -49,6 +49,10 @@ class ImageMissing(SandboxUnavailable):
     """The sandbox image for a language has not been built on this engine."""
 
 
+class EngineInterrupted(CrucibleError):
+    """The container engine (or an operator) stopped a sandbox while the program ran."""
+
+
 class NoExecutors(SandboxUnavailable):
     """No executor is running or can be started to take the evaluation."""
 

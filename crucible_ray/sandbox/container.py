@@ -21,7 +21,7 @@ from typing import Any
 
 import docker.types
 
-from crucible_ray.errors import SandboxFault
+from crucible_ray.errors import EngineInterrupted, SandboxFault
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
 from crucible_ray.sandbox.engine import (
@@ -181,7 +181,7 @@ def _execute(
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
     with os.fdopen(fd, "wb") as f:
         f.write(code)
-    started = time.monotonic()
+    started, started_wall = time.monotonic(), time.time()
     deadline = started + timeout_s
     _send_stdin(sandbox.sock, b"\n" + stdin)
     reader = sandbox.reader
@@ -210,6 +210,8 @@ def _execute(
     if not timed_out:
         state = engine.api.inspect_container(sandbox.container_id)["State"]
         oom_killed = bool(state.get("OOMKilled"))
+        if exit_code in _SIGNAL_EXITS and not oom_killed and not sandbox._killed.is_set():
+            _refuse_if_engine_killed(engine, sandbox.container_id, started_wall)
     stdout = reader.streams[STDOUT]
     return Outcome(
         exit_code=None if timed_out else exit_code,
@@ -221,6 +223,22 @@ def _execute(
         killed=sandbox._killed.is_set(),
         duration_ms=(finished - started) * 1000,
     )
+
+
+_SIGNAL_EXITS = (128 + 9, 128 + 15)  # SIGKILL, SIGTERM
+
+
+def _refuse_if_engine_killed(engine: Engine, container_id: str, since: float) -> None:
+    """A program may kill itself; a ``kill`` event means someone else did (the engine shutting
+    down, an operator): then the result is the platform's failure, not the program's."""
+    events = engine.api.events(since=int(since) - 1, until=int(time.time()) + 1, decode=True,
+                               filters={"container": container_id, "event": "kill"})  # fmt: skip
+    signals = [e["Actor"]["Attributes"].get("signal") for e in events]
+    if signals:
+        raise EngineInterrupted(
+            f"the sandbox was stopped from outside (signal {signals[0]}), e.g. the container"
+            " engine shutting down"
+        )
 
 
 def _send_stdin(sock: socket.socket, payload: bytes) -> None:

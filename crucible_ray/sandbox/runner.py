@@ -11,7 +11,12 @@ from functools import partial
 from pathlib import Path
 from typing import Self
 
-from crucible_ray.errors import CrucibleError, EngineUnavailable, SandboxFault
+from crucible_ray.errors import (
+    CrucibleError,
+    EngineInterrupted,
+    EngineUnavailable,
+    SandboxFault,
+)
 from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
@@ -128,7 +133,7 @@ class SandboxRunner:
                     continue
                 except _Cancelled:
                     return _finish(result, EvalStatus.CANCELLED)
-                except ENGINE_ERRORS as exc:
+                except (*ENGINE_ERRORS, EngineInterrupted) as exc:
                     error = f"the container engine failed during the evaluation: {exc}"
                     return _finish(result, EvalStatus.ERROR, error=error)
                 return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))

@@ -136,8 +136,17 @@ def test_fail_secure_without_the_seccomp_profile(engine, tmp_path):
         SandboxRunner(policy, engine=engine).start()
 
 
-def test_engine_restart_mid_evaluation_ends_in_an_error_result(engine):
-    from crucible_ray.host import engine_answers, ensure_engine
+@pytest.fixture
+def engine_restarted():
+    """The test stops dockerd; this brings it back whatever happens in the test."""
+    from crucible_ray.host import ensure_engine
+
+    yield ensure_engine
+    ensure_engine(config_changed=False)
+
+
+def test_engine_restart_mid_evaluation_ends_in_an_error_result(engine, engine_restarted):
+    from crucible_ray.host import engine_answers
 
     with SandboxRunner(engine=engine) as runner:
         results = []
@@ -147,12 +156,13 @@ def test_engine_restart_mid_evaluation_ends_in_an_error_result(engine):
         )
         thread.start()
         assert wait_for(lambda: len(owned_by(engine, runner.owner)) == 1)
+        time.sleep(2.0)  # booted and running the program (a boot cut short is retried instead)
         os.kill(int(DOCKER_PID.read_text()), signal.SIGTERM)  # the engine goes away mid-run
         assert wait_for(lambda: not engine_answers(timeout_s=1))
         thread.join(timeout=30)
         (result,) = results
-        assert result.status == "error" and "container engine" in result.error
-        ensure_engine(config_changed=False)
+        assert result.status == "error" and "container engine" in result.error, result
+        engine_restarted(config_changed=False)
         after = runner.run(EvalRequest(code="print('back')"))
         assert after.status == "succeeded" and after.stdout == "back\n"
         assert owned_by(engine, runner.owner) == [] and not engine.pending_removals
