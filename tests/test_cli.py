@@ -16,7 +16,11 @@ def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
 
 
 def test_help_everywhere():
-    for args in ([], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"]):
+    commands = (
+        [], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"],
+        ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
+    )  # fmt: skip
+    for args in commands:
         out = cli(*args, "--help")
         assert out.returncode == 0 and "Usage" in out.stdout, args
 

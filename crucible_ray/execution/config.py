@@ -21,6 +21,9 @@ class DispatcherConfig(BaseModel):
     queue_timeout_s: float = Field(300.0, gt=0, description="longest wait for a free executor")
     executor_call_slack_s: float = Field(120.0, gt=0, description="beyond the program timeout")
     warm_per_slot: int = Field(1, ge=0, le=4, description="python sandboxes booted ahead")
+    boot_workers_per_actor: int = Field(
+        1, ge=1, le=16, description="sandboxes an actor boots at once (boots are CPU-bound)"
+    )
     result_retention: int = Field(100_000, ge=100, description="finished results kept")
     policy: dict[str, Any] = Field(default_factory=dict, description="SandboxPolicy overrides")
 

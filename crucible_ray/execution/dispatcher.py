@@ -297,7 +297,12 @@ class Dispatcher:
         slots = self.config.slots_per_actor
         handle = RemoteExecutor.options(
             **executor_actor_options(slots), max_restarts=0, max_concurrency=1000
-        ).remote(slots, self.config.policy, {"python": slots * self.config.warm_per_slot})
+        ).remote(
+            slots,
+            self.config.policy,
+            {"python": slots * self.config.warm_per_slot},
+            self.config.boot_workers_per_actor,
+        )
         executor = Executor(handle._actor_id.hex(), handle, slots)
         self._executors[executor.actor_id] = executor
         self.counters["executors_started"] += 1

@@ -19,14 +19,21 @@ from crucible_ray.sandbox.runner import SandboxRunner
 
 
 class ExecutorActor:
-    def __init__(self, slots: int, policy: dict[str, Any] | None = None,
-                 warm: dict[str, int] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        slots: int,
+        policy: dict[str, Any] | None = None,
+        warm: dict[str, int] | None = None,
+        boot_workers: int = 1,
+    ) -> None:
         self.slots = slots
         context = ray.get_runtime_context()
         self.node_id = context.get_node_id()
         self.node_labels = context.get_node_labels()
         self._runner = SandboxRunner(
-            SandboxPolicy.model_validate(policy or {}), warm=warm or {"python": slots}
+            SandboxPolicy.model_validate(policy or {}),
+            warm=warm or {"python": slots},
+            boot_workers=boot_workers,
         ).start()  # fails secure: no gVisor, no actor
         self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self._running = 0
