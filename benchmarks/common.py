@@ -47,3 +47,22 @@ def write_results(name: str, data: dict, markdown: str) -> None:
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=2) + "\n")
     (RESULTS / f"{name}.md").write_text(markdown)
+
+
+def levels_table(levels: dict[str, dict], baseline: str, candidate: str,
+                 names: tuple[str, str]) -> list[str]:  # fmt: skip
+    """Markdown rows comparing two contenders per concurrency level (ratio = candidate/base)."""
+    base_name, cand_name = names
+    rows = [
+        f"| concurrency | {base_name} evals/s | {cand_name} evals/s | ratio "
+        f"| {base_name} p50/p95 ms | {cand_name} p50/p95 ms |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c, level in levels.items():
+        b, x = level[baseline], level[candidate]
+        rows.append(
+            f"| {c} | {b['evals_per_s']} | {x['evals_per_s']} | "
+            f"{x['evals_per_s'] / b['evals_per_s']:.2f} | {b['p50_ms']}/{b['p95_ms']} | "
+            f"{x['p50_ms']}/{x['p95_ms']} |"
+        )
+    return rows

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, summary, write_results
+from common import levels_table, machine, summary, write_results
 
 from crucible_ray import EvalRequest, SandboxRunner
 from crucible_ray.cluster import local
@@ -92,17 +92,8 @@ def render(r: dict) -> str:
         f"{r['n_per_level']} evaluations per level, closed loop. Cluster: head + 2 executor "
         "nodes on the same machine.",
         "",
-        "| concurrency | sandbox evals/s | ray evals/s | ratio | sandbox p50/p95 ms "
-        "| ray p50/p95 ms |",
-        "|---|---|---|---|---|---|",
+        *levels_table(r["levels"], "sandbox_layer", "ray_layer", ("sandbox", "ray")),
     ]
-    for c, level in r["levels"].items():
-        s, x = level["sandbox_layer"], level["ray_layer"]
-        lines.append(
-            f"| {c} | {s['evals_per_s']} | {x['evals_per_s']} | "
-            f"{x['evals_per_s'] / s['evals_per_s']:.2f} | {s['p50_ms']}/{s['p95_ms']} | "
-            f"{x['p50_ms']}/{x['p95_ms']} |"
-        )
     return "\n".join(lines) + "\n"
 
 

@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import subprocess
 
-from common import machine, summary, write_results
+from common import levels_table, machine, summary, write_results
 
 from crucible_ray import EvalRequest, SandboxPolicy, SandboxRunner
 from crucible_ray.images.build import image_tag
@@ -133,17 +133,8 @@ def render(r: dict) -> str:
         "",
         "## Closed loop",
         "",
-        "| concurrency | bare evals/s | crucible evals/s | ratio "
-        "| bare p50/p95 ms | crucible p50/p95 ms |",
-        "|---|---|---|---|---|---|",
+        *levels_table(r["levels"], "bare_docker_run", "crucible", ("bare", "crucible")),
     ]
-    for c, level in r["levels"].items():
-        b, x = level["bare_docker_run"], level["crucible"]
-        lines.append(
-            f"| {c} | {b['evals_per_s']} | {x['evals_per_s']} | "
-            f"{x['evals_per_s'] / b['evals_per_s']:.2f} | {b['p50_ms']}/{b['p95_ms']} | "
-            f"{x['p50_ms']}/{x['p95_ms']} |"
-        )
     return "\n".join(lines) + "\n"
 
 

@@ -69,7 +69,7 @@ def ensure_engine(config_changed: bool, wait_s: float = 60.0) -> str:
             subprocess.run(["systemctl", "reload", "docker"], check=True)
         else:
             os.kill(int(DOCKER_PID.read_text().strip()), signal.SIGHUP)
-        _wait_for_runtime(wait_s)
+        wait_for_runtime(wait_s)
         return "reloaded"
     if _systemd():
         subprocess.run(["systemctl", "start", "docker"], check=True)
@@ -84,7 +84,7 @@ def ensure_engine(config_changed: bool, wait_s: float = 60.0) -> str:
         if time.monotonic() > deadline:
             raise RuntimeError(f"dockerd did not answer within {wait_s:.0f}s; see {DOCKERD_LOG}")
         time.sleep(0.5)
-    _wait_for_runtime(wait_s)
+    wait_for_runtime(wait_s)
     return "started"
 
 
@@ -110,7 +110,7 @@ def _running(pid: int) -> bool:
     return state != "Z"  # a zombie has exited; only its parent has not reaped it yet
 
 
-def _wait_for_runtime(wait_s: float) -> None:
+def wait_for_runtime(wait_s: float) -> None:
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:

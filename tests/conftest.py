@@ -7,6 +7,7 @@ missing engine, runtime or image must never pass silently.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -49,6 +50,16 @@ def runc_runner(engine: Engine) -> Iterator[SandboxRunner]:
     """The explicit, weaker runc path (used to prove the seccomp profile applies there)."""
     with SandboxRunner(SandboxPolicy(runtime="runc"), engine=engine) as runner:
         yield runner
+
+
+def wait_for(predicate, timeout_s: float = 60.0) -> bool:
+    """Poll ``predicate`` until it holds or ``timeout_s`` passes; returns whether it held."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.2)
+    return False
 
 
 def crucible_containers(engine: Engine) -> list[dict]:

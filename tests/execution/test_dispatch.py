@@ -10,19 +10,10 @@ import ray
 from crucible_ray import EvalRequest, InvalidRequest, NoExecutors, Overloaded
 from crucible_ray.sandbox.engine import LABEL_OWNER
 from crucible_ray.topology import EXECUTOR_ROLE, ROLE_LABEL
-from tests.conftest import crucible_containers
+from tests.conftest import crucible_containers, wait_for
 
 pytestmark = pytest.mark.docker
 SLEEP = "import time\nprint('up', flush=True)\ntime.sleep({})\nprint('done')"
-
-
-def wait_for(predicate, timeout_s: float = 60.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.25)
-    return False
 
 
 def node_roles() -> dict[str, str]:

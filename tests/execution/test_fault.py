@@ -10,8 +10,7 @@ import pytest
 from crucible_ray import EvalRequest
 from crucible_ray.cluster import local
 from crucible_ray.sandbox.engine import LABEL_OWNER, owner_alive
-from tests.conftest import crucible_containers
-from tests.execution.test_dispatch import wait_for
+from tests.conftest import crucible_containers, wait_for
 
 pytestmark = pytest.mark.docker
 LOAD = 120

@@ -14,24 +14,15 @@ from pathlib import Path
 import pytest
 
 from crucible_ray import EvalRequest, RuntimeUnavailable, SandboxRunner
-from crucible_ray.host import DAEMON_JSON, DOCKER_PID, _wait_for_runtime
+from crucible_ray.host import DAEMON_JSON, DOCKER_PID, wait_for_runtime
 from crucible_ray.sandbox.engine import LABEL_OWNER, RUNSC_RUNTIME_NAME
-from tests.conftest import crucible_containers
+from tests.conftest import crucible_containers, wait_for
 
 pytestmark = pytest.mark.docker
 
 
 def owned_by(engine, owner: str) -> list[dict]:
     return [c for c in crucible_containers(engine) if c["Labels"].get(LABEL_OWNER) == owner]
-
-
-def wait_for(predicate, timeout_s: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return False
 
 
 def test_no_container_outlives_its_evaluation(engine):
@@ -106,7 +97,7 @@ def daemon_config():
     yield json.loads(original), apply
     DAEMON_JSON.write_text(original)
     os.kill(int(DOCKER_PID.read_text()), signal.SIGHUP)
-    _wait_for_runtime(30)
+    wait_for_runtime(30)
 
 
 def test_fail_secure_without_the_gvisor_runtime(engine, daemon_config):
