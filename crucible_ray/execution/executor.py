@@ -8,14 +8,23 @@ it sweeps containers left on this node by dead actors.
 from __future__ import annotations
 
 import asyncio
+import logging
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ray
 
+from crucible_ray.errors import CrucibleError
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.engine import ENGINE_ERRORS
 from crucible_ray.sandbox.runner import SandboxRunner
+from crucible_ray.sandbox.sweep import sweep_orphans
+
+log = logging.getLogger(__name__)
+SWEEP_INTERVAL_S = 10.0
 
 
 class ExecutorActor:
@@ -38,6 +47,8 @@ class ExecutorActor:
         self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self._running = 0
         self._precancelled: set[str] = set()  # cancelled before their run() arrived
+        # Orphans can appear after start: a dying actor's engine call may still be completing.
+        threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True).start()
 
     async def run(self, eval_id: str, request: dict[str, Any]) -> dict[str, Any]:
         """Run one evaluation; always returns an EvalResult (as a JSON-ready dict)."""
@@ -75,11 +86,18 @@ class ExecutorActor:
 
     async def sweep(self) -> int:
         """Remove sandboxes of dead owners on this node (e.g. after another actor died)."""
-        from crucible_ray.sandbox.sweep import sweep_orphans
+        return await asyncio.to_thread(self._sweep)
 
-        return await asyncio.to_thread(
-            sweep_orphans, self._runner.engine, self._runner.work_dir.parent
-        )
+    def _sweep(self) -> int:
+        return sweep_orphans(self._runner.engine, self._runner.work_dir.parent)
+
+    def _sweep_forever(self) -> None:
+        while True:
+            time.sleep(SWEEP_INTERVAL_S)
+            try:
+                self._sweep()
+            except (CrucibleError, *ENGINE_ERRORS) as exc:
+                log.warning("orphan sweep failed: %s", exc)
 
     async def shutdown(self) -> None:
         """Graceful stop before the actor is killed: warm sandboxes are destroyed."""

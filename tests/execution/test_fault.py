@@ -44,6 +44,7 @@ def test_killing_an_executor_node_mid_load_loses_nothing(cluster, make_client, e
     assert stats["counters"]["executors_lost"] >= 1
     assert stats["counters"].get("retried", 0) >= 1
     assert statuses["succeeded"] >= LOAD - 4  # only work lost twice may end as error
+    print(f"after the node kill: {dict(statuses)}, counters {stats['counters']}")
 
     # No sandbox of the dead actors is left behind.
     def orphans() -> list[dict]:
