@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -52,6 +53,7 @@ class EvalResult(BaseModel):
     finished_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)
     error: str | None = Field(None, description="why the platform failed (status error only)")
+    metadata: dict[str, Any] | None = Field(None, description="the caller's metadata, echoed")
 
 
 class EvalRequest(BaseModel):

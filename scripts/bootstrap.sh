@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[bootstrap] %s\033[0m\n' "$*" >&2; exit 1; }
 
-APT_PACKAGES=(docker.io debootstrap python3-venv)
+APT_PACKAGES=(docker.io debootstrap python3-venv postgresql)
 need_runsc_from_backports() {
   # The gVisor in bookworm (2022-12-19) lacks fixes crucible relies on; take the newest.
   ! command -v runsc >/dev/null || [[ "$(runsc --version | head -1)" < "runsc version 0.0~2024" ]]
@@ -16,12 +16,13 @@ need_runsc_from_backports() {
 
 missing=()
 for cmd in dockerd debootstrap; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=("postgresql")
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3-venv")
 if [[ ${#missing[@]} -gt 0 ]] || need_runsc_from_backports; then
   if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]]; then
     die "missing: ${missing[*]} runsc>=2024. On Debian 12 as root this script installs them.
 Elsewhere install: Docker Engine (https://docs.docker.com/engine/install/), gVisor runsc >= 2024
-(https://gvisor.dev/docs/user_guide/install/), debootstrap, python3-venv (Python >= 3.11)."
+(https://gvisor.dev/docs/user_guide/install/), debootstrap, python3-venv (Python >= 3.11), PostgreSQL (for the store tests)."
   fi
   say "installing ${APT_PACKAGES[*]} and runsc (bookworm-backports)"
   if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then

@@ -7,8 +7,12 @@ missing engine, runtime or image must never pass silently.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +21,7 @@ from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.sandbox.engine import LABEL_MANAGED
 
+PG_PORT = 55432
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -50,6 +55,35 @@ def runc_runner(engine: Engine) -> Iterator[SandboxRunner]:
     """The explicit, weaker runc path (used to prove the seccomp profile applies there)."""
     with SandboxRunner(SandboxPolicy(runtime="runc"), engine=engine) as runner:
         yield runner
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL server (Debian's package), reached over its unix socket."""
+    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
+    if not bins or shutil.which("runuser") is None:
+        _unavailable("PostgreSQL is not installed (apt-get install postgresql)")
+    bin_dir = bins[-1].parent
+    data = Path(tempfile.mkdtemp(prefix="crucible-pg-"))  # pytest's tmp dirs are root-only
+    shutil.chown(data, "postgres")
+    data.chmod(0o700)
+
+    def as_postgres(*cmd: str) -> None:
+        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True,
+                       capture_output=True, cwd="/")  # fmt: skip
+
+    data = data / "cluster"
+    as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
+    options = f"-k {data.parent} -p {PG_PORT} -c listen_addresses="  # unix socket only
+    # -l: the server must not inherit our pipes, or waiting for pg_ctl never ends.
+    as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
+                str(data / "server.log"), "-w", "start")  # fmt: skip
+    as_postgres(str(bin_dir / "createdb"), "-h", str(data.parent), "-p", str(PG_PORT), "crucible")
+    try:
+        yield f"postgresql+psycopg://postgres@/crucible?host={data.parent}&port={PG_PORT}"
+    finally:
+        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        shutil.rmtree(data.parent, ignore_errors=True)
 
 
 def wait_for(predicate, timeout_s: float = 60.0) -> bool:

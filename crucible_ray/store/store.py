@@ -1,0 +1,179 @@
+"""EvalStore: every accepted evaluation is recorded before it is acknowledged, and its final
+result replaces the record exactly once (the first final result wins)."""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from crucible_ray.models import EvalResult, EvalStatus, utcnow
+from crucible_ray.store.tables import Base, Evaluation
+
+_FINAL = [s.value for s in EvalStatus if s.is_final]
+# Warnings are recorded at acceptance (static analysis); a result does not replace them.
+_RESULT_FIELDS = ("status", "exit_code", "stdout", "stderr", "truncated", "oom_killed",
+                  "duration_ms", "runtime", "finished_at", "error")  # fmt: skip
+
+
+@dataclass
+class NewEvaluation:
+    id: str
+    user: str
+    code: str
+    language: str
+    warnings: list[str] = field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    batch_id: str | None = None
+
+    def row(self, now: datetime) -> Evaluation:
+        return Evaluation(
+            id=self.id,
+            user=self.user,
+            batch_id=self.batch_id,
+            status=EvalStatus.QUEUED.value,
+            language=self.language,
+            created_at=now,
+            warnings=list(self.warnings),
+            code_sha256=hashlib.sha256(self.code.encode()).hexdigest(),
+            metadata_=self.metadata,
+            stdout="",
+            stderr="",
+            truncated=False,
+            oom_killed=False,
+        )
+
+
+class EvalStore:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        self.engine: Engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            with self.engine.begin() as conn:  # concurrent readers and one writer
+                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
+        Base.metadata.create_all(self.engine)
+        self._session = sessionmaker(self.engine, expire_on_commit=False)
+
+    # writes ----------------------------------------------------------------------------------
+
+    def add(self, evaluations: list[NewEvaluation]) -> None:
+        """Record accepted evaluations in one transaction (all or none)."""
+        now = utcnow()
+        with self._session.begin() as session:
+            session.add_all(e.row(now) for e in evaluations)
+
+    def finish(self, result: EvalResult) -> bool:
+        """Record a final result unless one is already recorded. Returns whether it was."""
+        values = {name: getattr(result, name) for name in _RESULT_FIELDS}
+        values["status"] = result.status.value
+        values["finished_at"] = result.finished_at or utcnow()
+        with self._session.begin() as session:
+            updated = session.execute(
+                update(Evaluation)
+                .where(Evaluation.id == result.id, Evaluation.status.not_in(_FINAL))
+                .values(**values)
+            )
+        return updated.rowcount == 1
+
+    def mark_running(self, eval_id: str) -> None:
+        with self._session.begin() as session:
+            session.execute(update(Evaluation).where(
+                Evaluation.id == eval_id, Evaluation.status == EvalStatus.QUEUED.value
+            ).values(status=EvalStatus.RUNNING.value))  # fmt: skip
+
+    def delete_user(self, user: str) -> int:
+        with self._session.begin() as session:
+            return session.execute(delete(Evaluation).where(Evaluation.user == user)).rowcount
+
+    def purge(self, older_than: timedelta) -> int:
+        cutoff = utcnow() - older_than
+        with self._session.begin() as session:
+            return session.execute(
+                delete(Evaluation).where(Evaluation.created_at < cutoff)
+            ).rowcount
+
+    # reads -----------------------------------------------------------------------------------
+
+    def get(self, user: str, eval_id: str) -> EvalResult | None:
+        """The caller's own evaluation; another user's is indistinguishable from a missing one."""
+        with self._session() as session:
+            row = session.get(Evaluation, eval_id)
+            return _result(row) if row is not None and row.user == user else None
+
+    def for_user(self, user: str) -> Iterator[EvalResult]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(Evaluation)
+                .where(Evaluation.user == user)
+                .order_by(Evaluation.created_at)
+                .execution_options(yield_per=500)
+            )
+            for row in rows:
+                yield _result(row)
+
+    def batch(self, user: str, batch_id: str) -> Iterator[EvalResult]:
+        with self._session() as session:
+            rows = session.scalars(
+                select(Evaluation)
+                .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
+                .order_by(Evaluation.created_at, Evaluation.id)
+                .execution_options(yield_per=500)
+            )
+            for row in rows:
+                yield _result(row)
+
+    def batch_counts(self, user: str, batch_id: str) -> Counter[str]:
+        with self._session() as session:
+            rows = session.execute(
+                select(Evaluation.status, func.count())
+                .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
+                .group_by(Evaluation.status)
+            )
+            return Counter({status: count for status, count in rows})
+
+    def unfinished(self, limit: int = 1000) -> list[str]:
+        with self._session() as session:
+            return list(session.scalars(
+                select(Evaluation.id).where(Evaluation.status.not_in(_FINAL)).limit(limit)
+            ))  # fmt: skip
+
+    def ping(self) -> None:
+        with self.engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+
+
+def _result(row: Evaluation) -> EvalResult:
+    return EvalResult(
+        id=row.id,
+        status=EvalStatus(row.status),
+        language=row.language,
+        exit_code=row.exit_code,
+        stdout=row.stdout,
+        stderr=row.stderr,
+        truncated=row.truncated,
+        oom_killed=row.oom_killed,
+        duration_ms=row.duration_ms,
+        runtime=row.runtime,
+        created_at=_aware(row.created_at),
+        finished_at=_aware(row.finished_at),
+        warnings=list(row.warnings or []),
+        error=row.error,
+        metadata=row.metadata_,
+    )
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; everything stored is UTC."""
+    if value is not None and value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value

@@ -1,0 +1,89 @@
+"""EvalStore against a real SQLite file and a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from crucible_ray.models import EvalResult, EvalStatus, utcnow
+from crucible_ray.store import EvalStore, NewEvaluation
+
+SECRET_CODE = "print('the code itself must never be stored')"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request, tmp_path) -> EvalStore:
+    if request.param == "sqlite":
+        return EvalStore(f"sqlite:///{tmp_path / 'store.db'}")
+    store = EvalStore(request.getfixturevalue("postgres_url"))
+    with store.engine.begin() as conn:
+        conn.execute(text("TRUNCATE evaluations"))
+    return store
+
+
+def new(eval_id: str, user: str = "alice", **fields) -> NewEvaluation:
+    return NewEvaluation(id=eval_id, user=user, code=SECRET_CODE, language="python", **fields)
+
+
+def final(eval_id: str, status: EvalStatus = EvalStatus.SUCCEEDED, **fields) -> EvalResult:
+    return EvalResult(
+        id=eval_id, status=status, language="python", exit_code=0, stdout="ok\n",
+        runtime="runsc", duration_ms=12.5, finished_at=utcnow(), **fields,
+    )  # fmt: skip
+
+
+def test_accepted_then_finished_exactly_once(store):
+    store.add([new("e1", warnings=["uses eval"], metadata={"task": 7})])
+    queued = store.get("alice", "e1")
+    assert queued.status == "queued" and queued.warnings == ["uses eval"]
+    assert queued.metadata == {"task": 7} and queued.created_at.tzinfo is not None
+    store.mark_running("e1")
+    assert store.get("alice", "e1").status == "running"
+    assert store.finish(final("e1")) is True
+    assert store.finish(final("e1", EvalStatus.ERROR, error="late duplicate")) is False
+    done = store.get("alice", "e1")
+    assert (done.status, done.stdout, done.exit_code, done.runtime) == (
+        "succeeded",
+        "ok\n",
+        0,
+        "runsc",
+    )
+    assert done.warnings == ["uses eval"] and done.metadata == {"task": 7}
+
+
+def test_other_users_records_are_invisible(store):
+    store.add([new("mine", "alice"), new("theirs", "bob")])
+    assert store.get("alice", "theirs") is None and store.get("alice", "missing") is None
+    assert [r.id for r in store.for_user("alice")] == ["mine"]
+
+
+def test_code_is_stored_only_as_its_hash(store):
+    import hashlib
+
+    store.add([new("e1")])
+    with store.engine.connect() as conn:
+        row = conn.execute(text("SELECT * FROM evaluations")).mappings().one()
+    assert SECRET_CODE not in str(dict(row))
+    assert row["code_sha256"] == hashlib.sha256(SECRET_CODE.encode()).hexdigest()
+
+
+def test_batches_erasure_purge_and_unfinished(store):
+    store.add([new(f"b{i}", batch_id="batch-1") for i in range(5)] + [new("other", "bob")])
+    for i in range(3):
+        store.finish(final(f"b{i}"))
+    assert store.batch_counts("alice", "batch-1") == {"succeeded": 3, "queued": 2}
+    assert store.batch_counts("bob", "batch-1") == {}
+    assert [r.id for r in store.batch("alice", "batch-1")] == [f"b{i}" for i in range(5)]
+    assert sorted(store.unfinished()) == ["b3", "b4", "other"]
+    assert store.delete_user("alice") == 5 and store.get("alice", "b0") is None
+    assert store.purge(timedelta(days=1)) == 0
+    assert store.purge(timedelta(seconds=-1)) == 1  # everything is older than "1 s from now"
+
+
+def test_one_failing_row_records_nothing(store):
+    store.add([new("dup")])
+    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError type differs
+        store.add([new("fresh"), new("dup")])
+    assert store.get("alice", "fresh") is None
