@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from crucible_ray.cli import cluster, images, local
+from crucible_ray.cli import cluster, images, local, service
 
 app = typer.Typer(
     name="crucible-ray",
@@ -21,6 +21,7 @@ app = typer.Typer(
 app.add_typer(images.app, name="images")
 app.add_typer(cluster.app, name="cluster")
 local.register(app)
+service.register(app)
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ class DispatcherConfig(BaseModel):
     )
     result_retention: int = Field(100_000, ge=100, description="finished results kept")
     policy: dict[str, Any] = Field(default_factory=dict, description="SandboxPolicy overrides")
+    store_url: str | None = Field(None, description="record final results in this EvalStore")
 
     @model_validator(mode="after")
     def _bounds(self) -> DispatcherConfig:

@@ -26,12 +26,14 @@ import ray
 from pydantic import ValidationError
 from ray.exceptions import RayActorError, RayTaskError
 
+from crucible_ray.audit import audit_evaluation
 from crucible_ray.errors import InvalidRequest, SandboxUnavailable
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
+from crucible_ray.store import EvalStore
 from crucible_ray.topology import executor_actor_options
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,7 @@ class Job:
     actor_id: str | None = None
     result: dict[str, Any] | None = None
     cancel_requested: bool = False
+    context: dict[str, Any] = field(default_factory=dict)  # who asked (for the audit log)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
 
@@ -82,11 +85,17 @@ class Dispatcher:
         self._next_start_at = 0.0
         self._control: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
+        self._store = EvalStore(self.config.store_url) if self.config.store_url else None
 
     # public API (called through Ray) ---------------------------------------------------------
 
-    async def submit(self, eval_id: str, request: dict[str, Any]) -> dict[str, Any]:
-        """Admit one evaluation, or refuse it at once. Idempotent by ``eval_id``."""
+    async def submit(
+        self, eval_id: str, request: dict[str, Any], context: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Admit one evaluation, or refuse it at once. Idempotent by ``eval_id``.
+
+        ``context`` (user, client address, code hash) goes to the audit event at the end.
+        """
         self._ensure_running()
         if eval_id in self._jobs:
             return {"accepted": True, "duplicate": True}
@@ -110,7 +119,7 @@ class Dispatcher:
                 f"{self.config.admission_limit})",
                 retry_after_s=self._retry_after_s(),
             )
-        job = Job(eval_id, parsed.model_dump(), parsed.language, timeout_s)
+        job = Job(eval_id, parsed.model_dump(), parsed.language, timeout_s, context=context or {})
         self._jobs[eval_id] = job
         self._queue.append(eval_id)
         self.counters["admitted"] += 1
@@ -145,6 +154,9 @@ class Dispatcher:
                 with contextlib.suppress(RayActorError):
                     await executor.handle.cancel.remote(eval_id)
         return {"cancelled": True, "status": EvalStatus.CANCELLED.value}
+
+    async def config_dump(self) -> dict[str, Any]:
+        return self.config.model_dump()
 
     async def stats(self) -> dict[str, Any]:
         self._ensure_running()
@@ -202,6 +214,8 @@ class Dispatcher:
             job.attempts += 1
             executor.inflight.add(job.eval_id)
             executor.idle_since = None
+            if self._store is not None:
+                self._spawn(_quietly(asyncio.to_thread(self._store.mark_running, job.eval_id)))
             self._spawn(self._run(executor, job))
 
     async def _run(self, executor: Executor, job: Job) -> None:
@@ -245,6 +259,10 @@ class Dispatcher:
         job.status = EvalStatus(result["status"])
         job.done.set()
         self.counters[f"finished_{job.status.value}"] += 1
+        audit_evaluation(result, job.context)
+        if self._store is not None:
+            self._spawn(_quietly(asyncio.to_thread(self._store.finish,
+                                                   EvalResult.model_validate(result))))  # fmt: skip
         self._finished.append(job.eval_id)
         while len(self._finished) > self.config.result_retention:
             self._jobs.pop(self._finished.popleft(), None)

@@ -32,12 +32,14 @@ class NewEvaluation:
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
     batch_id: str | None = None
+    batch_index: int | None = None
 
     def row(self, now: datetime) -> Evaluation:
         return Evaluation(
             id=self.id,
             user=self.user,
             batch_id=self.batch_id,
+            batch_index=self.batch_index,
             status=EvalStatus.QUEUED.value,
             language=self.language,
             created_at=now,
@@ -91,6 +93,12 @@ class EvalStore:
                 Evaluation.id == eval_id, Evaluation.status == EvalStatus.QUEUED.value
             ).values(status=EvalStatus.RUNNING.value))  # fmt: skip
 
+    def delete_user_eval(self, user: str, eval_id: str) -> None:
+        """Forget an evaluation that was recorded but then not admitted."""
+        with self._session.begin() as session:
+            session.execute(delete(Evaluation).where(Evaluation.id == eval_id,
+                                                     Evaluation.user == user))  # fmt: skip
+
     def delete_user(self, user: str) -> int:
         with self._session.begin() as session:
             return session.execute(delete(Evaluation).where(Evaluation.user == user)).rowcount
@@ -126,7 +134,7 @@ class EvalStore:
             rows = session.scalars(
                 select(Evaluation)
                 .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
-                .order_by(Evaluation.created_at, Evaluation.id)
+                .order_by(Evaluation.batch_index, Evaluation.id)
                 .execution_options(yield_per=500)
             )
             for row in rows:

@@ -19,6 +19,7 @@ class Evaluation(Base):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     user: Mapped[str] = mapped_column(String(128), index=True)
     batch_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    batch_index: Mapped[int | None] = mapped_column(Integer)  # position in its batch
     status: Mapped[str] = mapped_column(String(16), index=True)
     language: Mapped[str] = mapped_column(String(32))
     code_sha256: Mapped[str] = mapped_column(String(64))

@@ -70,7 +70,9 @@ def test_code_is_stored_only_as_its_hash(store):
 
 
 def test_batches_erasure_purge_and_unfinished(store):
-    store.add([new(f"b{i}", batch_id="batch-1") for i in range(5)] + [new("other", "bob")])
+    store.add(
+        [new(f"b{i}", batch_id="batch-1", batch_index=i) for i in range(5)] + [new("other", "bob")]
+    )
     for i in range(3):
         store.finish(final(f"b{i}"))
     assert store.batch_counts("alice", "batch-1") == {"succeeded": 3, "queued": 2}

@@ -1,0 +1,102 @@
+"""The Ray Serve application: the FastAPI ingress as a Serve deployment, off executor nodes."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from datetime import timedelta
+from typing import Any
+
+import ray
+from pydantic import SecretStr
+from ray import serve
+
+from crucible_ray.api.app import api, install, make_services
+from crucible_ray.api.ratelimit import get_limiter
+from crucible_ray.execution.client import get_dispatcher
+from crucible_ray.settings import Settings
+from crucible_ray.topology import control_plane_options
+
+log = logging.getLogger(__name__)
+APP_NAME = "crucible"
+PURGE_EVERY_S = 3600.0
+
+
+@serve.deployment(
+    name="Ingress",
+    ray_actor_options=control_plane_options(),
+    max_ongoing_requests=32,
+    max_queued_requests=64,
+    backpressure_config={"status_code": 429, "retry_after_s": 1.0},
+    autoscaling_config={
+        "min_replicas": 1,
+        "max_replicas": 4,
+        "target_ongoing_requests": 8,
+        "upscale_delay_s": 10,
+        "downscale_delay_s": 120,
+    },
+    health_check_period_s=10,
+)
+@serve.ingress(api)
+class Ingress:
+    def __init__(self, settings: Settings) -> None:
+        dispatcher = get_dispatcher(settings.dispatcher)
+        limiter = get_limiter(settings.rate_limit_per_minute)
+        self._services = make_services(settings, dispatcher, limiter)
+        install(self._services)
+        threading.Thread(target=self._purge_forever, name="purge", daemon=True).start()
+
+    def _purge_forever(self) -> None:
+        retention = timedelta(days=self._services.settings.retention_days)
+        while True:
+            try:
+                purged = self._services.store.purge(retention)
+                if purged:
+                    log.info("purged %d results older than %s", purged, retention)
+            except Exception as exc:  # the store being down must not kill the replica
+                log.warning("purge failed: %s", exc)
+            time.sleep(PURGE_EVERY_S)
+
+    async def check_health(self) -> None:
+        self._services.store.ping()  # an unreachable store makes the replica unhealthy
+
+
+def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
+    """Start Serve's HTTP proxy and (re)deploy the app. Ray must be initialised."""
+    settings = settings.model_copy(
+        update={
+            "jwt_secret": SecretStr(
+                settings.secret
+            ),  # replicas on other nodes cannot read our file
+            "dispatcher": settings.dispatcher.model_copy(update={"store_url": settings.db_url}),
+        }
+    )
+    serve.start(
+        http_options={
+            "host": settings.host,
+            "port": settings.port,
+            "request_timeout_s": settings.request_timeout_s,
+        }
+    )
+    dispatcher = get_dispatcher(settings.dispatcher)
+    if ray.get(dispatcher.config_dump.remote()) != settings.dispatcher.model_dump():
+        get_dispatcher(settings.dispatcher, replace=True)  # e.g. one started without a store
+    options: dict[str, Any] = {}
+    if num_replicas is not None:
+        options = {"num_replicas": num_replicas, "autoscaling_config": None}
+    serve.run(
+        Ingress.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False
+    )
+
+
+def undeploy() -> None:
+    from crucible_ray.api.ratelimit import LIMITER_NAME
+    from crucible_ray.execution.client import stop_dispatcher
+    from crucible_ray.topology import NAMESPACE
+
+    serve.shutdown()
+    stop_dispatcher()
+    with contextlib.suppress(ValueError):
+        ray.kill(ray.get_actor(LIMITER_NAME, namespace=NAMESPACE), no_restart=True)

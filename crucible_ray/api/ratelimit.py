@@ -1,0 +1,49 @@
+"""Per-user rate limit shared by every ingress replica: one small named Ray actor."""
+
+from __future__ import annotations
+
+import collections
+import math
+import time
+
+from crucible_ray.topology import NAMESPACE, control_plane_options
+
+LIMITER_NAME = "crucible-ratelimiter"
+WINDOW_S = 60.0
+
+
+class RateLimiter:
+    """Sliding one-minute window per user."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._hits: dict[str, collections.deque[float]] = {}
+
+    async def acquire(self, user: str, cost: int = 1) -> float:
+        """0 when allowed (and counted), else the seconds until it would be."""
+        now = time.monotonic()
+        hits = self._hits.setdefault(user, collections.deque())
+        while hits and now - hits[0] >= WINDOW_S:
+            hits.popleft()
+        if len(hits) + cost > self.per_minute:
+            oldest = hits[0] if hits else now
+            return float(max(1, math.ceil(WINDOW_S - (now - oldest))))
+        hits.extend([now] * cost)
+        return 0.0
+
+
+def get_limiter(per_minute: int):  # -> ActorHandle
+    import ray
+
+    return (
+        ray.remote(RateLimiter)
+        .options(
+            name=LIMITER_NAME,
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            **control_plane_options(),
+        )
+        .remote(per_minute)
+    )

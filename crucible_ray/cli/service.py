@@ -1,0 +1,105 @@
+"""``crucible-ray up|down|serve|token``: the HTTP service on the local cluster."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import typer
+
+from crucible_ray.cli.common import EXIT_FAILED, EXIT_UNAVAILABLE, err_console
+
+
+def _settings():
+    from crucible_ray.settings import Settings
+
+    try:
+        return Settings()
+    except ValueError as exc:
+        err_console.print(f"[red]invalid settings:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+
+
+def token(
+    user: Annotated[str, typer.Option(help="the user the token identifies")],
+    ttl: Annotated[int, typer.Option(min=60, help="lifetime in seconds")] = 86400,
+) -> None:
+    """Print a JWT for USER, signed with the server's secret."""
+    from crucible_ray.api.auth import issue_token
+
+    settings = _settings()
+    try:
+        typer.echo(issue_token(settings.secret, user, ttl, settings.jwt_issuer))
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+
+
+def up(
+    executors: Annotated[
+        int, typer.Option(min=1, help="executor nodes if a cluster is started")
+    ] = 1,
+    timeout: Annotated[float, typer.Option(help="seconds to wait for /healthz")] = 180.0,
+) -> None:
+    """Start the local cluster if none runs, deploy the API, return once /healthz answers 200."""
+    import httpx
+
+    from crucible_ray.api.deployment import deploy
+    from crucible_ray.cluster import local
+
+    settings = _settings()
+    try:
+        local.up(executors=executors)
+        local.connect()
+        deploy(settings)
+    except local.ClusterError as exc:
+        err_console.print(f"[red]cluster:[/] {exc}")
+        raise typer.Exit(EXIT_FAILED) from None
+    url = f"http://{settings.host}:{settings.port}"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=5).status_code == 200:
+                err_console.print(f"crucible-ray is up: {url}  (docs: {url}/docs)")
+                typer.echo(url)
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    err_console.print(f"[red]{url}/healthz did not answer 200 within {timeout:.0f}s[/]")
+    raise typer.Exit(EXIT_UNAVAILABLE)
+
+
+def down() -> None:
+    """Stop the API and the local cluster that `up` started."""
+    from crucible_ray.cluster import local
+
+    try:
+        local.connect()
+        from crucible_ray.api.deployment import undeploy
+
+        undeploy()
+        local.down()
+    except local.ClusterError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    err_console.print("crucible-ray is down")
+
+
+def serve(
+    executors: Annotated[
+        int, typer.Option(min=1, help="executor nodes if a cluster is started")
+    ] = 1,
+) -> None:
+    """Like `up`, in the foreground: Ctrl-C stops everything."""
+    up(executors=executors)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        down()
+
+
+def register(app: typer.Typer) -> None:
+    for command in (up, down, serve, token):
+        app.command()(command)

@@ -1,0 +1,90 @@
+"""The real service for the API tests: a 3-node Ray cluster, the Serve app with two ingress
+replicas, real gVisor sandboxes, and results in a real PostgreSQL server. Real HTTP only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from crucible_ray.api.auth import issue_token
+from crucible_ray.cluster import local
+from crucible_ray.execution import DispatcherConfig
+from crucible_ray.settings import Settings
+from tests.conftest import wait_for
+
+PORT_OFFSET = 400
+HTTP_PORT = 8400
+TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
+
+
+@pytest.fixture(scope="package")
+def settings(tmp_path_factory, postgres_url) -> Settings:
+    return Settings(
+        state_dir=tmp_path_factory.mktemp("state"),
+        database_url=postgres_url,
+        jwt_secret=TEST_SECRET,
+        port=HTTP_PORT,
+        max_body_bytes=1 << 20,
+        dispatcher=DispatcherConfig(
+            slots_per_actor=2, min_actors=2, max_actors=2, max_pending=8, downscale_delay_s=60
+        ),
+    )
+
+
+@pytest.fixture(scope="package")
+def service(engine, settings, tmp_path_factory) -> Iterator[str]:
+    from crucible_ray.api.deployment import deploy, undeploy
+
+    state_dir = tmp_path_factory.mktemp("cluster")
+    local.up(executors=2, slots=2, state_dir=state_dir, port_offset=PORT_OFFSET)
+    local.connect(state_dir)
+    deploy(settings, num_replicas=2)
+    url = f"http://127.0.0.1:{HTTP_PORT}"
+    assert wait_for(lambda: _healthy(url), timeout_s=180), "the service never became healthy"
+    yield url
+    import ray
+
+    undeploy()
+    ray.shutdown()
+    local.down(state_dir)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@pytest.fixture
+def token_for():
+    def make(user: str, ttl_s: int = 600) -> str:
+        return issue_token(TEST_SECRET, user, ttl_s, "crucible-ray")
+
+    return make
+
+
+@pytest.fixture
+def http(service) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=service, timeout=120) as client:
+        yield client
+
+
+@pytest.fixture
+def as_user(http, token_for):
+    """An HTTP client authenticated as a fresh user (rate limits are per user)."""
+    import uuid
+
+    def make(name: str | None = None) -> httpx.Client:
+        user = name or f"user-{uuid.uuid4().hex[:8]}"
+        client = httpx.Client(
+            base_url=str(http.base_url),
+            timeout=120,
+            headers={"Authorization": f"Bearer {token_for(user)}"},
+        )
+        client.user = user  # type: ignore[attr-defined]
+        return client
+
+    return make

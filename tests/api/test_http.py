@@ -1,0 +1,214 @@
+"""The HTTP contract, spoken over real HTTP to the real Serve app on a real cluster."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import jwt
+import pytest
+
+from tests.api.conftest import TEST_SECRET
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.docker
+
+
+@pytest.fixture(autouse=True)
+def idle_service(http):
+    """Each test starts with nothing running: the admission limit is small on purpose."""
+
+    def idle() -> bool:
+        health = http.get("/healthz").json()
+        return health["running"] == 0 and health["queued"] == 0
+
+    assert wait_for(idle, timeout_s=120)
+
+
+def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:
+    body: dict = {}
+
+    def final() -> bool:
+        nonlocal body
+        body = client.get(f"/api/eval/{eval_id}").json()
+        return body["status"] in ("succeeded", "failed", "timed_out", "cancelled", "error")
+
+    assert wait_for(final, timeout_s=timeout_s), body
+    return body
+
+
+def test_submit_poll_and_result(as_user):
+    alice = as_user()
+    answer = alice.post(
+        "/api/eval", json={"code": "import os\nprint(6 * 7)", "metadata": {"task": "t1"}}
+    )
+    assert answer.status_code == 202, answer.text
+    body = answer.json()
+    assert body["status"] == "queued" and len(body["id"]) == 32
+    result = poll(alice, body["id"])
+    assert (result["status"], result["stdout"], result["runtime"]) == ("succeeded", "42\n", "runsc")
+    assert result["metadata"] == {"task": "t1"}
+    assert result["warnings"] == ["imports os (operating system)"]
+
+
+def test_wait_true_returns_the_finished_result(as_user):
+    answer = as_user().post(
+        "/api/eval?wait=true", json={"code": "console.log('js')", "language": "javascript"}
+    )
+    assert answer.status_code == 200 and answer.json()["stdout"] == "js\n"
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        None,
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-jwt",
+        "Bearer "
+        + jwt.encode(
+            {"sub": "a", "iat": 1, "exp": 2**40, "iss": "crucible-ray"},
+            "some-other-secret-of-enough-length-0123",
+            "HS256",
+        ),
+        "Bearer "
+        + jwt.encode(
+            {"sub": "a", "iat": 1, "exp": int(time.time()) - 10, "iss": "crucible-ray"},
+            TEST_SECRET,
+            "HS256",
+        ),
+    ],
+)
+def test_bad_credentials_get_401_with_www_authenticate(http, header):
+    headers = {"Authorization": header} if header else {}
+    answer = http.post("/api/eval", json={"code": "print(1)"}, headers=headers)
+    assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
+
+
+def test_oversized_code_and_body_get_413(as_user):
+    client = as_user()
+    assert client.post("/api/eval", json={"code": "#" * 100_001}).status_code == 413
+    huge = {"code": "print(1)", "stdin": "x" * (2 << 20)}
+    assert client.post("/api/eval", json=huge).status_code == 413
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"code": "print(1)", "language": "cobol"}, "language"),
+        ({"code": "print(1)", "timeout_s": 31}, "timeout_s"),
+        ({"code": "print(1)", "timeout_s": 0}, "timeout_s"),
+        ({"language": "python"}, "code"),
+        ({"code": ""}, "code"),
+        ({"code": "print(1)", "metadata": {"x": "y" * 5000}}, "metadata"),
+        ({"code": "print(1)", "unknown": 1}, "unknown"),
+    ],
+)
+def test_validation_errors_get_422_naming_the_field(as_user, body, field):
+    answer = as_user().post("/api/eval", json=body)
+    assert answer.status_code == 422, answer.text
+    assert field in {str(part) for error in answer.json()["detail"] for part in error["loc"]}
+
+
+def test_other_users_ids_and_unknown_ids_are_404(as_user):
+    alice, mallory = as_user(), as_user()
+    eval_id = alice.post("/api/eval", json={"code": "print('private')"}).json()["id"]
+    assert mallory.get(f"/api/eval/{eval_id}").status_code == 404
+    assert mallory.delete(f"/api/eval/{eval_id}").status_code == 404
+    assert alice.get("/api/eval/0123456789abcdef").status_code == 404
+    assert poll(alice, eval_id)["stdout"] == "private\n"
+
+
+def test_cancel_running_then_409_once_finished(as_user):
+    client = as_user()
+    eval_id = client.post(
+        "/api/eval", json={"code": "import time\ntime.sleep(60)", "timeout_s": 30}
+    ).json()["id"]
+    assert wait_for(lambda: client.get(f"/api/eval/{eval_id}").json()["status"] == "running")
+    answer = client.delete(f"/api/eval/{eval_id}")
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+    assert poll(client, eval_id)["status"] == "cancelled"
+    assert client.delete(f"/api/eval/{eval_id}").status_code == 409
+
+
+def test_rate_limit_holds_across_ingress_replicas(as_user):
+    client = as_user()
+    answers = [client.post("/api/eval", json={"code": "print(1)"}) for _ in range(12)]
+
+    def rate_limited(answer) -> bool:
+        return answer.status_code == 429 and "rate limit" in answer.json()["detail"]
+
+    # Ten pass the limiter (a few may still meet the small admission limit: 429 overloaded);
+    # the eleventh and twelfth are rate limited, whichever replica served them.
+    assert [rate_limited(a) for a in answers] == [False] * 10 + [True] * 2
+    assert all(a.status_code in (202, 429) for a in answers)
+    assert int(answers[-1].headers["retry-after"]) >= 1
+
+
+def test_overload_answers_429_quickly(as_user):
+    sleepers = []
+    for _ in range(4):  # 4 users x 2 = the admission limit of 8
+        client = as_user()
+        for _ in range(2):
+            answer = client.post(
+                "/api/eval", json={"code": "import time\ntime.sleep(20)", "timeout_s": 25}
+            )
+            assert answer.status_code == 202, answer.text
+            sleepers.append((client, answer.json()["id"]))
+    started = time.monotonic()
+    answer = as_user().post("/api/eval", json={"code": "print(1)"})
+    assert answer.status_code == 429 and int(answer.headers["retry-after"]) >= 1
+    assert time.monotonic() - started < 5  # refused at once, not queued
+    for client, eval_id in sleepers:
+        client.delete(f"/api/eval/{eval_id}")
+
+
+def test_batch_status_and_json_lines_results(as_user):
+    client = as_user()
+    items = [{"code": f"print({i})"} for i in range(3)] + [{"code": "exit(3)"}]
+    answer = client.post("/api/batch", json={"items": items})
+    assert answer.status_code == 202, answer.text
+    batch = answer.json()
+    assert len(batch["ids"]) == 4
+    assert wait_for(lambda: client.get(f"/api/batch/{batch['batch_id']}").json()["done"])
+    status = client.get(f"/api/batch/{batch['batch_id']}").json()
+    assert status["total"] == 4 and status["counts"] == {"succeeded": 3, "failed": 1}
+    lines = client.get(f"/api/batch/{batch['batch_id']}/results").text.splitlines()
+    results = [json.loads(line) for line in lines]
+    assert [r["id"] for r in results] == batch["ids"]  # in submission order
+    assert [r["stdout"] for r in results] == ["0\n", "1\n", "2\n", ""]
+    assert as_user().get(f"/api/batch/{batch['batch_id']}").status_code == 404
+    too_many = client.post("/api/batch", json={"items": [{"code": "1"}] * 1001})
+    assert too_many.status_code in (413, 422)
+
+
+def test_export_and_erase_my_data(as_user):
+    client = as_user()
+    ids = [client.post("/api/eval", json={"code": f"print({i})"}).json()["id"] for i in range(2)]
+    for eval_id in ids:
+        poll(client, eval_id)
+    exported = client.get("/api/me/export").json()
+    assert sorted(r["id"] for r in exported) == sorted(ids)
+    assert client.delete("/api/me/data").json() == {"deleted": 2}
+    assert client.get(f"/api/eval/{ids[0]}").status_code == 404
+    assert client.get("/api/me/export").json() == []
+
+
+def test_health_metrics_and_docs(http):
+    health = http.get("/healthz")
+    assert health.status_code == 200 and health.json()["executors"] >= 1
+    assert "crucible_http_requests_total" in http.get("/metrics").text
+    spec = http.get("/openapi.json").json()
+    assert {"/api/eval", "/api/eval/{eval_id}", "/api/batch", "/healthz"} <= set(spec["paths"])
+    assert http.get("/docs").status_code == 200
+
+
+def test_restarting_the_ingress_loses_nothing(as_user, settings):
+    from crucible_ray.api.deployment import deploy
+
+    client = as_user()
+    eval_id = client.post("/api/eval", json={"code": "import time\ntime.sleep(3)\nprint('ok')"})
+    eval_id = eval_id.json()["id"]
+    deploy(settings, num_replicas=2)  # redeploy: new replicas replace the old ones
+    result = poll(client, eval_id)
+    assert result["status"] == "succeeded" and result["stdout"] == "ok\n"
