@@ -16,12 +16,14 @@ from ray import serve
 from crucible_ray.api.app import api, install, make_services
 from crucible_ray.api.ratelimit import get_limiter
 from crucible_ray.execution.client import get_dispatcher
+from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.settings import Settings
 from crucible_ray.topology import control_plane_options
 
 log = logging.getLogger(__name__)
 APP_NAME = "crucible"
-PURGE_EVERY_S = 3600.0
+PURGE_EVERY_S = 600.0
+RECONCILE_AFTER = timedelta(minutes=5)  # older than any admission-to-record race
 
 
 @serve.deployment(
@@ -55,9 +57,26 @@ class Ingress:
                 purged = self._services.store.purge(retention)
                 if purged:
                     log.info("purged %d results older than %s", purged, retention)
+                self._reconcile()
             except Exception as exc:  # the store being down must not kill the replica
-                log.warning("purge failed: %s", exc)
+                log.warning("purge/reconcile failed: %s", exc)
             time.sleep(PURGE_EVERY_S)
+
+    def _reconcile(self) -> None:
+        """Records left unfinished by a dispatcher that died (its queue lived in memory) end as
+        errors, so every accepted evaluation has a recorded result. The code is not stored, so
+        they cannot be re-run."""
+        store, dispatcher = self._services.store, self._services.dispatcher
+        for eval_id in store.unfinished(older_than=RECONCILE_AFTER):
+            if ray.get(dispatcher.wait.remote(eval_id, 0)) is None:
+                store.finish(
+                    EvalResult(
+                        id=eval_id,
+                        status=EvalStatus.ERROR,
+                        language="unknown",
+                        error="lost: the dispatcher restarted",
+                    )
+                )
 
     async def check_health(self) -> None:
         self._services.store.ping()  # an unreachable store makes the replica unhealthy

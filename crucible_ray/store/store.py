@@ -19,8 +19,18 @@ from crucible_ray.store.tables import Base, Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
 # Warnings are recorded at acceptance (static analysis); a result does not replace them.
-_RESULT_FIELDS = ("status", "exit_code", "stdout", "stderr", "truncated", "oom_killed",
-                  "duration_ms", "runtime", "finished_at", "error")  # fmt: skip
+_RESULT_FIELDS = (
+    "status",
+    "exit_code",
+    "stdout",
+    "stderr",
+    "truncated",
+    "oom_killed",
+    "duration_ms",
+    "runtime",
+    "finished_at",
+    "error",
+)
 
 
 @dataclass
@@ -89,15 +99,18 @@ class EvalStore:
 
     def mark_running(self, eval_id: str) -> None:
         with self._session.begin() as session:
-            session.execute(update(Evaluation).where(
-                Evaluation.id == eval_id, Evaluation.status == EvalStatus.QUEUED.value
-            ).values(status=EvalStatus.RUNNING.value))  # fmt: skip
+            session.execute(
+                update(Evaluation)
+                .where(Evaluation.id == eval_id, Evaluation.status == EvalStatus.QUEUED.value)
+                .values(status=EvalStatus.RUNNING.value)
+            )
 
     def delete_user_eval(self, user: str, eval_id: str) -> None:
         """Forget an evaluation that was recorded but then not admitted."""
         with self._session.begin() as session:
-            session.execute(delete(Evaluation).where(Evaluation.id == eval_id,
-                                                     Evaluation.user == user))  # fmt: skip
+            session.execute(
+                delete(Evaluation).where(Evaluation.id == eval_id, Evaluation.user == user)
+            )
 
     def delete_user(self, user: str) -> int:
         with self._session.begin() as session:
@@ -149,11 +162,12 @@ class EvalStore:
             )
             return Counter({status: count for status, count in rows})
 
-    def unfinished(self, limit: int = 1000) -> list[str]:
+    def unfinished(self, limit: int = 1000, older_than: timedelta | None = None) -> list[str]:
+        query = select(Evaluation.id).where(Evaluation.status.not_in(_FINAL))
+        if older_than is not None:
+            query = query.where(Evaluation.created_at < utcnow() - older_than)
         with self._session() as session:
-            return list(session.scalars(
-                select(Evaluation.id).where(Evaluation.status.not_in(_FINAL)).limit(limit)
-            ))  # fmt: skip
+            return list(session.scalars(query.limit(limit)))
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
