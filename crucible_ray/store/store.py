@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, select, update
+from sqlalchemy import create_engine, delete, func, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -74,6 +74,7 @@ class EvalStore:
             with self.engine.begin() as conn:  # concurrent readers and one writer
                 conn.exec_driver_sql("PRAGMA journal_mode=WAL")
         Base.metadata.create_all(self.engine)
+        _add_missing_columns(self.engine)
         self._session = sessionmaker(self.engine, expire_on_commit=False)
 
     # writes ----------------------------------------------------------------------------------
@@ -172,6 +173,21 @@ class EvalStore:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+
+def _add_missing_columns(engine: Engine) -> None:
+    """Additive schema upgrades: a column added to the model since the table was created is
+    added to the table (all such columns are nullable). Anything else needs a real migration."""
+    present = {c["name"] for c in inspect(engine).get_columns(Evaluation.__tablename__)}
+    with engine.begin() as conn:
+        for column in Evaluation.__table__.columns:
+            if column.name not in present:
+                if not column.nullable:
+                    raise RuntimeError(f"store schema too old: cannot add {column.name}")
+                kind = column.type.compile(dialect=engine.dialect)
+                conn.exec_driver_sql(
+                    f'ALTER TABLE {Evaluation.__tablename__} ADD COLUMN "{column.name}" {kind}'
+                )
 
 
 def _result(row: Evaluation) -> EvalResult:

@@ -89,3 +89,20 @@ def test_one_failing_row_records_nothing(store):
     with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError type differs
         store.add([new("fresh"), new("dup")])
     assert store.get("alice", "fresh") is None
+
+
+def test_columns_added_to_the_model_are_added_to_an_old_table(tmp_path):
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # the table as an older version created it
+        conn.execute(
+            "CREATE TABLE evaluations (id VARCHAR(64) PRIMARY KEY, user VARCHAR(128), "
+            "batch_id VARCHAR(64), status VARCHAR(16), language VARCHAR(32), "
+            "code_sha256 VARCHAR(64), exit_code INTEGER, stdout TEXT, stderr TEXT, "
+            "truncated BOOLEAN, oom_killed BOOLEAN, duration_ms FLOAT, runtime VARCHAR(16), "
+            "created_at DATETIME, finished_at DATETIME, warnings JSON, error TEXT, metadata JSON)"
+        )
+    store = EvalStore(f"sqlite:///{path}")
+    store.add([new("e1", batch_id="b", batch_index=0)])
+    assert [r.id for r in store.batch("alice", "b")] == ["e1"]
