@@ -13,6 +13,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -84,6 +85,29 @@ def postgres_url() -> Iterator[str]:
     finally:
         as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
         shutil.rmtree(data.parent, ignore_errors=True)
+
+
+CLUSTER_PORT_OFFSET = 200  # beside a developer's own cluster, never on top of it
+
+
+@pytest.fixture(scope="session")
+def cluster(engine, tmp_path_factory) -> Iterator[Any]:
+    """One real Ray cluster for the whole session: a head and two executor nodes (separate
+    `ray start` process trees, token auth on), driving real gVisor sandboxes. Shared because
+    Ray caches its auth token per process: a second cluster could not be joined."""
+    from crucible_ray.cluster import local
+
+    state_dir = tmp_path_factory.mktemp("cluster")
+    state = local.up(executors=2, slots=2, state_dir=state_dir, port_offset=CLUSTER_PORT_OFFSET)
+    local.connect(state_dir)
+    yield state
+    import ray
+
+    from crucible_ray.execution.client import stop_dispatcher
+
+    stop_dispatcher()
+    ray.shutdown()
+    local.down(state_dir)
 
 
 def wait_for(predicate, timeout_s: float = 60.0) -> bool:

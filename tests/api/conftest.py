@@ -9,12 +9,10 @@ import httpx
 import pytest
 
 from crucible_ray.api.auth import issue_token
-from crucible_ray.cluster import local
 from crucible_ray.execution import DispatcherConfig
 from crucible_ray.settings import Settings
 from tests.conftest import wait_for
 
-PORT_OFFSET = 400
 HTTP_PORT = 8400
 TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
 
@@ -34,21 +32,14 @@ def settings(tmp_path_factory, postgres_url) -> Settings:
 
 
 @pytest.fixture(scope="package")
-def service(engine, settings, tmp_path_factory) -> Iterator[str]:
+def service(cluster, settings) -> Iterator[str]:
     from crucible_ray.api.deployment import deploy, undeploy
 
-    state_dir = tmp_path_factory.mktemp("cluster")
-    local.up(executors=2, slots=2, state_dir=state_dir, port_offset=PORT_OFFSET)
-    local.connect(state_dir)
     deploy(settings, num_replicas=2)
     url = f"http://127.0.0.1:{HTTP_PORT}"
     assert wait_for(lambda: _healthy(url), timeout_s=180), "the service never became healthy"
     yield url
-    import ray
-
     undeploy()
-    ray.shutdown()
-    local.down(state_dir)
 
 
 def _healthy(url: str) -> bool:
