@@ -70,15 +70,25 @@ def postgres_url() -> Iterator[str]:
     data.chmod(0o700)
 
     def as_postgres(*cmd: str) -> None:
-        subprocess.run(["runuser", "-u", "postgres", "--", *cmd], check=True,
-                       capture_output=True, cwd="/")  # fmt: skip
+        subprocess.run(
+            ["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, cwd="/"
+        )
 
     data = data / "cluster"
     as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
     options = f"-k {data.parent} -p {PG_PORT} -c listen_addresses="  # unix socket only
     # -l: the server must not inherit our pipes, or waiting for pg_ctl never ends.
-    as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                str(data / "server.log"), "-w", "start")  # fmt: skip
+    as_postgres(
+        str(bin_dir / "pg_ctl"),
+        "-D",
+        str(data),
+        "-o",
+        options,
+        "-l",
+        str(data / "server.log"),
+        "-w",
+        "start",
+    )
     as_postgres(str(bin_dir / "createdb"), "-h", str(data.parent), "-p", str(PG_PORT), "crucible")
     try:
         yield f"postgresql+psycopg://postgres@/crucible?host={data.parent}&port={PG_PORT}"
@@ -98,16 +108,20 @@ def cluster(engine, tmp_path_factory) -> Iterator[Any]:
     from crucible_ray.cluster import local
 
     state_dir = tmp_path_factory.mktemp("cluster")
-    state = local.up(executors=2, slots=2, state_dir=state_dir, port_offset=CLUSTER_PORT_OFFSET)
-    local.connect(state_dir)
-    yield state
-    import ray
+    try:
+        state = local.up(executors=2, slots=2, state_dir=state_dir, port_offset=CLUSTER_PORT_OFFSET)
+        local.connect(state_dir)
+        yield state
+    finally:  # whatever failed, nothing of the cluster outlives the session
+        import ray
 
-    from crucible_ray.execution.client import stop_dispatcher
+        from crucible_ray.execution.client import stop_dispatcher
 
-    stop_dispatcher()
-    ray.shutdown()
-    local.down(state_dir)
+        if ray.is_initialized():
+            stop_dispatcher()
+            ray.shutdown()
+        if (state_dir / "state.json").exists():
+            local.down(state_dir)
 
 
 def wait_for(predicate, timeout_s: float = 60.0) -> bool:
