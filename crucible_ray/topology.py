@@ -44,3 +44,23 @@ def executor_actor_options(slots: int) -> dict[str, Any]:
 def control_plane_options() -> dict[str, Any]:
     """Dispatcher and ingress: anywhere except an executor node."""
     return {"label_selector": {ROLE_LABEL: f"!{EXECUTOR_ROLE}"}, "num_cpus": 0}
+
+
+def control_plane_singleton(cls: type, name: str, *args: Any, max_concurrency: int = 1000) -> Any:
+    """The cluster's one named, detached instance of ``cls`` (created if missing), restarted by
+    Ray if it dies, and never on an executor node."""
+    import ray
+
+    return (
+        ray.remote(cls)
+        .options(
+            name=name,
+            namespace=NAMESPACE,
+            lifetime="detached",
+            get_if_exists=True,
+            max_restarts=-1,
+            max_concurrency=max_concurrency,
+            **control_plane_options(),
+        )
+        .remote(*args)
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 import collections
 import math
 import time
+from typing import Any
 
-from crucible_ray.topology import NAMESPACE, control_plane_options
+from crucible_ray.topology import control_plane_singleton
 
 LIMITER_NAME = "crucible-ratelimiter"
 WINDOW_S = 60.0
@@ -32,18 +33,6 @@ class RateLimiter:
         return 0.0
 
 
-def get_limiter(per_minute: int):  # -> ActorHandle
-    import ray
-
-    return (
-        ray.remote(RateLimiter)
-        .options(
-            name=LIMITER_NAME,
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            **control_plane_options(),
-        )
-        .remote(per_minute)
-    )
+def get_limiter(per_minute: int) -> Any:
+    """The cluster's rate limiter actor (a Ray actor handle)."""
+    return control_plane_singleton(RateLimiter, LIMITER_NAME, per_minute)

@@ -12,7 +12,7 @@ from crucible_ray.errors import InvalidRequest, NoExecutors, Overloaded
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.dispatcher import Dispatcher
 from crucible_ray.models import EvalRequest, EvalResult
-from crucible_ray.topology import DISPATCHER_NAME, NAMESPACE, control_plane_options
+from crucible_ray.topology import DISPATCHER_NAME, NAMESPACE, control_plane_singleton
 
 
 def get_dispatcher(config: DispatcherConfig | None = None, *, replace: bool = False) -> Any:
@@ -23,18 +23,9 @@ def get_dispatcher(config: DispatcherConfig | None = None, *, replace: bool = Fa
     """
     if replace:
         stop_dispatcher()
-    return (
-        ray.remote(Dispatcher)
-        .options(
-            name=DISPATCHER_NAME,
-            namespace=NAMESPACE,
-            lifetime="detached",
-            get_if_exists=True,
-            max_restarts=-1,
-            max_concurrency=100_000,
-            **control_plane_options(),
-        )
-        .remote((config or DispatcherConfig()).model_dump())
+    config_dump = (config or DispatcherConfig()).model_dump()
+    return control_plane_singleton(
+        Dispatcher, DISPATCHER_NAME, config_dump, max_concurrency=100_000
     )
 
 
@@ -77,8 +68,9 @@ class ExecutionClient:
         answer = ray.get(self.dispatcher.wait.remote(eval_id, timeout_s), timeout=timeout_s + 30)
         return None if answer is None else EvalResult.model_validate(answer)
 
-    def run(self, request: EvalRequest, eval_id: str | None = None,
-            timeout_s: float = 600.0) -> EvalResult:  # fmt: skip
+    def run(
+        self, request: EvalRequest, eval_id: str | None = None, timeout_s: float = 600.0
+    ) -> EvalResult:
         eval_id = self.submit(request, eval_id)
         deadline = time.monotonic() + timeout_s
         while True:
