@@ -19,6 +19,9 @@ class DispatcherConfig(BaseModel):
     downscale_delay_s: float = Field(30.0, ge=0, description="idle time before an actor stops")
     scale_interval_s: float = Field(1.0, gt=0)
     queue_timeout_s: float = Field(300.0, gt=0, description="longest wait for a free executor")
+    unavailable_after_s: float = Field(
+        60.0, gt=0, description="with no executor ready for this long, submissions are refused"
+    )
     executor_call_slack_s: float = Field(120.0, gt=0, description="beyond the program timeout")
     warm_per_slot: int = Field(1, ge=0, le=4, description="python sandboxes booted ahead")
     boot_workers_per_actor: int = Field(

@@ -40,6 +40,8 @@ log = logging.getLogger(__name__)
 RemoteExecutor = ray.remote(ExecutorActor)
 MAX_ATTEMPTS = 2  # the first run plus one retry on another executor
 START_FAILURES_BEFORE_REFUSING = 3
+PROBE_INTERVAL_S = 2.0
+PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -82,6 +84,8 @@ class Dispatcher:
         self.counters: collections.Counter[str] = collections.Counter()
         self._start_failures = 0
         self._last_start_error = ""
+        self._last_ready_at = time.monotonic()
+        self._last_probe_at = 0.0
         self._next_start_at = 0.0
         self._control: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
@@ -108,9 +112,10 @@ class Dispatcher:
             return _refusal("invalid", first["msg"], field=field_name)
         except InvalidRequest as exc:
             return _refusal("invalid", str(exc), field=exc.field)
-        if self._refusing():
+        unavailable = self._unavailable_reason()
+        if unavailable:
             self.counters["rejected_unavailable"] += 1
-            return _refusal("unavailable", f"no executor can start: {self._last_start_error}")
+            return _refusal("unavailable", unavailable)
         if self._admitted() >= self.config.admission_limit:
             self.counters["rejected_overloaded"] += 1
             return _refusal(
@@ -198,9 +203,18 @@ class Dispatcher:
         slots = sum(e.slots for e in self._executors.values() if e.ready) or 1
         return max(1.0, round(self._admitted() / slots, 1))
 
-    def _refusing(self) -> bool:
-        no_ready = not any(e.ready for e in self._executors.values())
-        return no_ready and self._start_failures >= START_FAILURES_BEFORE_REFUSING
+    def _unavailable_reason(self) -> str | None:
+        """Why no executor can take work, or None. Refused when none is ready and either
+        starting them keeps failing or none has been ready for ``unavailable_after_s`` (e.g.
+        every executor node is gone and none is coming back)."""
+        if any(e.ready for e in self._executors.values()):
+            self._last_ready_at = time.monotonic()
+            return None
+        if self._start_failures >= START_FAILURES_BEFORE_REFUSING:
+            return f"no executor can start: {self._last_start_error}"
+        if time.monotonic() - self._last_ready_at > self.config.unavailable_after_s:
+            return f"no executor has been ready for {self.config.unavailable_after_s:g}s"
+        return None
 
     def _pump(self) -> None:
         while self._queue:
@@ -293,6 +307,12 @@ class Dispatcher:
 
     def _scale(self) -> None:
         now = time.monotonic()
+        if now - self._last_probe_at >= PROBE_INTERVAL_S:
+            self._last_probe_at = now
+            for executor in list(self._executors.values()):
+                if executor.ready:
+                    self._spawn(self._probe(executor))
+        self._unavailable_reason()  # keeps track of when an executor was last ready
         idle = {a: e.idle_since for a, e in self._executors.items()
                 if e.ready and not e.inflight and e.idle_since is not None}  # fmt: skip
         decision = decide(
@@ -310,6 +330,16 @@ class Dispatcher:
                 self._start()
         for actor_id in decision.remove:
             self._spawn(self._stop(actor_id))
+
+    async def _probe(self, executor: Executor) -> None:
+        """Idle executors are called by nobody: ask each one now and then, so that a dead actor
+        or node is noticed (and replaced) before work is routed to it."""
+        try:
+            await asyncio.wait_for(executor.handle.info.remote(), PROBE_TIMEOUT_S)
+        except RayActorError as exc:
+            self._lose(executor, f"liveness probe: {_reason(exc)}")
+        except TimeoutError:
+            log.warning("executor %s did not answer its liveness probe", executor.actor_id)
 
     def _start(self) -> None:
         slots = self.config.slots_per_actor

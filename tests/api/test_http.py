@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import jwt
 import pytest
@@ -212,3 +213,47 @@ def test_restarting_the_ingress_loses_nothing(as_user, settings):
     deploy(settings, num_replicas=2)  # redeploy: new replicas replace the old ones
     result = poll(client, eval_id)
     assert result["status"] == "succeeded" and result["stdout"] == "ok\n"
+
+
+def test_audit_log_has_one_event_per_evaluation(as_user):
+    import ray
+
+    client = as_user()
+    eval_id = client.post("/api/eval?wait=true", json={"code": "print('audited')"}).json()["id"]
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+
+    def events() -> list[dict]:
+        found = []
+        for path in logs.glob("worker-*.out"):
+            for line in path.read_text(errors="replace").splitlines():
+                if eval_id in line and '"event": "evaluation"' in line:
+                    found.append(json.loads(line[line.index("{") :]))
+        return found
+
+    assert wait_for(lambda: len(events()) == 1, timeout_s=30)
+    (event,) = events()
+    assert event["user"] == client.user and event["status"] == "succeeded"
+    assert event["runtime"] == "runsc" and len(event["code_sha256"]) == 64
+    assert event["client"] and "audited" not in json.dumps(event)  # never the code itself
+
+
+def test_no_executor_means_503_until_executors_return(http, as_user, cluster):
+    from crucible_ray.cluster import local
+
+    executors = [n for n in cluster.nodes if n["role"] == "executor" and not n.get("stopped")]
+    for node in executors:
+        local.kill_executor(cluster, node)
+    try:
+        assert wait_for(lambda: http.get("/healthz").status_code == 503, timeout_s=60)
+        # Fresh users, so the rate limit never answers first.
+        assert wait_for(
+            lambda: as_user().post("/api/eval", json={"code": "print(1)"}).status_code == 503,
+            timeout_s=60,
+        )
+        answer = as_user().post("/api/eval", json={"code": "print(1)"})
+        assert answer.status_code == 503 and "executor" in answer.json()["detail"]
+    finally:
+        for _ in executors:
+            local.add_executor(cluster)
+    assert wait_for(lambda: http.get("/healthz").status_code == 200, timeout_s=120)
+    assert as_user().post("/api/eval?wait=true", json={"code": "print(2)"}).status_code == 200
