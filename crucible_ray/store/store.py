@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import create_engine, delete, func, inspect, select, update
+from sqlalchemy import Select, create_engine, delete, func, inspect, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -133,25 +133,17 @@ class EvalStore:
             return _result(row) if row is not None and row.user == user else None
 
     def for_user(self, user: str) -> Iterator[EvalResult]:
-        with self._session() as session:
-            rows = session.scalars(
-                select(Evaluation)
-                .where(Evaluation.user == user)
-                .order_by(Evaluation.created_at)
-                .execution_options(yield_per=500)
-            )
-            for row in rows:
-                yield _result(row)
+        query = select(Evaluation).where(Evaluation.user == user)
+        return self._stream(query.order_by(Evaluation.created_at))
 
     def batch(self, user: str, batch_id: str) -> Iterator[EvalResult]:
+        query = select(Evaluation).where(Evaluation.user == user, Evaluation.batch_id == batch_id)
+        return self._stream(query.order_by(Evaluation.batch_index, Evaluation.id))
+
+    def _stream(self, query: Select) -> Iterator[EvalResult]:
+        """Results in chunks, never the whole table in memory."""
         with self._session() as session:
-            rows = session.scalars(
-                select(Evaluation)
-                .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
-                .order_by(Evaluation.batch_index, Evaluation.id)
-                .execution_options(yield_per=500)
-            )
-            for row in rows:
+            for row in session.scalars(query.execution_options(yield_per=500)):
                 yield _result(row)
 
     def batch_counts(self, user: str, batch_id: str) -> Counter[str]:
