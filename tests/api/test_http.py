@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import httpx
 import jwt
 import pytest
 
@@ -241,19 +242,27 @@ def test_no_executor_means_503_until_executors_return(http, as_user, cluster):
     from crucible_ray.cluster import local
 
     executors = [n for n in cluster.nodes if n["role"] == "executor" and not n.get("stopped")]
+    admitted: list[tuple[httpx.Client, str]] = []  # queued before the outage was declared
+
+    def refused_as_unavailable() -> bool:
+        client = as_user()  # a fresh user each time, so the rate limit never answers first
+        answer = client.post("/api/eval", json={"code": "print(1)"})
+        if answer.status_code == 202:
+            admitted.append((client, answer.json()["id"]))
+        return answer.status_code == 503
+
     for node in executors:
         local.kill_executor(cluster, node)
     try:
         assert wait_for(lambda: http.get("/healthz").status_code == 503, timeout_s=60)
-        # Fresh users, so the rate limit never answers first.
-        assert wait_for(
-            lambda: as_user().post("/api/eval", json={"code": "print(1)"}).status_code == 503,
-            timeout_s=60,
-        )
+        assert wait_for(refused_as_unavailable, timeout_s=90)
         answer = as_user().post("/api/eval", json={"code": "print(1)"})
         assert answer.status_code == 503 and "executor" in answer.json()["detail"]
     finally:
         for _ in executors:
             local.add_executor(cluster)
     assert wait_for(lambda: http.get("/healthz").status_code == 200, timeout_s=120)
+    # What was admitted while executors were gone runs once they are back: nothing lost.
+    for client, eval_id in admitted:
+        assert poll(client, eval_id, timeout_s=180)["status"] == "succeeded"
     assert as_user().post("/api/eval?wait=true", json={"code": "print(2)"}).status_code == 200
