@@ -2,22 +2,35 @@
 
 Public API::
 
-    from crucible_ray import SandboxRunner, EvalRequest
+    from crucible_ray import Client            # a crucible-ray server over HTTP
+
+    with Client() as client:                   # CRUCIBLE_URL / CRUCIBLE_TOKEN
+        result = client.evaluate("print(42)")
+
+    from crucible_ray import SandboxRunner, EvalRequest   # sandboxes on this machine
 
     with SandboxRunner(warm=1) as runner:
         result = runner.run(EvalRequest(code="print(42)"))
 """
 
+from crucible_ray._version import __version__
+from crucible_ray.client import AsyncClient, Client, ClientConfig
 from crucible_ray.errors import (
+    AuthenticationError,
     CrucibleError,
+    DeadlineExceeded,
     EngineUnavailable,
     ImageMissing,
     InvalidRequest,
     NoExecutors,
+    NotFound,
     Overloaded,
+    RateLimited,
     RuntimeUnavailable,
     SandboxFault,
     SandboxUnavailable,
+    ServerError,
+    ServiceUnavailable,
     UnsupportedLanguage,
 )
 from crucible_ray.languages import LANGUAGES
@@ -25,11 +38,14 @@ from crucible_ray.models import EvalRequest, EvalResult, EvalStatus
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox import Engine, SandboxRunner
 
-__version__ = "0.1.0"
-
 __all__ = [
     "LANGUAGES",
+    "AsyncClient",
+    "AuthenticationError",
+    "Client",
+    "ClientConfig",
     "CrucibleError",
+    "DeadlineExceeded",
     "Engine",
     "EngineUnavailable",
     "EvalRequest",
@@ -38,11 +54,16 @@ __all__ = [
     "ImageMissing",
     "InvalidRequest",
     "NoExecutors",
+    "NotFound",
     "Overloaded",
+    "RateLimited",
     "RuntimeUnavailable",
     "SandboxFault",
     "SandboxPolicy",
     "SandboxRunner",
     "SandboxUnavailable",
+    "ServerError",
+    "ServiceUnavailable",
     "UnsupportedLanguage",
+    "__version__",
 ]

@@ -9,6 +9,11 @@ catch one type. Two families matter to callers:
   down, gVisor runtime missing, image missing, no executor). Fail secure: nothing runs with a
   weaker setup.
 * :class:`Overloaded` - admission is full; ``retry_after_s`` says when to try again.
+  :class:`RateLimited` is its per-user cousin.
+
+The HTTP client adds :class:`AuthenticationError`, :class:`NotFound`, :class:`ServiceUnavailable`
+(503 or unreachable), :class:`ServerError` and :class:`DeadlineExceeded` (its retries or its wait
+ran out of time); every HTTP status maps to exactly one of these.
 
 A program that misbehaves (crashes, times out, floods output) is *not* an exception: it is an
 ``EvalResult`` with the matching status.
@@ -63,6 +68,34 @@ class Overloaded(CrucibleError):
     def __init__(self, message: str, *, retry_after_s: float) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(Overloaded):
+    """The user's rate limit is used up. Retry after ``retry_after_s``."""
+
+
+class AuthenticationError(CrucibleError):
+    """The server refused the credentials (missing, malformed, expired or wrongly signed)."""
+
+
+class NotFound(CrucibleError):
+    """No such evaluation or batch for this user."""
+
+
+class ServiceUnavailable(SandboxUnavailable):
+    """The server answered 503 (no executor can take work) or could not be reached."""
+
+
+class ServerError(CrucibleError):
+    """The server failed unexpectedly (a 5xx other than 503)."""
+
+
+class DeadlineExceeded(CrucibleError):
+    """The call's deadline passed while retrying or waiting; ``last_error`` says what was seen."""
+
+    def __init__(self, message: str, *, last_error: Exception | None = None) -> None:
+        super().__init__(message)
+        self.last_error = last_error
 
 
 class SandboxFault(CrucibleError):

@@ -4,6 +4,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
-.venv/bin/ruff check crucible_ray tests benchmarks seccomp
-.venv/bin/ruff format --check crucible_ray tests benchmarks seccomp
+.venv/bin/ruff check crucible_ray tests benchmarks seccomp examples
+.venv/bin/ruff format --check crucible_ray tests benchmarks seccomp examples
 exec .venv/bin/pytest "$@"

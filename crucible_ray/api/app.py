@@ -23,6 +23,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, generate_latest
 
+from crucible_ray._version import __version__
 from crucible_ray.analysis import warnings_for
 from crucible_ray.api.auth import AuthError, bearer_token, verify_token
 from crucible_ray.api.schemas import (
@@ -40,6 +41,7 @@ from crucible_ray.settings import Settings
 from crucible_ray.store import EvalStore, NewEvaluation
 
 WAIT_LIMIT_S = 60.0  # ?wait=true answers within this; the result stays available by id
+REFUSAL_HEADER = "X-Crucible-Refusal"  # on 429: rate_limited or overloaded
 
 
 @dataclass
@@ -54,7 +56,7 @@ class Services:
 
 api = FastAPI(
     title="crucible-ray",
-    version="0.1.0",
+    version=__version__,
     description="Run untrusted Python, JavaScript and Go in hardened gVisor sandboxes.",
 )
 
@@ -128,18 +130,27 @@ async def submit_eval(
     if not wait:
         return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
     answer = await svc.dispatcher.wait.remote(eval_id, WAIT_LIMIT_S)
-    result = EvalResult.model_validate(answer).model_copy(
-        update={"metadata": record.metadata, "warnings": record.warnings}
-    )
+    result = _live(answer, record.metadata, record.warnings)
     code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
     return JSONResponse(result.model_dump(mode="json"), code)
 
 
 @api.get("/api/eval/{eval_id}", response_model=EvalResult)
-async def get_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResult:
+async def get_eval(
+    eval_id: str,
+    svc: ServicesDep,
+    user: UserDep,
+    wait: Annotated[
+        float, Query(ge=0, le=WAIT_LIMIT_S, description="seconds to wait for a final result")
+    ] = 0.0,
+) -> EvalResult:
     result = await asyncio.to_thread(svc.store.get, user, eval_id)
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
+    if wait and not result.status.is_final:  # long poll: answer as soon as it finishes
+        answer = await svc.dispatcher.wait.remote(eval_id, wait)
+        if answer is not None:  # None: the dispatcher no longer knows it; the record stands
+            return _live(answer, result.metadata, result.warnings)
     return result
 
 
@@ -166,11 +177,12 @@ async def submit_batch(
     if len(body.items) > svc.settings.max_batch_items:
         raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
     _check_code_size(svc, body.items)
-    await _rate_limit(svc, user, request)  # a batch counts as one request
+    # Room first: a batch refused for overload is not charged to the user's rate limit.
     stats = await svc.dispatcher.stats.remote()
     room = stats["admission_limit"] - stats["queued"] - stats["running"]
     if len(body.items) > room:
         raise _too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
+    await _rate_limit(svc, user, request)  # a batch counts as one request
     batch_id = uuid.uuid4().hex
     pairs = [(uuid.uuid4().hex, item) for item in body.items]
     await _accept(svc, user, request, pairs, batch_id=batch_id)
@@ -239,15 +251,23 @@ async def metrics(svc: ServicesDep) -> Response:
 # helpers ---------------------------------------------------------------------------------------
 
 
+def _live(answer: dict[str, Any], metadata: Any, warnings: list[str]) -> EvalResult:
+    """The dispatcher's view of an evaluation, with what only the record holds."""
+    return EvalResult.model_validate(answer).model_copy(
+        update={"metadata": metadata, "warnings": warnings}
+    )
+
+
 def _client(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _too_many(message: str, retry_after_s: float) -> HTTPException:
+def _too_many(message: str, retry_after_s: float, reason: str = "overloaded") -> HTTPException:
+    """429; the ``X-Crucible-Refusal`` header tells clients a rate limit from an overload."""
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
         message,
-        headers={"Retry-After": str(max(1, round(retry_after_s)))},
+        headers={"Retry-After": str(max(1, round(retry_after_s))), REFUSAL_HEADER: reason},
     )
 
 
@@ -264,7 +284,8 @@ async def _rate_limit(svc: Services, user: str, request: Request) -> None:
     retry_after = await svc.limiter.acquire.remote(user)
     if retry_after:
         audit_refusal("rate_limited", user=user, client=_client(request))
-        raise _too_many(f"rate limit of {svc.settings.rate_limit_per_minute}/minute", retry_after)
+        limit = svc.settings.rate_limit_per_minute
+        raise _too_many(f"rate limit of {limit}/minute", retry_after, "rate_limited")
 
 
 async def _accept(
@@ -304,6 +325,8 @@ async def _accept(
         # ends as an error result (the rest of a batch), never left queued forever.
         if batch_id is None:
             await asyncio.to_thread(svc.store.delete_user_eval, user, eval_id)
+            if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
+                await svc.limiter.refund.remote(user)
         else:
             for late_id, late in items[index:]:
                 await asyncio.to_thread(

@@ -32,6 +32,13 @@ class RateLimiter:
         hits.extend([now] * cost)
         return 0.0
 
+    async def refund(self, user: str, cost: int = 1) -> None:
+        """Give back what a refused request was charged: an evaluation the platform could not
+        admit (overloaded, unavailable) does not count against the user's limit."""
+        hits = self._hits.get(user)
+        for _ in range(min(cost, len(hits or ()))):
+            hits.pop()  # type: ignore[union-attr]
+
 
 def get_limiter(per_minute: int) -> Any:
     """The cluster's rate limiter actor (a Ray actor handle)."""

@@ -1,14 +1,16 @@
 """The ``crucible-ray`` command line. Exit codes mean the same thing in every command:
 
-0 success (for ``run``: the program ran, whatever its status), 1 checks failed or unexpected
-error, 2 bad usage or invalid request, 3 the platform cannot run sandboxes safely right now.
+0 success (for ``run`` and ``eval``: the program ran, whatever its status), 1 checks failed or
+unexpected error, 2 bad usage or invalid request (``batch``: some input lines were invalid),
+3 the platform cannot run sandboxes safely right now (or not before the deadline),
+4 authentication failed, 130 interrupted.
 """
 
 from __future__ import annotations
 
 import typer
 
-from crucible_ray.cli import cluster, images, local, service
+from crucible_ray.cli import batch, cluster, images, local, remote, service
 
 app = typer.Typer(
     name="crucible-ray",
@@ -21,6 +23,8 @@ app = typer.Typer(
 app.add_typer(images.app, name="images")
 app.add_typer(cluster.app, name="cluster")
 local.register(app)
+remote.register(app)
+batch.register(app)
 service.register(app)
 
 

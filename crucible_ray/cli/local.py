@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from crucible_ray.cli.common import EXIT_FAILED, EXIT_USAGE, err_console, reported_errors
+from crucible_ray.cli.common import (
+    EXIT_FAILED,
+    EXIT_USAGE,
+    err_console,
+    print_result,
+    read_program,
+    reported_errors,
+)
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.models import EvalRequest, EvalResult
+from crucible_ray.models import EvalRequest
 from crucible_ray.policy import Runtime, SandboxPolicy
-
-EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".go": "go"}
 
 
 def setup() -> None:
@@ -78,25 +82,12 @@ def run(
     Exits 0 whenever the program ran, whatever its status."""
     from crucible_ray.sandbox.runner import SandboxRunner
 
-    if language is None:
-        language = EXTENSIONS.get(Path(file).suffix, "python" if file == "-" else None)
-        if language is None:
-            err_console.print("cannot tell the language from the file name; pass --language")
-            raise typer.Exit(EXIT_USAGE)
-    try:
-        code = sys.stdin.read() if file == "-" else Path(file).read_text()
-        stdin_text = stdin.read_text() if stdin else ""
-    except (OSError, UnicodeDecodeError) as exc:
-        err_console.print(f"cannot read input: {exc}")
-        raise typer.Exit(EXIT_USAGE) from None
+    code, language, stdin_text = read_program(file, language, stdin)
     with reported_errors():
         request = _request(code=code, language=language, stdin=stdin_text, timeout_s=timeout)
         with SandboxRunner(SandboxPolicy(runtime=_runtime(runtime))) as runner:
             result = runner.run(request)
-    if as_json:
-        typer.echo(result.model_dump_json(indent=2))
-    else:
-        _print_result(result)
+    print_result(result, as_json)
 
 
 def sweep(
@@ -131,26 +122,6 @@ def _request(**fields: object) -> EvalRequest:
     except ValidationError as exc:
         first = exc.errors()[0]
         raise InvalidRequest(first["msg"], field=".".join(map(str, first["loc"]))) from None
-
-
-def _print_result(result: EvalResult) -> None:
-    console = Console(highlight=False)
-    colour = {"succeeded": "green", "failed": "red", "timed_out": "yellow"}.get(
-        result.status, "red"
-    )
-    facts = [f"exit {result.exit_code}" if result.exit_code is not None else None,
-             f"{result.duration_ms:.0f} ms" if result.duration_ms is not None else None,
-             result.runtime, "OOM killed" if result.oom_killed else None,
-             "output truncated" if result.truncated else None]  # fmt: skip
-    console.print(f"[{colour}]{result.status}[/] ({', '.join(f for f in facts if f)})")
-    if result.stdout:
-        console.rule("stdout", style="dim")
-        console.out(result.stdout, end="" if result.stdout.endswith("\n") else "\n")
-    if result.stderr:
-        console.rule("stderr", style="dim")
-        console.out(result.stderr, end="" if result.stderr.endswith("\n") else "\n")
-    if result.error:
-        console.print(f"[red]error:[/] {result.error}")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,0 +1,48 @@
+"""``crucible-ray eval``: run one program on a crucible-ray server over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from crucible_ray.cli.common import print_result, read_program, reported_errors
+
+UrlOpt = Annotated[str | None, typer.Option("--url", envvar="CRUCIBLE_URL", help="server base URL")]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="CRUCIBLE_TOKEN", help="JWT (crucible-ray token --user U)"),
+]
+
+
+def eval_(
+    file: Annotated[str, typer.Argument(help="program file, or - to read it from stdin")],
+    language: Annotated[
+        str | None, typer.Option("--language", "-l", help="python, javascript or go")
+    ] = None,
+    stdin: Annotated[
+        Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    deadline: Annotated[
+        float, typer.Option(help="seconds to keep retrying and waiting in all")
+    ] = 600.0,
+) -> None:
+    """Run one program on a crucible-ray server and print the result.
+
+    Exits 0 whenever the program ran (whatever its status), 2 for an invalid request,
+    3 when the server cannot take it before the deadline, 4 when authentication fails."""
+    from crucible_ray.client import Client
+
+    code, language, stdin_text = read_program(file, language, stdin)
+    with reported_errors(), Client(url, token, deadline_s=deadline) as client:
+        result = client.evaluate(code, language=language, stdin=stdin_text, timeout_s=timeout)
+    print_result(result, as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_)

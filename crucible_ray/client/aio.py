@@ -1,0 +1,187 @@
+"""AsyncClient: the asyncio twin of Client (same methods, same errors, same retries)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import httpx
+
+from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.client import protocol
+from crucible_ray.client.config import ClientConfig
+from crucible_ray.client.retry import Retrier
+from crucible_ray.client.sync import LONG_POLL_S, Item
+from crucible_ray.client.window import SubmitWindow
+from crucible_ray.errors import CrucibleError, DeadlineExceeded, Overloaded, RateLimited
+from crucible_ray.models import EvalResult
+from crucible_ray.progress import progress_bar
+
+
+class AsyncClient:
+    """``async with AsyncClient(url, token) as client: await client.evaluate("print(1)")``"""
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = config or ClientConfig.from_env(url=url, token=token, **options)
+        self._http = httpx.AsyncClient(
+            base_url=self.config.url,
+            headers=protocol.headers(self.config),
+            timeout=self.config.request_timeout_s,
+            transport=transport,
+        )
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def evaluate(self, code: str, *, language: str = "python", stdin: str = "",
+                       timeout_s: float | None = None,
+                       metadata: dict[str, Any] | None = None) -> EvalResult:  # fmt: skip
+        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        retrier = self._retrier()
+        answer = await self._send("POST", "/api/eval", retrier, body=body,
+                                  params={"wait": "true"}, resendable=False)  # fmt: skip
+        result = EvalResult.model_validate(answer.json())
+        if answer.status_code == 200:
+            return result
+        return await self._final(result.id, retrier)
+
+    async def submit(self, code: str, *, language: str = "python", stdin: str = "",
+                     timeout_s: float | None = None,
+                     metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
+        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        answer = await self._send("POST", "/api/eval", self._retrier(), body=body,
+                                  resendable=False)  # fmt: skip
+        return answer.json()["id"]
+
+    async def result(self, eval_id: str, *, wait: bool | float = False) -> EvalResult:
+        path = f"/api/eval/{eval_id}"
+        if not wait:
+            return EvalResult.model_validate(await self._get(path, self._retrier()))
+        retrier = self._retrier(None if wait is True else float(wait))
+        try:
+            return await self._final(eval_id, retrier)
+        except DeadlineExceeded:
+            return EvalResult.model_validate(await self._get(path, self._retrier()))
+
+    async def cancel(self, eval_id: str) -> EvalResult:
+        answer = await self._send("DELETE", f"/api/eval/{eval_id}", self._retrier(),
+                                  accept=(409,))  # fmt: skip
+        if answer.status_code == 409:
+            return await self.result(eval_id)
+        return EvalResult.model_validate(answer.json())
+
+    async def health(self) -> dict[str, Any]:
+        return (await self._send("GET", "/healthz", self._retrier(), accept=(503,))).json()
+
+    async def submit_batch(self, items: Iterable[Item]) -> tuple[str, list[str]]:
+        body = {"items": [protocol.submission(i).model_dump(mode="json") for i in items]}
+        answer = await self._send("POST", "/api/batch", self._retrier(), body=body,
+                                  resendable=False)  # fmt: skip
+        data = answer.json()
+        return data["batch_id"], data["ids"]
+
+    async def evaluate_many(
+        self,
+        items: Iterable[Item],
+        *,
+        concurrency: int = 16,
+        progress: bool | None = None,
+        total: int | None = None,
+    ) -> AsyncIterator[EvalResult]:
+        """As ``Client.evaluate_many``: lazily read, batched, results as they finish."""
+        window = SubmitWindow((protocol.submission(item) for item in items), concurrency)
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        waiting: set[asyncio.Task[EvalResult]] = set()
+        try:
+            with progress_bar(total, enabled=progress) as tally:
+                while waiting or window.more:
+                    chunk = window.next_chunk(len(waiting))
+                    if chunk:
+                        ids = await self._submit_some(chunk, defer=bool(waiting))
+                        waiting |= {asyncio.create_task(self._final(i, self._retrier()))
+                                    for i in ids}  # fmt: skip
+                        window.submitted(chunk, len(ids), len(waiting))
+                    if not waiting:
+                        continue
+                    done, waiting = await asyncio.wait(waiting, return_when="FIRST_COMPLETED")
+                    for task in done:
+                        result = task.result()
+                        tally.advance(result.status.value)
+                        yield result
+        finally:
+            for task in waiting:
+                task.cancel()
+
+    async def _submit_some(self, chunk: list[EvalSubmission], defer: bool) -> list[str]:
+        retrier, size = self._retrier(), len(chunk)
+        while True:
+            body = {"items": [item.model_dump(mode="json") for item in chunk[:size]]}
+            try:
+                answer = await self._send("POST", "/api/batch", None, body=body, resendable=False)
+                return answer.json()["ids"]
+            except CrucibleError as error:
+                overloaded = isinstance(error, Overloaded) and not isinstance(error, RateLimited)
+                if overloaded and size > 1:
+                    size //= 2
+                    continue
+                if overloaded and defer:
+                    return []
+                await asyncio.sleep(retrier.pause(error))
+
+    def _retrier(self, deadline_s: float | None = None) -> Retrier:
+        c = self.config
+        return Retrier(deadline_s or c.deadline_s, c.backoff_base_s, c.backoff_max_s)
+
+    async def _final(self, eval_id: str, retrier: Retrier) -> EvalResult:
+        while True:
+            remaining = retrier.remaining_s
+            if remaining <= 0:
+                raise DeadlineExceeded(f"evaluation {eval_id} not finished in time")
+            params = {"wait": f"{min(LONG_POLL_S, max(remaining, 0.1)):.1f}"}
+            data = await self._get(f"/api/eval/{eval_id}", retrier, params=params)
+            result = EvalResult.model_validate(data)
+            if result.status.is_final:
+                return result
+
+    async def _get(self, path: str, retrier: Retrier, **kwargs: Any) -> Any:
+        return (await self._send("GET", path, retrier, **kwargs)).json()
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        retrier: Retrier | None,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        resendable: bool = True,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        while True:
+            try:
+                answer = await self._http.request(method, path, json=body, params=params)
+            except httpx.TransportError as exc:
+                error = protocol.transport_error(exc, self.config.url, resendable)
+            else:
+                if answer.status_code < 400 or answer.status_code in accept:
+                    return answer
+                error = protocol.error_for(answer, has_token=self.config.token is not None)
+            if retrier is None:
+                raise error
+            await asyncio.sleep(retrier.pause(error))

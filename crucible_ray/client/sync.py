@@ -1,0 +1,232 @@
+"""Client: the blocking Python client of the crucible-ray HTTP API."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from threading import Event
+from typing import Any
+
+import httpx
+
+from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.client import protocol
+from crucible_ray.client.config import ClientConfig
+from crucible_ray.client.retry import Retrier
+from crucible_ray.client.window import SubmitWindow
+from crucible_ray.errors import CrucibleError, DeadlineExceeded, Overloaded, RateLimited
+from crucible_ray.models import EvalResult
+from crucible_ray.progress import progress_bar
+
+LONG_POLL_S = 55.0  # below the server's 60 s limit and the client's request timeout
+Item = EvalSubmission | dict[str, Any]
+
+
+class Client:
+    """``Client(url, token)``, or from ``CRUCIBLE_URL`` / ``CRUCIBLE_TOKEN``.
+
+    Retries 429 and 503 (honouring ``Retry-After``), 5xx and connection failures, with
+    exponential backoff and jitter, until the config's ``deadline_s``. Errors are the
+    ``crucible_ray.errors`` hierarchy; results are the shared typed ``EvalResult``.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        config: ClientConfig | None = None,
+        transport: httpx.BaseTransport | None = None,
+        **options: Any,
+    ) -> None:
+        self.config = config or ClientConfig.from_env(url=url, token=token, **options)
+        self._http = httpx.Client(
+            base_url=self.config.url,
+            headers=protocol.headers(self.config),
+            timeout=self.config.request_timeout_s,
+            transport=transport,
+        )
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # single evaluations ----------------------------------------------------------------------
+
+    def evaluate(self, code: str, *, language: str = "python", stdin: str = "",
+                 timeout_s: float | None = None,
+                 metadata: dict[str, Any] | None = None) -> EvalResult:  # fmt: skip
+        """Run one program and return its final result."""
+        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        retrier = self._retrier()
+        answer = self._send("POST", "/api/eval", retrier, body=body, params={"wait": "true"},
+                            resendable=False)  # fmt: skip
+        result = EvalResult.model_validate(answer.json())
+        if answer.status_code == 200:
+            return result
+        return self._final(result.id, retrier)
+
+    def submit(self, code: str, *, language: str = "python", stdin: str = "",
+               timeout_s: float | None = None,
+               metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
+        """Queue one program; returns its id at once."""
+        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        answer = self._send("POST", "/api/eval", self._retrier(), body=body, resendable=False)
+        return answer.json()["id"]
+
+    def result(self, eval_id: str, *, wait: bool | float = False) -> EvalResult:
+        """The evaluation's state; with ``wait`` (True: the deadline, or seconds), its final
+        result if it finishes in time, else its state at the end of the wait."""
+        if not wait:
+            return EvalResult.model_validate(self._get(f"/api/eval/{eval_id}", self._retrier()))
+        retrier = self._retrier(None if wait is True else float(wait))
+        try:
+            return self._final(eval_id, retrier)
+        except DeadlineExceeded:
+            return EvalResult.model_validate(self._get(f"/api/eval/{eval_id}", self._retrier()))
+
+    def cancel(self, eval_id: str) -> EvalResult:
+        """Cancel a queued or running evaluation; a finished one is returned unchanged."""
+        answer = self._send("DELETE", f"/api/eval/{eval_id}", self._retrier(), accept=(409,))
+        if answer.status_code == 409:
+            return self.result(eval_id)
+        return EvalResult.model_validate(answer.json())
+
+    def health(self) -> dict[str, Any]:
+        answer = self._send("GET", "/healthz", self._retrier(), accept=(503,))
+        return answer.json()
+
+    # many evaluations ------------------------------------------------------------------------
+
+    def submit_batch(self, items: Iterable[Item]) -> tuple[str, list[str]]:
+        """Queue up to the server's batch limit as one request: ``(batch_id, ids)``."""
+        body = {"items": [protocol.submission(i).model_dump(mode="json") for i in items]}
+        answer = self._send("POST", "/api/batch", self._retrier(), body=body, resendable=False)
+        data = answer.json()
+        return data["batch_id"], data["ids"]
+
+    def batch_results(self, batch_id: str) -> Iterator[EvalResult]:
+        """Every result of a batch, in submission order, streamed."""
+        with self._http.stream("GET", f"/api/batch/{batch_id}/results") as answer:
+            if answer.status_code >= 400:
+                answer.read()
+                raise protocol.error_for(answer)
+            for line in answer.iter_lines():
+                if line.strip():
+                    yield EvalResult.model_validate(json.loads(line))
+
+    def evaluate_many(
+        self,
+        items: Iterable[Item],
+        *,
+        concurrency: int = 16,
+        progress: bool | None = None,
+        total: int | None = None,
+    ) -> Iterator[EvalResult]:
+        """Run many programs, at most ``concurrency`` at a time, yielding results as they
+        finish (match them by the ``metadata`` you give each item: it is echoed back).
+
+        Items are read lazily, so the input may be a generator of any length. They are sent
+        in batches (one rate-limit charge each) that shrink when the server is nearly full.
+        """
+        window = SubmitWindow((protocol.submission(item) for item in items), concurrency)
+        if total is None and hasattr(items, "__len__"):
+            total = len(items)  # type: ignore[arg-type]
+        stop = Event()
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="crucible-wait")
+        waiting: set[Future[EvalResult]] = set()
+        try:
+            with progress_bar(total, enabled=progress) as tally:
+                while waiting or window.more:
+                    chunk = window.next_chunk(len(waiting))
+                    if chunk:
+                        ids = self._submit_some(chunk, defer=bool(waiting))
+                        waiting |= {pool.submit(self._final_unless, i, stop) for i in ids}
+                        window.submitted(chunk, len(ids), len(waiting))
+                    if not waiting:
+                        continue
+                    done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        tally.advance(result.status.value)
+                        yield result
+        finally:
+            stop.set()
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit_some(self, chunk: list[EvalSubmission], defer: bool) -> list[str]:
+        """Submit as large a prefix of ``chunk`` as the server admits; returns its ids. With
+        ``defer``, a full server returns [] at once (results in flight will free room)."""
+        retrier, size = self._retrier(), len(chunk)
+        while True:
+            try:
+                return self._post_batch(chunk[:size])
+            except CrucibleError as error:
+                overloaded = isinstance(error, Overloaded) and not isinstance(error, RateLimited)
+                if overloaded and size > 1:  # no room for all: halve (refusals are not charged)
+                    size //= 2
+                    continue
+                if overloaded and defer:
+                    return []
+                time.sleep(retrier.pause(error))
+
+    def _post_batch(self, chunk: list[EvalSubmission]) -> list[str]:
+        body = {"items": [item.model_dump(mode="json") for item in chunk]}
+        return self._send("POST", "/api/batch", None, body=body, resendable=False).json()["ids"]
+
+    # plumbing --------------------------------------------------------------------------------
+
+    def _retrier(self, deadline_s: float | None = None) -> Retrier:
+        c = self.config
+        return Retrier(deadline_s or c.deadline_s, c.backoff_base_s, c.backoff_max_s)
+
+    def _final(self, eval_id: str, retrier: Retrier, stop: Event | None = None) -> EvalResult:
+        """Long-poll until the result is final; DeadlineExceeded when the retrier's time ends."""
+        while True:
+            remaining = retrier.remaining_s
+            if remaining <= 0 or (stop is not None and stop.is_set()):
+                raise DeadlineExceeded(f"evaluation {eval_id} not finished in time")
+            params = {"wait": f"{min(LONG_POLL_S, max(remaining, 0.1)):.1f}"}
+            data = self._get(f"/api/eval/{eval_id}", retrier, params=params)
+            result = EvalResult.model_validate(data)
+            if result.status.is_final:
+                return result
+
+    def _final_unless(self, eval_id: str, stop: Event) -> EvalResult:
+        return self._final(eval_id, self._retrier(), stop)
+
+    def _get(self, path: str, retrier: Retrier, **kwargs: Any) -> Any:
+        return self._send("GET", path, retrier, **kwargs).json()
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        retrier: Retrier | None,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        resendable: bool = True,
+        accept: tuple[int, ...] = (),
+    ) -> httpx.Response:
+        """One request, retried per ``retrier`` (None: not retried). A request that is not
+        ``resendable`` (it creates something) is retried only if it never reached the server."""
+        while True:
+            try:
+                answer = self._http.request(method, path, json=body, params=params)
+            except httpx.TransportError as exc:
+                error = protocol.transport_error(exc, self.config.url, resendable)
+            else:
+                if answer.status_code < 400 or answer.status_code in accept:
+                    return answer
+                error = protocol.error_for(answer, has_token=self.config.token is not None)
+            if retrier is None:
+                raise error
+            time.sleep(retrier.pause(error))

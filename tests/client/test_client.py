@@ -1,0 +1,205 @@
+"""Client and AsyncClient against the real service: typed results, the error hierarchy,
+retries on real 429s, evaluate_many, the `eval` command and the example."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from crucible_ray import (
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    DeadlineExceeded,
+    EvalResult,
+    EvalStatus,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+)
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.docker
+ROOT = Path(__file__).resolve().parents[2]
+SLEEPER = "import time\ntime.sleep({})\nprint('slept')"
+
+
+class Recording(httpx.HTTPTransport):
+    """A real HTTP transport that remembers every status it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.statuses: list[int] = []
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response = super().handle_request(request)
+        self.statuses.append(response.status_code)
+        return response
+
+
+@pytest.fixture
+def client_for(service, token_for):
+    made: list[Client] = []
+
+    def make(user: str | None = None, **options) -> Client:
+        user = user or f"client-{time.monotonic_ns()}"
+        client = Client(service, token_for(user), **options)
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture(autouse=True)
+def idle_service(http):
+    def idle() -> bool:
+        health = http.get("/healthz").json()
+        return health["running"] == 0 and health["queued"] == 0
+
+    assert wait_for(idle, timeout_s=120)
+
+
+def test_evaluate_returns_the_typed_result(client_for):
+    client = client_for()
+    result = client.evaluate("print(6 * 7)", metadata={"task": "answer"})
+    assert isinstance(result, EvalResult)
+    assert result.status is EvalStatus.SUCCEEDED and result.stdout == "42\n"
+    assert result.runtime == "runsc" and result.metadata == {"task": "answer"}
+    js = client.evaluate(
+        "process.stdin.on('data', d => console.log(String(d).trim().toUpperCase()))",
+        language="javascript",
+        stdin="shout",
+    )
+    assert js.stdout == "SHOUT\n"
+    assert client.evaluate("exit(3)").status is EvalStatus.FAILED
+
+
+def test_submit_wait_cancel(client_for):
+    client = client_for()
+    eval_id = client.submit(SLEEPER.format(20), timeout_s=25)
+    assert wait_for(lambda: client.result(eval_id).status is EvalStatus.RUNNING, 60)
+    assert client.result(eval_id, wait=1).status is EvalStatus.RUNNING  # waited, not final
+    assert client.cancel(eval_id).status is EvalStatus.CANCELLED
+    done = client.evaluate("print('done')")
+    assert client.cancel(done.id) == client.result(done.id)  # finished: returned unchanged
+    quick = client.submit("print('quick')")
+    assert client.result(quick, wait=True).stdout == "quick\n"
+
+
+def test_errors_are_the_documented_hierarchy(client_for, service, token_for):
+    client = client_for()
+    with pytest.raises(InvalidRequest) as invalid:
+        client.evaluate("print(1)", language="cobol")
+    assert invalid.value.field == "language"  # refused before sending
+    with pytest.raises(InvalidRequest) as too_big:
+        client.evaluate("#" * 100_001)  # refused by the server: 413
+    assert too_big.value.field == "code"
+    with pytest.raises(NotFound):
+        client.result("0" * 32)
+    with pytest.raises(AuthenticationError):
+        Client(service, token_for("x")[:-4] + "AAAA").evaluate("print(1)")
+    with pytest.raises(AuthenticationError, match="CRUCIBLE_TOKEN"):
+        Client(service, None).evaluate("print(1)")
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded) as gone:
+        Client("http://127.0.0.1:9", "t", deadline_s=2, backoff_base_s=0.1).health()
+    assert isinstance(gone.value.last_error, ServiceUnavailable)
+    assert time.monotonic() - started < 10
+
+
+def test_retries_real_429s_until_admitted(client_for):
+    # Another user fills the admission limit (8) with programs that sleep 3 s.
+    blocker = client_for()
+    for _ in range(8):
+        blocker.submit(SLEEPER.format(3), timeout_s=10)
+    transport = Recording()
+    client = client_for(transport=transport, backoff_base_s=0.2)
+    result = client.evaluate("print('admitted at last')")
+    assert result.stdout == "admitted at last\n"
+    assert transport.statuses[0] == 429 and transport.statuses[-1] == 200
+
+
+def test_evaluate_many_streams_results_and_adapts_to_overload(client_for):
+    transport = Recording()
+    client = client_for(transport=transport)
+    items = [{"code": f"import time\ntime.sleep(0.3)\nprint({i})", "metadata": {"i": i}}
+             for i in range(30)]  # fmt: skip
+    seen = []
+    for result in client.evaluate_many(iter(items), concurrency=16, progress=False):
+        assert result.status is EvalStatus.SUCCEEDED
+        assert result.stdout == f"{result.metadata['i']}\n"
+        seen.append(result.metadata["i"])
+    assert sorted(seen) == list(range(30))  # each exactly once
+    assert 429 in transport.statuses  # 16 wanted, 8 admitted: the window shrank and recovered
+
+
+def test_async_client(service, token_for):
+    async def main() -> list[EvalResult]:
+        async with AsyncClient(service, token_for("async-user")) as client:
+            first = await client.evaluate("print('async')")
+            assert first.stdout == "async\n"
+            items = [{"code": f"print({i})", "metadata": {"i": i}} for i in range(6)]
+            return [r async for r in client.evaluate_many(items, concurrency=4, progress=False)]
+
+    results = asyncio.run(main())
+    assert sorted(r.metadata["i"] for r in results) == list(range(6))
+    assert all(r.stdout == f"{r.metadata['i']}\n" for r in results)
+
+
+def test_configuration_from_the_environment(service, token_for, monkeypatch):
+    monkeypatch.setenv("CRUCIBLE_URL", service)
+    monkeypatch.setenv("CRUCIBLE_TOKEN", token_for("env-user"))
+    with Client() as client:
+        assert client.evaluate("print('env')").stdout == "env\n"
+
+
+def _cli(*args: str, env: dict[str, str], stdin: str | None = None):
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("crucible-ray")), *args],
+        env={**os.environ, **env},
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_eval_command(service, token_for, tmp_path):
+    env = {"CRUCIBLE_URL": service, "CRUCIBLE_TOKEN": token_for("cli-user")}
+    program = tmp_path / "hello.js"
+    program.write_text("console.log('from js')")
+    done = _cli("eval", str(program), "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stdout"] == "from js\n"
+    failing = _cli("eval", "-", env=env, stdin="raise SystemExit(5)")
+    assert failing.returncode == 0 and "failed" in failing.stdout  # it ran
+    assert _cli("eval", "-", "-l", "cobol", env=env, stdin="x").returncode == 2
+    assert _cli("eval", "-", env={**env, "CRUCIBLE_TOKEN": "bad"}, stdin="1").returncode == 4
+    unreachable = {"CRUCIBLE_URL": "http://127.0.0.1:9", "CRUCIBLE_TOKEN": "t"}
+    assert _cli("eval", "-", "--deadline", "2", env=unreachable, stdin="1").returncode == 3
+
+
+def test_the_researcher_example(service, token_for):
+    env = {"CRUCIBLE_URL": service, "CRUCIBLE_TOKEN": token_for("researcher")}
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "pass_rate.py")],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "pass rate" in done.stdout
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["evaluated"] == 100 and summary["errors"] == 0
+    assert 0 < summary["passed"] < 100  # the set mixes right and wrong candidates
