@@ -35,6 +35,24 @@ Elsewhere install: Docker Engine (https://docs.docker.com/engine/install/), gVis
   apt-get install -y -qq -t bookworm-backports runsc >/dev/null
 fi
 
+# The test suite also drives a real headless Chromium (the dashboard) and a real Prometheus.
+if [[ "${1:-}" == "--test" ]]; then
+  test_missing=()
+  for cmd in chromium chromedriver prometheus promtool; do
+    command -v "$cmd" >/dev/null || test_missing+=("$cmd")
+  done
+  if [[ ${#test_missing[@]} -gt 0 ]]; then
+    if [[ $(id -u) -ne 0 || ! -f /etc/debian_version ]]; then
+      die "missing for the tests: ${test_missing[*]} (Debian: chromium chromium-driver prometheus)"
+    fi
+    say "installing chromium, chromium-driver and prometheus (for the monitoring tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # No recommends: nothing is started as a service, nothing extra is pulled in.
+    apt-get install -y -qq --no-install-recommends chromium chromium-driver prometheus >/dev/null
+  fi
+fi
+
 # Python environment, reinstalled only when pyproject.toml changes.
 stamp=.venv/.crucible-installed
 want=$(sha256sum pyproject.toml | cut -c1-16)

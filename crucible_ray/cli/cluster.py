@@ -81,6 +81,31 @@ def status(as_json: JsonOpt = False) -> None:
     )
 
 
+@app.command()
+def metrics(
+    as_json: JsonOpt = False,
+    contains: Annotated[str, typer.Option(help="only series whose name contains this")] = "",
+) -> None:
+    """crucible's metrics from every node of the local cluster, summed (no Prometheus needed)."""
+    from crucible_ray.monitoring import scrape_all
+
+    try:
+        state = local.ClusterState.load()
+    except local.ClusterError as exc:
+        err_console.print(str(exc))
+        raise typer.Exit(EXIT_FAILED) from None
+    targets = [f"127.0.0.1:{n['metrics_port']}" for n in state.nodes if not n.get("stopped")]
+    totals = scrape_all(targets)
+    rows = sorted((name, dict(tags), v) for (name, tags), v in totals.items() if contains in name)
+    if as_json:
+        typer.echo(json.dumps([{"name": n, "labels": t, "value": v} for n, t, v in rows], indent=2))
+        return
+    table = Table("series", "labels", "value")
+    for name, tags, v in rows:
+        table.add_row(name, ", ".join(f"{k}={x}" for k, x in tags.items()), f"{v:g}")
+    Console().print(table)
+
+
 def _status() -> dict[str, Any]:
     from crucible_ray.topology import ROLE_LABEL, SLOT_RESOURCE
 

@@ -23,13 +23,17 @@ def _settings():
 def token(
     user: Annotated[str, typer.Option(help="the user the token identifies")],
     ttl: Annotated[int, typer.Option(min=60, help="lifetime in seconds")] = 86400,
+    operator: Annotated[
+        bool, typer.Option("--operator", help="may see the dashboard (every user's activity)")
+    ] = False,
 ) -> None:
     """Print a JWT for USER, signed with the server's secret."""
-    from crucible_ray.api.auth import issue_token
+    from crucible_ray.api.auth import OPERATOR, issue_token
 
     settings = _settings()
+    roles = [OPERATOR] if operator else []
     try:
-        typer.echo(issue_token(settings.secret, user, ttl, settings.jwt_issuer))
+        typer.echo(issue_token(settings.secret, user, ttl, settings.jwt_issuer, roles))
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None

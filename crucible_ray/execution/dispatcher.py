@@ -28,6 +28,7 @@ from ray.exceptions import RayActorError, RayTaskError
 
 from crucible_ray.audit import audit_evaluation
 from crucible_ray.errors import InvalidRequest, SandboxUnavailable
+from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
@@ -51,6 +52,7 @@ class Job:
     language: str
     timeout_s: float
     queued_at: float = field(default_factory=time.monotonic)
+    admitted_at: float = field(default_factory=time.monotonic)
     created_at: Any = field(default_factory=utcnow)
     status: EvalStatus = EvalStatus.QUEUED
     attempts: int = 0
@@ -109,15 +111,19 @@ class Dispatcher:
         except ValidationError as exc:
             first = exc.errors()[0]
             field_name = ".".join(str(p) for p in first["loc"]) or None
+            telemetry.refused("invalid")
             return _refusal("invalid", first["msg"], field=field_name)
         except InvalidRequest as exc:
+            telemetry.refused("invalid")
             return _refusal("invalid", str(exc), field=exc.field)
         unavailable = self._unavailable_reason()
         if unavailable:
             self.counters["rejected_unavailable"] += 1
+            telemetry.refused("unavailable")
             return _refusal("unavailable", unavailable)
         if self._admitted() >= self.config.admission_limit:
             self.counters["rejected_overloaded"] += 1
+            telemetry.refused("overloaded")
             return _refusal(
                 "overloaded",
                 f"{self._admitted()} evaluations running or queued (limit "
@@ -128,6 +134,7 @@ class Dispatcher:
         self._jobs[eval_id] = job
         self._queue.append(eval_id)
         self.counters["admitted"] += 1
+        telemetry.admitted()
         self._pump()
         return {"accepted": True}
 
@@ -260,6 +267,7 @@ class Dispatcher:
             self._finish(job, self._result(job, EvalStatus.CANCELLED))
         elif job.attempts < MAX_ATTEMPTS:
             self.counters["retried"] += 1
+            telemetry.retried()
             job.status, job.actor_id = EvalStatus.QUEUED, None
             job.queued_at = time.monotonic()
             self._queue.appendleft(job.eval_id)
@@ -273,6 +281,7 @@ class Dispatcher:
         job.status = EvalStatus(result["status"])
         job.done.set()
         self.counters[f"finished_{job.status.value}"] += 1
+        telemetry.finished(result, time.monotonic() - job.admitted_at)
         audit_evaluation(result, job.context)
         if self._store is not None:
             self._spawn(_quietly(asyncio.to_thread(self._store.finish,
@@ -313,6 +322,9 @@ class Dispatcher:
                 if executor.ready:
                     self._spawn(self._probe(executor))
         self._unavailable_reason()  # keeps track of when an executor was last ready
+        running = sum(len(e.inflight) for e in self._executors.values())
+        telemetry.pool(len(self._queue), running, self.config.admission_limit,
+                       self._executors.values())  # fmt: skip
         idle = {a: e.idle_since for a, e in self._executors.items()
                 if e.ready and not e.inflight and e.idle_since is not None}  # fmt: skip
         decision = decide(
@@ -385,6 +397,7 @@ class Dispatcher:
         if self._executors.pop(executor.actor_id, None) is None:
             return
         self.counters["executors_lost"] += 1
+        telemetry.executor_lost()
         log.warning("executor %s lost: %s", executor.actor_id, reason)
         ray.kill(executor.handle, no_restart=True)
         survivors = [e for e in self._executors.values() if e.ready]

@@ -17,6 +17,7 @@ from typing import Any
 import ray
 
 from crucible_ray.errors import CrucibleError
+from crucible_ray.execution.telemetry import SandboxMetrics
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.engine import ENGINE_ERRORS
@@ -39,10 +40,12 @@ class ExecutorActor:
         context = ray.get_runtime_context()
         self.node_id = context.get_node_id()
         self.node_labels = context.get_node_labels()
+        self._telemetry = SandboxMetrics()
         self._runner = SandboxRunner(
             SandboxPolicy.model_validate(policy or {}),
             warm=warm or {"python": slots},
             boot_workers=boot_workers,
+            observer=self._telemetry,
         ).start()  # fails secure: no gVisor, no actor
         self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self._running = 0
@@ -59,11 +62,13 @@ class ExecutorActor:
                                    language=parsed.language, finished_at=utcnow())  # fmt: skip
             return cancelled.model_dump(mode="json")
         self._running += 1
+        self._telemetry.running(+1)
         try:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self._threads, self._runner.run, parsed, eval_id)
         finally:
             self._running -= 1
+            self._telemetry.running(-1)
         return result.model_dump(mode="json")
 
     async def cancel(self, eval_id: str) -> bool:

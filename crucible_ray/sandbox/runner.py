@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
+import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
-from typing import Self
+from typing import Protocol, Self
 
 from crucible_ray.errors import (
     CrucibleError,
@@ -38,6 +39,22 @@ DEFAULT_STATE_DIR = Path("/var/lib/crucible")
 ATTEMPTS = 2  # a sandbox that breaks before the code starts is replaced once
 
 
+class SandboxObserver(Protocol):
+    """Told about sandbox boots and waits (the executor actor reports them as metrics)."""
+
+    def sandbox_booted(self, language: str, seconds: float) -> None: ...
+
+    def sandbox_acquired(self, language: str, warm: bool, seconds: float) -> None: ...
+
+
+class _Unobserved:
+    def sandbox_booted(self, language: str, seconds: float) -> None:
+        pass
+
+    def sandbox_acquired(self, language: str, warm: bool, seconds: float) -> None:
+        pass
+
+
 class SandboxRunner:
     """Runs untrusted programs, each in a fresh hardened sandbox on this machine's engine.
 
@@ -55,8 +72,10 @@ class SandboxRunner:
         state_dir: Path = DEFAULT_STATE_DIR,
         warm: int | Mapping[str, int] = 0,
         boot_workers: int = 2,
+        observer: SandboxObserver | None = None,
     ) -> None:
         self.policy = policy or SandboxPolicy()
+        self.observer: SandboxObserver = observer or _Unobserved()
         self.engine = engine or Engine()
         self.owner = owner_token()
         self.work_dir = state_dir / "sandboxes" / self.owner
@@ -168,18 +187,24 @@ class SandboxRunner:
             image = self._images[spec.name] = require_image(self.engine.api, spec)
         policy = self.policy.for_language(spec.policy_overrides)
         assert self._runtime_name is not None
+        started = time.monotonic()
         try:
-            return prepare(
+            sandbox = prepare(
                 self.engine, spec, policy, self._runtime_name, image, self.work_dir, self.owner
             )
         except ENGINE_ERRORS as exc:
             raise EngineUnavailable(f"cannot start a sandbox: {exc}") from exc
+        self.observer.sandbox_booted(spec.name, time.monotonic() - started)
+        return sandbox
 
     def _attempt(
         self, eval_id: str, spec: LanguageSpec, code: bytes, stdin: bytes, timeout_s: float
     ) -> Outcome:
         pool = self._pools.get(spec.name)
-        sandbox = (pool.take() if pool else None) or self._prepare(spec)
+        started = time.monotonic()
+        warm = pool.take() if pool else None
+        sandbox = warm or self._prepare(spec)
+        self.observer.sandbox_acquired(spec.name, warm is not None, time.monotonic() - started)
         with self._lock:
             cancelled = eval_id in self._cancelled
             self._active[eval_id] = sandbox

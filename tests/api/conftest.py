@@ -51,8 +51,8 @@ def _healthy(url: str) -> bool:
 
 @pytest.fixture
 def token_for():
-    def make(user: str, ttl_s: int = 600) -> str:
-        return issue_token(TEST_SECRET, user, ttl_s, "crucible-ray")
+    def make(user: str, ttl_s: int = 600, roles: tuple[str, ...] | list[str] = ()) -> str:
+        return issue_token(TEST_SECRET, user, ttl_s, "crucible-ray", roles)
 
     return make
 

@@ -201,10 +201,20 @@ def test_export_and_erase_my_data(as_user):
     assert client.get("/api/me/export").json() == []
 
 
-def test_health_metrics_and_docs(http):
+def test_health_dashboard_and_docs(http, as_user, token_for):
     health = http.get("/healthz")
     assert health.status_code == 200 and health.json()["executors"] >= 1
-    assert "crucible_http_requests_total" in http.get("/metrics").text
+    page = http.get("/dashboard")
+    assert page.status_code == 200
+    assert "default-src 'self'" in page.headers["content-security-policy"]  # no CDN, no inline
+    assert http.get("/dashboard/app.js").headers["content-type"].startswith("text/javascript")
+    assert http.get("/dashboard/dashboard.py").status_code == 404  # only the page's own assets
+    assert http.get("/api/dashboard").status_code == 401
+    assert as_user().get("/api/dashboard").status_code == 403  # every user's activity: operators
+    operator = {"Authorization": f"Bearer {token_for('ops', roles=['operator'])}"}
+    data = http.get("/api/dashboard", headers=operator).json()
+    assert data["dispatcher"]["admission_limit"] == 8 and len(data["per_minute"]) == 16
+    assert {"outcomes", "duration_ms", "latency_ms", "recent"} <= set(data)
     spec = http.get("/openapi.json").json()
     assert {"/api/eval", "/api/eval/{eval_id}", "/api/batch", "/healthz"} <= set(spec["paths"])
     assert http.get("/docs").status_code == 200

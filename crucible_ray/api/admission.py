@@ -1,0 +1,134 @@
+"""The submission path shared by single and batch submissions: size and rate limits,
+record-then-admit, and the mapping of refusals to HTTP answers."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+
+from crucible_ray.analysis import warnings_for
+from crucible_ray.api.deps import Services, client_address
+from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.audit import audit_refusal
+from crucible_ray.metrics import metrics
+from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.store import NewEvaluation
+
+REFUSAL_HEADER = "X-Crucible-Refusal"  # on 429: rate_limited or overloaded
+
+
+def live(answer: dict[str, Any], metadata: Any, warnings: list[str]) -> EvalResult:
+    """The dispatcher's view of an evaluation, with what only the record holds."""
+    return EvalResult.model_validate(answer).model_copy(
+        update={"metadata": metadata, "warnings": warnings}
+    )
+
+
+def too_many(message: str, retry_after_s: float, reason: str = "overloaded") -> HTTPException:
+    """429; the ``X-Crucible-Refusal`` header tells clients a rate limit from an overload."""
+    return HTTPException(
+        status.HTTP_429_TOO_MANY_REQUESTS,
+        message,
+        headers={"Retry-After": str(max(1, round(retry_after_s))), REFUSAL_HEADER: reason},
+    )
+
+
+def check_code_size(svc: Services, items: list[EvalSubmission]) -> None:
+    limit = svc.settings.sandbox.code_limit_bytes
+    for item in items:
+        if len(item.code.encode()) > limit:
+            raise HTTPException(
+                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"code exceeds {limit} bytes"
+            )
+
+
+async def rate_limit(svc: Services, user: str, request: Request) -> None:
+    retry_after = await svc.limiter.acquire.remote(user)
+    if retry_after:
+        audit_refusal("rate_limited", user=user, client=client_address(request))
+        metrics().inc("crucible_rate_limited")
+        limit = svc.settings.rate_limit_per_minute
+        raise too_many(f"rate limit of {limit}/minute", retry_after, "rate_limited")
+
+
+async def accept(
+    svc: Services,
+    user: str,
+    request: Request,
+    items: list[tuple[str, EvalSubmission]],
+    batch_id: str | None,
+) -> list[NewEvaluation]:
+    """Record, then admit. Refused or not, every recorded evaluation ends with a result."""
+    records = [
+        NewEvaluation(
+            id=eval_id,
+            user=user,
+            code=item.code,
+            language=item.language,
+            warnings=warnings_for(item.language, item.code),
+            metadata=item.metadata,
+            batch_id=batch_id,
+            batch_index=index if batch_id else None,
+        )
+        for index, (eval_id, item) in enumerate(items)
+    ]
+    await asyncio.to_thread(svc.store.add, records)
+    for record in records:
+        if record.warnings:
+            metrics().inc("crucible_flagged_submissions", language=record.language)
+    client = client_address(request)
+    for index, (eval_id, item) in enumerate(items):
+        request_body = item.model_dump(exclude={"metadata"})
+        context = {
+            "user": user,
+            "client": client,
+            "code_sha256": hashlib.sha256(item.code.encode()).hexdigest(),
+        }
+        answer = await svc.dispatcher.submit.remote(eval_id, request_body, context)
+        if answer["accepted"]:
+            continue
+        # Not admitted after all: what is recorded and not admitted is deleted (single) or
+        # ends as an error result (the rest of a batch), never left queued forever.
+        if batch_id is None:
+            await asyncio.to_thread(svc.store.delete_user_eval, user, eval_id)
+            if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
+                await svc.limiter.refund.remote(user)
+        else:
+            for late_id, late in items[index:]:
+                await asyncio.to_thread(
+                    svc.store.finish,
+                    EvalResult(
+                        id=late_id,
+                        status=EvalStatus.ERROR,
+                        language=late.language,
+                        error=f"not admitted: {answer['message']}",
+                    ),
+                )
+            return records
+        refuse(answer, request, user)
+    return records
+
+
+def refuse(answer: dict[str, Any], request: Request, user: str) -> None:
+    audit_refusal(f"refused_{answer['reason']}", user=user, client=client_address(request))
+    if answer["reason"] == "overloaded":
+        raise too_many(answer["message"], answer["retry_after_s"] or 1.0)
+    if answer["reason"] == "invalid":
+        field = ["body", answer["field"]] if answer.get("field") else ["body"]
+        raise HTTPException(422, [{"loc": field, "msg": answer["message"], "type": "value_error"}])
+    raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"])
+
+
+async def json_lines(results: Any) -> AsyncIterator[bytes]:
+    iterator = iter(results)
+    while True:
+        chunk = await asyncio.to_thread(lambda: list(itertools.islice(iterator, 200)))
+        if not chunk:
+            return
+        yield "".join(json.dumps(r.model_dump(mode="json")) + "\n" for r in chunk).encode()

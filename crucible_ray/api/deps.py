@@ -1,0 +1,72 @@
+"""The API's dependencies: the process's Services, and who is asking (typed aliases)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Request, status
+
+from crucible_ray.api.auth import OPERATOR, AuthError, Principal, bearer_token, verify_principal
+from crucible_ray.audit import audit_refusal
+from crucible_ray.metrics import metrics
+from crucible_ray.settings import Settings
+from crucible_ray.store import EvalStore
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: EvalStore
+    dispatcher: Any  # Ray actor handle
+    limiter: Any  # Ray actor handle
+
+
+# One Services per process, installed by the Serve replica. (Serve ships its own copy of the
+# FastAPI app object to replicas, so app.state set on the module's `api` would not be seen.)
+_services: Services | None = None
+
+
+def install(installed: Services) -> None:
+    global _services
+    _services = installed
+
+
+def services() -> Services:
+    if _services is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "service is starting")
+    return _services
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def current_principal(request: Request, svc: Annotated[Services, Depends(services)]) -> Principal:
+    try:
+        token = bearer_token(request.headers.get("authorization"))
+        return verify_principal(svc.settings.secret, token, svc.settings.jwt_issuer)
+    except AuthError as exc:
+        audit_refusal("auth_failed", reason=str(exc), client=client_address(request))
+        metrics().inc("crucible_auth_failures", reason=exc.reason)
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED, str(exc), headers={"WWW-Authenticate": "Bearer"}
+        ) from None
+
+
+def current_user(principal: Annotated[Principal, Depends(current_principal)]) -> str:
+    return principal.user
+
+
+def current_operator(
+    request: Request, principal: Annotated[Principal, Depends(current_principal)]
+) -> str:
+    if OPERATOR not in principal.roles:
+        audit_refusal("forbidden", user=principal.user, client=client_address(request))
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "this needs an operator token")
+    return principal.user
+
+
+ServicesDep = Annotated[Services, Depends(services)]
+UserDep = Annotated[str, Depends(current_user)]
+OperatorDep = Annotated[str, Depends(current_operator)]

@@ -1,0 +1,135 @@
+"""Routes that submit, follow and cancel evaluations and batches."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from crucible_ray.api.admission import (
+    accept,
+    check_code_size,
+    json_lines,
+    live,
+    rate_limit,
+    too_many,
+)
+from crucible_ray.api.deps import ServicesDep, UserDep
+from crucible_ray.api.schemas import (
+    Accepted,
+    BatchAccepted,
+    BatchStatus,
+    BatchSubmission,
+    EvalSubmission,
+)
+from crucible_ray.models import EvalResult, EvalStatus
+
+WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
+router = APIRouter(tags=["evaluations"])
+
+
+@router.post(
+    "/api/eval",
+    status_code=202,
+    response_model=Accepted | EvalResult,
+    responses={200: {"model": EvalResult}},
+)
+async def submit_eval(
+    body: EvalSubmission,
+    request: Request,
+    svc: ServicesDep,
+    user: UserDep,
+    wait: Annotated[bool, Query(description="answer with the finished result")] = False,
+) -> Any:
+    check_code_size(svc, [body])
+    await rate_limit(svc, user, request)
+    eval_id = uuid.uuid4().hex
+    (record,) = await accept(svc, user, request, [(eval_id, body)], batch_id=None)
+    if not wait:
+        return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
+    answer = await svc.dispatcher.wait.remote(eval_id, WAIT_LIMIT_S)
+    result = live(answer, record.metadata, record.warnings)
+    code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
+    return JSONResponse(result.model_dump(mode="json"), code)
+
+
+@router.get("/api/eval/{eval_id}", response_model=EvalResult)
+async def get_eval(
+    eval_id: str,
+    svc: ServicesDep,
+    user: UserDep,
+    wait: Annotated[
+        float, Query(ge=0, le=WAIT_LIMIT_S, description="seconds to wait for a final result")
+    ] = 0.0,
+) -> EvalResult:
+    result = await asyncio.to_thread(svc.store.get, user, eval_id)
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
+    if wait and not result.status.is_final:  # long poll: answer as soon as it finishes
+        answer = await svc.dispatcher.wait.remote(eval_id, wait)
+        if answer is not None:  # None: the dispatcher no longer knows it; the record stands
+            return live(answer, result.metadata, result.warnings)
+    return result
+
+
+@router.delete("/api/eval/{eval_id}", response_model=EvalResult)
+async def cancel_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResult:
+    result = await asyncio.to_thread(svc.store.get, user, eval_id)
+    if result is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
+    if result.status.is_final:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"evaluation already {result.status}")
+    answer = await svc.dispatcher.cancel.remote(eval_id)
+    if answer is None or not answer["cancelled"]:
+        final = await svc.dispatcher.wait.remote(eval_id, 0)
+        if final is not None and EvalStatus(final["status"]).is_final:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"evaluation already {final['status']}")
+    final = await svc.dispatcher.wait.remote(eval_id, 10.0)
+    return EvalResult.model_validate(final) if final else result
+
+
+@router.post("/api/batch", status_code=202, response_model=BatchAccepted)
+async def submit_batch(
+    body: BatchSubmission, request: Request, svc: ServicesDep, user: UserDep
+) -> BatchAccepted:
+    if len(body.items) > svc.settings.max_batch_items:
+        raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
+    check_code_size(svc, body.items)
+    # Room first: a batch refused for overload is not charged to the user's rate limit.
+    stats = await svc.dispatcher.stats.remote()
+    room = stats["admission_limit"] - stats["queued"] - stats["running"]
+    if len(body.items) > room:
+        raise too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
+    await rate_limit(svc, user, request)  # a batch counts as one request
+    batch_id = uuid.uuid4().hex
+    pairs = [(uuid.uuid4().hex, item) for item in body.items]
+    await accept(svc, user, request, pairs, batch_id=batch_id)
+    return BatchAccepted(batch_id=batch_id, ids=[eval_id for eval_id, _ in pairs])
+
+
+@router.get("/api/batch/{batch_id}", response_model=BatchStatus)
+async def batch_status(batch_id: str, svc: ServicesDep, user: UserDep) -> BatchStatus:
+    counts = await asyncio.to_thread(svc.store.batch_counts, user, batch_id)
+    if not counts:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
+    done = all(EvalStatus(s).is_final for s in counts)
+    return BatchStatus(
+        batch_id=batch_id, total=sum(counts.values()), counts=dict(counts), done=done
+    )
+
+
+@router.get(
+    "/api/batch/{batch_id}/results",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/x-ndjson": {}}}},
+)
+async def batch_results(batch_id: str, svc: ServicesDep, user: UserDep) -> StreamingResponse:
+    counts = await asyncio.to_thread(svc.store.batch_counts, user, batch_id)
+    if not counts:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
+    return StreamingResponse(
+        json_lines(svc.store.batch(user, batch_id)), media_type="application/x-ndjson"
+    )
