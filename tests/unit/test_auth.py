@@ -3,7 +3,15 @@ import time
 import jwt
 import pytest
 
-from crucible_ray.api.auth import AuthError, bearer_token, issue_token, verify_token
+from crucible_ray.api.auth import (
+    OPERATOR,
+    AuthError,
+    Principal,
+    bearer_token,
+    issue_token,
+    verify_principal,
+    verify_token,
+)
 from crucible_ray.settings import Settings, check_secret
 
 SECRET = "k3y-for-tests-only-Qx8vN2mP5rT9wZ1bC4dF7gH0"
@@ -50,3 +58,29 @@ def test_generated_secret_file_is_private_and_stable(tmp_path):
     (tmp_path / "jwt-secret").chmod(0o644)
     with pytest.raises(ValueError, match="600"):
         Settings(state_dir=tmp_path).secret  # noqa: B018
+
+
+def test_roles_travel_in_the_token_and_only_known_ones_count():
+    plain = verify_principal(SECRET, issue_token(SECRET, "ann", 60, "crucible-ray"), "crucible-ray")
+    assert plain == Principal("ann", frozenset())
+    operator = issue_token(SECRET, "ops", 60, "crucible-ray", [OPERATOR])
+    assert verify_principal(SECRET, operator, "crucible-ray").roles == {OPERATOR}
+    with pytest.raises(ValueError, match="unknown roles"):
+        issue_token(SECRET, "ops", 60, "crucible-ray", ["root"])
+    now = int(time.time())
+    claims = {"sub": "x", "iat": now, "exp": now + 60, "iss": "crucible-ray"}
+    smuggled = jwt.encode({**claims, "roles": ["operator", "root"]}, SECRET, "HS256")
+    assert verify_principal(SECRET, smuggled, "crucible-ray").roles == {OPERATOR}
+    with pytest.raises(AuthError, match="roles"):
+        verify_principal(SECRET, jwt.encode({**claims, "roles": "operator"}, SECRET, "HS256"),
+                         "crucible-ray")  # fmt: skip
+
+
+def test_auth_errors_say_why_for_the_metrics():
+    with pytest.raises(AuthError) as missing:
+        bearer_token(None)
+    assert missing.value.reason == "missing"
+    expired = jwt.encode({"sub": "a", "iat": 1, "exp": 2, "iss": "crucible-ray"}, SECRET, "HS256")
+    with pytest.raises(AuthError) as late:
+        verify_token(SECRET, expired, "crucible-ray")
+    assert late.value.reason == "expired"
