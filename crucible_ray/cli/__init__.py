@@ -16,6 +16,7 @@ app = typer.Typer(
     name="crucible-ray",
     help="Run untrusted Python, JavaScript and Go safely: hardened gVisor sandboxes behind Ray.",
     no_args_is_help=True,
+    rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal
     add_completion=False,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},

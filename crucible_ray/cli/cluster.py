@@ -13,7 +13,7 @@ from crucible_ray.cli.common import EXIT_FAILED, err_console
 from crucible_ray.cluster import local
 
 app = typer.Typer(help="Start, stop and inspect the local multi-node Ray cluster.",
-                  no_args_is_help=True)  # fmt: skip
+                  no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip
 JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -31,6 +32,17 @@ EXIT_INTERRUPTED = 130
 EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".go": "go"}
 
 err_console = Console(stderr=True)
+
+# The options of the commands that run one program (``run`` here, ``eval`` on a server).
+FileArg = Annotated[str, typer.Argument(help="program file, or - to read it from stdin")]
+LanguageOpt = Annotated[
+    str | None, typer.Option("--language", "-l", help="python, javascript or go")
+]
+StdinOpt = Annotated[
+    Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
+]
+TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")]
+ResultJsonOpt = Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")]
 
 
 @contextmanager

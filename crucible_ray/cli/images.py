@@ -16,7 +16,7 @@ from crucible_ray.languages import LANGUAGES, get_language
 from crucible_ray.sandbox.engine import Engine
 
 app = typer.Typer(help="Build and list the sandbox images (built offline from Debian).",
-                  no_args_is_help=True)  # fmt: skip
+                  no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip
 LanguageOpt = Annotated[
     list[str] | None, typer.Option("--language", "-l", help="only this language (repeatable)")
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -11,6 +10,11 @@ from rich.console import Console
 from crucible_ray.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
+    FileArg,
+    LanguageOpt,
+    ResultJsonOpt,
+    StdinOpt,
+    TimeoutOpt,
     err_console,
     print_result,
     read_program,
@@ -64,15 +68,11 @@ def doctor(
 
 
 def run(
-    file: Annotated[str, typer.Argument(help="program file, or - to read it from stdin")],
-    language: Annotated[
-        str | None, typer.Option("--language", "-l", help="python, javascript or go")
-    ] = None,
-    stdin: Annotated[
-        Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
-    ] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")] = False,
+    file: FileArg,
+    language: LanguageOpt = None,
+    stdin: StdinOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: ResultJsonOpt = False,
     runtime: Annotated[
         str, typer.Option(help="runsc (gVisor, default) or runc (weaker, explicit opt-in)")
     ] = "runsc",

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from crucible_ray.cli.common import print_result, read_program, reported_errors
+from crucible_ray.cli.common import (
+    FileArg,
+    LanguageOpt,
+    ResultJsonOpt,
+    StdinOpt,
+    TimeoutOpt,
+    print_result,
+    read_program,
+    reported_errors,
+)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="CRUCIBLE_URL", help="server base URL")]
 TokenOpt = Annotated[
@@ -17,15 +25,11 @@ TokenOpt = Annotated[
 
 
 def eval_(
-    file: Annotated[str, typer.Argument(help="program file, or - to read it from stdin")],
-    language: Annotated[
-        str | None, typer.Option("--language", "-l", help="python, javascript or go")
-    ] = None,
-    stdin: Annotated[
-        Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
-    ] = None,
-    timeout: Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")] = False,
+    file: FileArg,
+    language: LanguageOpt = None,
+    stdin: StdinOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: ResultJsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     deadline: Annotated[

@@ -10,6 +10,7 @@ import httpx
 
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.client import protocol
+from crucible_ray.client.base import ClientBase
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.sync import LONG_POLL_S, Item
@@ -19,7 +20,7 @@ from crucible_ray.models import EvalResult
 from crucible_ray.progress import progress_bar
 
 
-class AsyncClient:
+class AsyncClient(ClientBase):
     """``async with AsyncClient(url, token) as client: await client.evaluate("print(1)")``"""
 
     def __init__(
@@ -31,12 +32,8 @@ class AsyncClient:
         transport: httpx.AsyncBaseTransport | None = None,
         **options: Any,
     ) -> None:
-        self.config = config or ClientConfig.from_env(url=url, token=token, **options)
         self._http = httpx.AsyncClient(
-            base_url=self.config.url,
-            headers=protocol.headers(self.config),
-            timeout=self.config.request_timeout_s,
-            transport=transport,
+            **self._configure(url, token, config, options), transport=transport
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -143,10 +140,6 @@ class AsyncClient:
                 if overloaded and defer:
                     return []
                 await asyncio.sleep(retrier.pause(error))
-
-    def _retrier(self, deadline_s: float | None = None) -> Retrier:
-        c = self.config
-        return Retrier(deadline_s or c.deadline_s, c.backoff_base_s, c.backoff_max_s)
 
     async def _final(self, eval_id: str, retrier: Retrier) -> EvalResult:
         while True:

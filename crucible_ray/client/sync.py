@@ -13,6 +13,7 @@ import httpx
 
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.client import protocol
+from crucible_ray.client.base import ClientBase
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.window import SubmitWindow
@@ -24,7 +25,7 @@ LONG_POLL_S = 55.0  # below the server's 60 s limit and the client's request tim
 Item = EvalSubmission | dict[str, Any]
 
 
-class Client:
+class Client(ClientBase):
     """``Client(url, token)``, or from ``CRUCIBLE_URL`` / ``CRUCIBLE_TOKEN``.
 
     Retries 429 and 503 (honouring ``Retry-After``), 5xx and connection failures, with
@@ -41,12 +42,8 @@ class Client:
         transport: httpx.BaseTransport | None = None,
         **options: Any,
     ) -> None:
-        self.config = config or ClientConfig.from_env(url=url, token=token, **options)
         self._http = httpx.Client(
-            base_url=self.config.url,
-            headers=protocol.headers(self.config),
-            timeout=self.config.request_timeout_s,
-            transport=transport,
+            **self._configure(url, token, config, options), transport=transport
         )
 
     def __enter__(self) -> Client:
@@ -182,10 +179,6 @@ class Client:
         return self._send("POST", "/api/batch", None, body=body, resendable=False).json()["ids"]
 
     # plumbing --------------------------------------------------------------------------------
-
-    def _retrier(self, deadline_s: float | None = None) -> Retrier:
-        c = self.config
-        return Retrier(deadline_s or c.deadline_s, c.backoff_base_s, c.backoff_max_s)
 
     def _final(self, eval_id: str, retrier: Retrier, stop: Event | None = None) -> EvalResult:
         """Long-poll until the result is final; DeadlineExceeded when the retrier's time ends."""

@@ -17,18 +17,37 @@ HTTP_PORT = 8400
 TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
 
 
-@pytest.fixture(scope="package")
-def settings(tmp_path_factory, postgres_url) -> Settings:
+def service_settings(tmp_path_factory, postgres_url: str, **overrides) -> Settings:
+    """The service as every HTTP test package deploys it (two executor actors of two slots,
+    results in the real PostgreSQL); ``overrides`` are Settings or DispatcherConfig fields."""
+    dispatcher = {"slots_per_actor": 2, "min_actors": 2, "max_actors": 2, "max_pending": 8,
+                  "downscale_delay_s": 60}  # fmt: skip
+    for key in list(overrides):
+        if key in DispatcherConfig.model_fields:
+            dispatcher[key] = overrides.pop(key)
     return Settings(
         state_dir=tmp_path_factory.mktemp("state"),
         database_url=postgres_url,
         jwt_secret=TEST_SECRET,
         port=HTTP_PORT,
-        max_body_bytes=1 << 20,
-        dispatcher=DispatcherConfig(
-            slots_per_actor=2, min_actors=2, max_actors=2, max_pending=8, downscale_delay_s=60
-        ),
+        dispatcher=DispatcherConfig(**dispatcher),
+        **overrides,
     )
+
+
+def wait_until_idle(http: httpx.Client) -> None:
+    """Nothing running or queued: the admission limit is small on purpose."""
+
+    def idle() -> bool:
+        health = http.get("/healthz").json()
+        return health["running"] == 0 and health["queued"] == 0
+
+    assert wait_for(idle, timeout_s=120)
+
+
+@pytest.fixture(scope="package")
+def settings(tmp_path_factory, postgres_url) -> Settings:
+    return service_settings(tmp_path_factory, postgres_url, max_body_bytes=1 << 20)
 
 
 @pytest.fixture(scope="package")

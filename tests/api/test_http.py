@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.conftest import TEST_SECRET
+from tests.api.conftest import TEST_SECRET, wait_until_idle
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -18,13 +18,7 @@ pytestmark = pytest.mark.docker
 
 @pytest.fixture(autouse=True)
 def idle_service(http):
-    """Each test starts with nothing running: the admission limit is small on purpose."""
-
-    def idle() -> bool:
-        health = http.get("/healthz").json()
-        return health["running"] == 0 and health["queued"] == 0
-
-    assert wait_for(idle, timeout_s=120)
+    wait_until_idle(http)
 
 
 def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:

@@ -25,6 +25,7 @@ from crucible_ray import (
     NotFound,
     ServiceUnavailable,
 )
+from tests.api.conftest import wait_until_idle
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -62,11 +63,7 @@ def client_for(service, token_for):
 
 @pytest.fixture(autouse=True)
 def idle_service(http):
-    def idle() -> bool:
-        health = http.get("/healthz").json()
-        return health["running"] == 0 and health["queued"] == 0
-
-    assert wait_for(idle, timeout_s=120)
+    wait_until_idle(http)
 
 
 def test_evaluate_returns_the_typed_result(client_for):
