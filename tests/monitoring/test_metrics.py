@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
+from crucible_ray.api.auth import issue_token
 from crucible_ray.monitoring import scrape, scrape_all, value
+from tests.api.conftest import TEST_SECRET
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -16,9 +19,12 @@ def targets(cluster, role: str | None = None) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def traffic(service, as_user, http):
-    """A little of everything the metrics count."""
-    client = as_user()
+def traffic(service) -> None:
+    """A little of everything the metrics count (once for the module)."""
+    token = issue_token(TEST_SECRET, "metrics-user", 600, "crucible-ray")
+    client = httpx.Client(base_url=service, timeout=120,
+                          headers={"Authorization": f"Bearer {token}"})  # fmt: skip
+    http = httpx.Client(base_url=service, timeout=120)
     for code in ("print(1)", "print(2)", "import subprocess\nprint(3)"):
         assert client.post("/api/eval?wait=true", json={"code": code}).status_code == 200
     js = {"code": "console.log(1)", "language": "javascript"}
@@ -32,7 +38,8 @@ def traffic(service, as_user, http):
     sleepers = [client.post("/api/eval", json={"code": "import time\ntime.sleep(2)"})
                 for _ in range(17)]  # fmt: skip
     assert 429 in [answer.status_code for answer in sleepers]  # admission limit 16
-    return client
+    client.close()
+    http.close()
 
 
 def test_every_event_is_counted_cluster_wide(cluster, traffic):

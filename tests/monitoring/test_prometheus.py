@@ -137,8 +137,11 @@ def test_a_real_prometheus_scrapes_every_node(cluster, as_user, prometheus):
 
     assert wait_for(evaluations_seen, timeout_s=120)
     # Sandbox series come from both executor nodes' endpoints, the limit from the dispatcher.
-    booted = query(prometheus, "count by (instance) (ray_crucible_sandbox_boot_seconds_count)")
-    assert len(booted) >= 2, booted
+    per_node = "count by (instance) (ray_crucible_sandbox_boot_seconds_count)"
+    assert wait_for(lambda: len(query(prometheus, per_node)) >= 2, timeout_s=60), (
+        query(prometheus, per_node),
+        query(prometheus, "up"),
+    )
     assert query(prometheus, "max(ray_crucible_admission_limit)")[0]["value"][1] == "16"
 
     def rules_evaluated() -> bool:
