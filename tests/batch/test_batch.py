@@ -31,6 +31,7 @@ def finish(process, timeout_s: float = 600) -> tuple[int, dict, str]:
     return process.returncode, summary, stderr
 
 
+@pytest.mark.timeout(1200)  # a thousand sandboxes: ~3 minutes on two cores
 def test_a_killed_job_resumes_with_every_id_exactly_once(batch_cli, tmp_path):
     total = 1000
     source = write_lines(tmp_path / "in.jsonl", [
