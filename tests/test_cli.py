@@ -19,6 +19,7 @@ def test_help_everywhere():
     commands = (
         [], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"],
         ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
+        ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["up"], ["down"], ["serve"],
     )  # fmt: skip
     for args in commands:
         out = cli(*args, "--help")
@@ -57,7 +58,10 @@ def test_human_output_names_the_status(engine):
      (["run", "-", "--timeout", "99"], "print(1)", "timeout_s"),
      (["run", "/nonexistent.py"], None, "cannot read"),
      (["run", "prog.rb"], None, "--language"),
-     (["run", "-", "--runtime", "docker"], "print(1)", "unknown runtime")],
+     (["run", "-", "--runtime", "docker"], "print(1)", "unknown runtime"),
+     (["eval", "-", "--language", "cobol"], "x", "language"),
+     (["eval", "prog.rb"], None, "--language"),
+     (["batch", "/nonexistent.jsonl", "-o", "/tmp/out.jsonl"], None, "no such input file")],
 )  # fmt: skip
 def test_bad_input_exits_2_with_a_clear_message(args, stdin, message):
     out = cli(*args, stdin=stdin)
@@ -80,3 +84,18 @@ def test_images_list_json(engine):
     images = json.loads(out.stdout)
     assert {i["language"] for i in images} == {"python", "javascript", "go"}
     assert all(i["present"] for i in images)
+
+
+def test_operator_tokens_carry_the_role(tmp_path):
+    from crucible_ray.api.auth import verify_principal
+
+    env_secret = "cli-test-secret-Vb7Nq2Lx9Rk4Wm8Tz3Hc6Jd1Fp5"
+    run = subprocess.run(
+        [CLI, "token", "--user", "ops", "--operator"],
+        env={"CRUCIBLE_JWT_SECRET": env_secret, "CRUCIBLE_STATE_DIR": str(tmp_path),
+             "PATH": "/usr/bin:/bin"},
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    principal = verify_principal(env_secret, run.stdout.strip(), "crucible-ray")
+    assert principal.user == "ops" and principal.roles == {"operator"}
