@@ -13,10 +13,12 @@ show whichever replica answered. Tags stay low-cardinality: never ids or users.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Literal
 
+log = logging.getLogger(__name__)
 EXPORT_PREFIX = "ray_"  # added by Ray's exporter
 SECONDS_FAST = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 SECONDS_SLOW = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
@@ -95,13 +97,20 @@ class Metrics:
                 self._objects[spec.name] = kinds[spec.kind](spec.name, spec.description, spec.tags)
 
     def inc(self, name: str, value: float = 1.0, **tags: str) -> None:
-        self._objects[name].inc(value, tags=_check(name, tags))
+        self._record(name, "inc", value, tags)
 
     def set(self, name: str, value: float, **tags: str) -> None:
-        self._objects[name].set(value, tags=_check(name, tags))
+        self._record(name, "set", value, tags)
 
     def observe(self, name: str, value: float, **tags: str) -> None:
-        self._objects[name].observe(value, tags=_check(name, tags))
+        self._record(name, "observe", value, tags)
+
+    def _record(self, name: str, how: str, value: float, tags: dict[str, str]) -> None:
+        checked = _check(name, tags)  # a wrong tag is a bug: raised (the tests see it)
+        try:
+            getattr(self._objects[name], how)(value, tags=checked)
+        except Exception:  # the pipeline failing must never fail a request or a result
+            log.exception("recording %s failed", name)
 
 
 def _check(name: str, tags: dict[str, str]) -> dict[str, str]:

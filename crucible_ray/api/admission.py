@@ -64,7 +64,14 @@ async def accept(
     items: list[tuple[str, EvalSubmission]],
     batch_id: str | None,
 ) -> list[NewEvaluation]:
-    """Record, then admit. Refused or not, every recorded evaluation ends with a result."""
+    """Record, then admit, in order; returns the records that were admitted.
+
+    A single submission the dispatcher refuses is forgotten and refused (422/429/503). In a
+    batch, an item the sandbox policy refuses ends alone as an ``error`` result; when the
+    platform refuses (overloaded, unavailable) part-way, that item and the rest are forgotten
+    and the admitted prefix is returned (nothing admitted: refused like a single one). Nothing
+    recorded is left queued with no evaluation behind it, whatever fails or is cancelled.
+    """
     records = [
         NewEvaluation(
             id=eval_id,
@@ -83,36 +90,32 @@ async def accept(
         if record.warnings:
             metrics().inc("crucible_flagged_submissions", language=record.language)
     client = client_address(request)
-    for index, (eval_id, item) in enumerate(items):
-        request_body = item.model_dump(exclude={"metadata"})
-        context = {
-            "user": user,
-            "client": client,
-            "code_sha256": hashlib.sha256(item.code.encode()).hexdigest(),
-        }
-        answer = await svc.dispatcher.submit.remote(eval_id, request_body, context)
-        if answer["accepted"]:
-            continue
-        # Not admitted after all: what is recorded and not admitted is deleted (single) or
-        # ends as an error result (the rest of a batch), never left queued forever.
-        if batch_id is None:
-            await asyncio.to_thread(svc.store.delete_user_eval, user, eval_id)
-            if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
-                await svc.limiter.refund.remote(user)
-        else:
-            for late_id, late in items[index:]:
-                await asyncio.to_thread(
-                    svc.store.finish,
-                    EvalResult(
-                        id=late_id,
-                        status=EvalStatus.ERROR,
-                        language=late.language,
-                        error=f"not admitted: {answer['message']}",
-                    ),
-                )
-            return records
+    admitted: list[NewEvaluation] = []
+    try:
+        for record, (eval_id, item) in zip(records, items, strict=True):
+            context = {"user": user, "client": client,
+                       "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}  # fmt: skip
+            request_body = item.model_dump(exclude={"metadata"})
+            answer = await svc.dispatcher.submit.remote(eval_id, request_body, context)
+            if answer["accepted"]:
+                admitted.append(record)
+            elif answer["reason"] == "invalid" and batch_id is not None:
+                error = f"invalid request ({answer.get('field') or 'body'}): {answer['message']}"
+                final = EvalResult(id=eval_id, status=EvalStatus.ERROR, language=item.language,
+                                   error=error)  # fmt: skip
+                await asyncio.to_thread(svc.store.finish, final)
+                admitted.append(record)  # it has its final result
+            else:
+                break
+    finally:  # refused, failed or cancelled: forget what was never admitted
+        forgotten = [r.id for r in records[len(admitted) :]]
+        if forgotten:
+            await asyncio.shield(asyncio.to_thread(svc.store.delete_user_evals, user, forgotten))
+    if len(admitted) < len(records) and not admitted:
+        if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
+            await svc.limiter.refund.remote(user)
         refuse(answer, request, user)
-    return records
+    return admitted
 
 
 def refuse(answer: dict[str, Any], request: Request, user: str) -> None:

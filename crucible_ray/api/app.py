@@ -4,7 +4,8 @@ the dispatcher; durable records in the store.
 
 The binding contract is in the README (and /docs): 202/200 on submission, 401 with
 ``WWW-Authenticate: Bearer``, 403 for a missing role, 404 for unknown or other users' ids, 409
-when cancelling a finished evaluation, 413 for code over the limit or an oversized body, 422
+when cancelling a finished evaluation, 411 for a body without Content-Length, 413 for code over
+the limit or an oversized body, 422
 naming the field, 429 with ``Retry-After`` (rate limit, overload), 503 when no executor can take
 work.
 """
@@ -45,6 +46,9 @@ async def limit_body_size(request: Request, call_next: Any) -> Response:
         response: Response = JSONResponse(
             {"detail": f"request body larger than {limit} bytes"}, 413
         )
+    elif length is None and request.method in ("POST", "PUT", "PATCH"):
+        # A chunked body would be read whole before anything could count it.
+        response = JSONResponse({"detail": "a Content-Length header is required"}, 411)
     else:
         response = await call_next(request)
     route = request.scope.get("route")  # the template, never the raw path (cardinality)

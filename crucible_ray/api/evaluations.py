@@ -51,6 +51,8 @@ async def submit_eval(
     if not wait:
         return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
     answer = await svc.dispatcher.wait.remote(eval_id, WAIT_LIMIT_S)
+    if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
+        return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
     result = live(answer, record.metadata, record.warnings)
     code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
     return JSONResponse(result.model_dump(mode="json"), code)
@@ -106,8 +108,8 @@ async def submit_batch(
     await rate_limit(svc, user, request)  # a batch counts as one request
     batch_id = uuid.uuid4().hex
     pairs = [(uuid.uuid4().hex, item) for item in body.items]
-    await accept(svc, user, request, pairs, batch_id=batch_id)
-    return BatchAccepted(batch_id=batch_id, ids=[eval_id for eval_id, _ in pairs])
+    admitted = await accept(svc, user, request, pairs, batch_id=batch_id)
+    return BatchAccepted(batch_id=batch_id, ids=[record.id for record in admitted])
 
 
 @router.get("/api/batch/{batch_id}", response_model=BatchStatus)

@@ -7,7 +7,7 @@ from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse, Response
 
 from crucible_ray.api.deps import OperatorDep, ServicesDep
@@ -65,7 +65,10 @@ async def dashboard_data(
 ) -> dict[str, Any]:
     """Live state for operators: the dispatcher's view (queue, capacity, executors, counters
     since it started) and the records' (throughput, latency, outcomes, recent evaluations)."""
-    stats = await svc.dispatcher.stats.remote()
+    try:
+        stats = await asyncio.wait_for(svc.dispatcher.stats.remote(), 5)
+    except Exception as exc:  # a hung or restarting dispatcher must not hold the page
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"dispatcher: {exc}") from None
     window = timedelta(minutes=window_minutes)
     records = await asyncio.to_thread(activity, svc.store, window)
     return {"generated_at": utcnow().isoformat(), "dispatcher": stats, **records}

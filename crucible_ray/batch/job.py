@@ -114,9 +114,12 @@ class BatchJob:
         return "batch-" + hashlib.blake2b(seed, digest_size=16).hexdigest()
 
     def _make_room(self) -> None:
-        while self._resubmit:
-            self._submit(self._resubmit.popleft())
-        while len(self._inflight) >= self.window:
+        """Resubmit what must run again, then wait until the window has room."""
+        while True:
+            while self._resubmit and len(self._inflight) < self.window:
+                self._submit(self._resubmit.popleft())
+            if len(self._inflight) < self.window:
+                return
             self._collect(timeout_s=WAIT_S + 5)
 
     def _submit(self, pending: Pending) -> None:

@@ -33,11 +33,13 @@ class ResultsFile:
         exists = path.exists() and path.stat().st_size > 0
         if exists and not (resume or overwrite):
             raise BatchError(f"{path} already has results: --resume to continue, or --overwrite")
-        if overwrite or not exists:
+        if overwrite or not (exists or resume):  # a new job: new evaluation ids
             path.write_bytes(b"")
             self.job_path.unlink(missing_ok=True)
-        else:
+        elif exists:
             self._drop_partial_line()
+        else:
+            path.touch()  # resumed before its first result: same job token, same ids
         self.job_token = self._job_token()
         self._file = path.open("ab")
         self._synced_at = time.monotonic()

@@ -111,8 +111,8 @@ class AsyncClient(ClientBase):
                     chunk = window.next_chunk(len(waiting))
                     if chunk:
                         ids = await self._submit_some(chunk, defer=bool(waiting))
-                        waiting |= {asyncio.create_task(self._final(i, self._retrier()))
-                                    for i in ids}  # fmt: skip
+                        waiting |= {asyncio.create_task(self._follow(i, item.language))
+                                    for i, item in zip(ids, chunk, strict=False)}  # fmt: skip
                         window.submitted(chunk, len(ids), len(waiting))
                     if not waiting:
                         continue
@@ -140,6 +140,12 @@ class AsyncClient(ClientBase):
                 if overloaded and defer:
                     return []
                 await asyncio.sleep(retrier.pause(error))
+
+    async def _follow(self, eval_id: str, language: str) -> EvalResult:
+        try:
+            return await self._final(eval_id, self._retrier())
+        except CrucibleError as error:  # one lost wait must not lose the others
+            return self._unfinished(eval_id, language, error)
 
     async def _final(self, eval_id: str, retrier: Retrier) -> EvalResult:
         while True:
@@ -175,6 +181,6 @@ class AsyncClient(ClientBase):
                 if answer.status_code < 400 or answer.status_code in accept:
                     return answer
                 error = protocol.error_for(answer, has_token=self.config.token is not None)
-            if retrier is None:
+            if retrier is None or (not resendable and protocol.final_for_submission(error)):
                 raise error
             await asyncio.sleep(retrier.pause(error))

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
+
 from crucible_ray.client import protocol
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
+from crucible_ray.errors import CrucibleError, DeadlineExceeded
+from crucible_ray.models import EvalResult, EvalStatus
 
 
 class ClientBase:
@@ -16,9 +20,20 @@ class ClientBase:
                    options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
         """Set ``self.config``; return the httpx client's arguments."""
         self.config = config or ClientConfig.from_env(url=url, token=token, **options)
+        # No connection cap: evaluate_many's concurrency bounds the long polls, and a capped
+        # pool would make submissions time out waiting for a connection.
+        limits = httpx.Limits(max_connections=None, max_keepalive_connections=32)
         return {"base_url": self.config.url, "headers": protocol.headers(self.config),
-                "timeout": self.config.request_timeout_s}  # fmt: skip
+                "timeout": self.config.request_timeout_s, "limits": limits}  # fmt: skip
 
     def _retrier(self, deadline_s: float | None = None) -> Retrier:
         c = self.config
         return Retrier(deadline_s or c.deadline_s, c.backoff_base_s, c.backoff_max_s)
+
+    @staticmethod
+    def _unfinished(eval_id: str, language: str, error: CrucibleError) -> EvalResult:
+        """What evaluate_many yields for an evaluation it could not follow to the end: an
+        ``error`` result naming the id (it may still finish: ``result(id)`` tells)."""
+        why = "not finished in time" if isinstance(error, DeadlineExceeded) else str(error)
+        return EvalResult(id=eval_id, status=EvalStatus.ERROR, language=language,
+                          error=f"the client stopped waiting: {why}")  # fmt: skip

@@ -51,6 +51,12 @@ def submission(item: EvalSubmission | dict[str, Any]) -> EvalSubmission:
         raise InvalidRequest(message, field=field) from None
 
 
+def final_for_submission(error: CrucibleError) -> bool:
+    """A 5xx answer to a submission may come after it was admitted: resending could run the
+    program twice. 429 and 503 are refusals before admission and safe to retry."""
+    return isinstance(error, ServerError)
+
+
 def error_for(response: httpx.Response, *, has_token: bool = True) -> CrucibleError:
     """The exception an unsuccessful response stands for."""
     detail = _detail(response)
@@ -78,7 +84,8 @@ def error_for(response: httpx.Response, *, has_token: bool = True) -> CrucibleEr
 def transport_error(exc: httpx.TransportError, url: str, resendable: bool) -> CrucibleError:
     """Unreachable is retryable; a request that may have reached the server and created
     something is not resent (it could run twice)."""
-    if resendable or isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout):
+    never_sent = httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout
+    if resendable or isinstance(exc, never_sent):
         return ServiceUnavailable(f"cannot reach {url}: {type(exc).__name__}: {exc}")
     return CrucibleError(
         f"connection to {url} failed after sending the request ({type(exc).__name__}: {exc});"
@@ -88,7 +95,8 @@ def transport_error(exc: httpx.TransportError, url: str, resendable: bool) -> Cr
 
 def _detail(response: httpx.Response) -> Any:
     try:
-        return response.json().get("detail", response.text)
+        body = response.json()
+        return body.get("detail", body) if isinstance(body, dict) else body
     except ValueError:
         return response.text or response.reason_phrase
 

@@ -132,6 +132,8 @@ class Client(ClientBase):
 
         Items are read lazily, so the input may be a generator of any length. They are sent
         in batches (one rate-limit charge each) that shrink when the server is nearly full.
+        An evaluation it cannot follow to the end (its deadline passed) comes back as an
+        ``error`` result naming its id; an invalid item raises InvalidRequest.
         """
         window = SubmitWindow((protocol.submission(item) for item in items), concurrency)
         if total is None and hasattr(items, "__len__"):
@@ -145,7 +147,8 @@ class Client(ClientBase):
                     chunk = window.next_chunk(len(waiting))
                     if chunk:
                         ids = self._submit_some(chunk, defer=bool(waiting))
-                        waiting |= {pool.submit(self._final_unless, i, stop) for i in ids}
+                        waiting |= {pool.submit(self._follow, i, item.language, stop)
+                                    for i, item in zip(ids, chunk, strict=False)}  # fmt: skip
                         window.submitted(chunk, len(ids), len(waiting))
                     if not waiting:
                         continue
@@ -192,8 +195,11 @@ class Client(ClientBase):
             if result.status.is_final:
                 return result
 
-    def _final_unless(self, eval_id: str, stop: Event) -> EvalResult:
-        return self._final(eval_id, self._retrier(), stop)
+    def _follow(self, eval_id: str, language: str, stop: Event) -> EvalResult:
+        try:
+            return self._final(eval_id, self._retrier(), stop)
+        except CrucibleError as error:  # one lost wait must not lose the others
+            return self._unfinished(eval_id, language, error)
 
     def _get(self, path: str, retrier: Retrier, **kwargs: Any) -> Any:
         return self._send("GET", path, retrier, **kwargs).json()
@@ -220,6 +226,6 @@ class Client(ClientBase):
                 if answer.status_code < 400 or answer.status_code in accept:
                     return answer
                 error = protocol.error_for(answer, has_token=self.config.token is not None)
-            if retrier is None:
+            if retrier is None or (not resendable and protocol.final_for_submission(error)):
                 raise error
             time.sleep(retrier.pause(error))

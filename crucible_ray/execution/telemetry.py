@@ -1,11 +1,14 @@
 """What the dispatcher and the executors report to the metrics pipeline (crucible_ray.metrics),
-kept out of their control flow: one call per event."""
+kept out of their control flow: one call per event, and a failing metric is logged, never
+raised (it must not keep a result from being recorded)."""
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from crucible_ray.metrics import metrics
 
@@ -17,22 +20,42 @@ _DENIAL = re.compile(
 )
 
 
+log = logging.getLogger(__name__)
+F = TypeVar("F", bound=Callable[..., None])
+
+
+def _never_raises(fn: F) -> F:
+    @functools.wraps(fn)
+    def guarded(*args: Any, **kwargs: Any) -> None:
+        try:
+            fn(*args, **kwargs)
+        except Exception:
+            log.exception("recording metric %s failed", fn.__name__)
+
+    return guarded  # type: ignore[return-value]
+
+
+@_never_raises
 def refused(reason: str) -> None:
     metrics().inc("crucible_rejected", reason=reason)
 
 
+@_never_raises
 def admitted() -> None:
     metrics().inc("crucible_admitted")
 
 
+@_never_raises
 def retried() -> None:
     metrics().inc("crucible_retries")
 
 
+@_never_raises
 def executor_lost() -> None:
     metrics().inc("crucible_executors_lost")
 
 
+@_never_raises
 def finished(result: dict[str, Any], latency_s: float) -> None:
     m, language, status = metrics(), result["language"], result["status"]
     m.inc("crucible_evaluations", status=status, language=language,
@@ -49,6 +72,7 @@ def finished(result: dict[str, Any], latency_s: float) -> None:
         m.inc("crucible_permission_denials", language=language)
 
 
+@_never_raises
 def pool(queued: int, running: int, limit: int, executors: Iterable[Any]) -> None:
     """The gauges, set every control-loop tick."""
     m = metrics()
@@ -72,13 +96,16 @@ class SandboxMetrics:
     def __init__(self) -> None:
         self._running = 0
 
+    @_never_raises
     def sandbox_booted(self, language: str, seconds: float) -> None:
         metrics().observe("crucible_sandbox_boot_seconds", seconds, language=language)
 
+    @_never_raises
     def sandbox_acquired(self, language: str, warm: bool, seconds: float) -> None:
         metrics().observe("crucible_sandbox_wait_seconds", seconds, language=language,
                           warm=str(warm).lower())  # fmt: skip
 
+    @_never_raises
     def running(self, delta: int) -> None:
         self._running += delta
         metrics().set("crucible_sandboxes_running", self._running)

@@ -106,11 +106,11 @@ class EvalStore:
                 .values(status=EvalStatus.RUNNING.value)
             )
 
-    def delete_user_eval(self, user: str, eval_id: str) -> None:
-        """Forget an evaluation that was recorded but then not admitted."""
+    def delete_user_evals(self, user: str, eval_ids: list[str]) -> None:
+        """Forget evaluations that were recorded but then not admitted."""
         with self._session.begin() as session:
             session.execute(
-                delete(Evaluation).where(Evaluation.id == eval_id, Evaluation.user == user)
+                delete(Evaluation).where(Evaluation.id.in_(eval_ids), Evaluation.user == user)
             )
 
     def delete_user(self, user: str) -> int:

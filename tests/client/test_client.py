@@ -200,3 +200,15 @@ def test_the_researcher_example(service, token_for):
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["evaluated"] == 100 and summary["errors"] == 0
     assert 0 < summary["passed"] < 100  # the set mixes right and wrong candidates
+
+
+def test_a_batch_item_the_policy_refuses_ends_alone(client_for):
+    client = client_for()
+    items = [{"code": "print('a')"}, {"code": "print('b')", "stdin": "x" * (1 << 20 | 1)},
+             {"code": "print('c')"}]  # fmt: skip
+    batch_id, ids = client.submit_batch(items)
+    assert len(ids) == 3
+    refused = client.result(ids[1])
+    assert refused.status is EvalStatus.ERROR and "stdin" in refused.error
+    assert [client.result(i, wait=True).stdout for i in (ids[0], ids[2])] == ["a\n", "c\n"]
+    assert [r.id for r in client.batch_results(batch_id)] == ids

@@ -70,3 +70,15 @@ def test_a_foreign_file_is_not_taken_for_results(tmp_path):
     output.write_text('{"no_id": 1}\n')
     with pytest.raises(BatchError, match=r"out\.jsonl:1"):
         set(ResultsFile(output, resume=True).done())
+
+
+def test_resuming_before_the_first_result_keeps_the_job(tmp_path):
+    output = tmp_path / "out.jsonl"
+    first = ResultsFile(output)
+    token = first.job_token
+    first.close()  # killed before any result was written
+    resumed = ResultsFile(output, resume=True)
+    assert resumed.job_token == token  # in-flight evaluations are found again, not rerun
+    resumed.close()
+    output.unlink()
+    assert ResultsFile(output, resume=True).job_token == token

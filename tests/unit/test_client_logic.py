@@ -113,3 +113,28 @@ def test_submit_window_shrinks_on_overload_and_grows_back():
         window.submitted(chunk, len(chunk), 0)
         drained += len(chunk)
     assert drained == 50 - 8 - len(again)
+
+
+def test_a_submission_answered_with_a_5xx_is_not_resent_but_a_read_is():
+    """The server may have admitted it before failing: resending could run it twice."""
+    from crucible_ray.client import Client
+
+    seen: list[str] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.method)
+        return httpx.Response(500, json={"detail": "boom"})
+
+    client = Client("http://crucible.test", "t", transport=httpx.MockTransport(server),
+                    deadline_s=2, backoff_base_s=0.01, backoff_max_s=0.05)  # fmt: skip
+    with pytest.raises(ServerError):
+        client.submit("print(1)")
+    assert seen == ["POST"]
+    with pytest.raises(DeadlineExceeded):
+        client.result("abc")
+    assert seen.count("GET") > 1  # a read is retried until the deadline
+
+
+def test_non_object_error_bodies_still_map():
+    assert isinstance(error_for(httpx.Response(502, json=["bad", "gateway"])), ServerError)
+    assert isinstance(error_for(httpx.Response(404, text="plain")), NotFound)

@@ -153,5 +153,9 @@ $("login").addEventListener("submit", (event) => {
   refresh();
 });
 
-refresh();
-setInterval(refresh, REFRESH_MS);
+// One request at a time: the next one is scheduled when this one has answered.
+async function poll() {
+  await refresh();
+  setTimeout(poll, REFRESH_MS);
+}
+poll();
