@@ -6,17 +6,11 @@ cd "$(dirname "$0")/.."
 scripts/bootstrap.sh
 .venv/bin/crucible-ray doctor
 url=$(.venv/bin/crucible-ray up)
-token=$(.venv/bin/crucible-ray token --user quickstart)
-echo "POST $url/api/eval?wait=true  (examples/hello.py)" >&2
-.venv/bin/python - "$url" "$token" <<'PY'
-import json, pathlib, sys
-
-import httpx
-
-url, token = sys.argv[1:]
-answer = httpx.post(f"{url}/api/eval?wait=true", timeout=120,
-                    headers={"Authorization": f"Bearer {token}"},
-                    json={"code": pathlib.Path("examples/hello.py").read_text()})
-print(json.dumps(answer.json(), indent=2))
-PY
-echo "The service is up at $url (docs: $url/docs). Stop it with: .venv/bin/crucible-ray down" >&2
+export CRUCIBLE_URL="$url" CRUCIBLE_TOKEN
+CRUCIBLE_TOKEN=$(.venv/bin/crucible-ray token --user quickstart)
+echo "crucible-ray eval examples/hello.py  (POST $url/api/eval)" >&2
+.venv/bin/crucible-ray eval examples/hello.py --json
+cat >&2 <<MSG
+The service is up at $url (API docs: $url/docs). Stop it with: .venv/bin/crucible-ray down
+Dashboard: $url/dashboard#token=\$(.venv/bin/crucible-ray token --user ops --operator)
+MSG
