@@ -12,7 +12,6 @@ show whichever replica answered. Tags stay low-cardinality: never ids or users.
 
 from __future__ import annotations
 
-import functools
 import logging
 import threading
 from dataclasses import dataclass
@@ -120,13 +119,14 @@ def _check(name: str, tags: dict[str, str]) -> dict[str, str]:
 
 
 _lock = threading.Lock()
-
-
-@functools.cache
-def _metrics() -> Metrics:
-    return Metrics()
+_instance: Metrics | None = None
 
 
 def metrics() -> Metrics:
-    with _lock:
-        return _metrics()
+    """This process's metrics (created once; the lock is taken only until then)."""
+    global _instance
+    if _instance is None:
+        with _lock:
+            if _instance is None:
+                _instance = Metrics()
+    return _instance

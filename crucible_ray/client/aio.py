@@ -15,7 +15,7 @@ from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.sync import LONG_POLL_S, Item
 from crucible_ray.client.window import SubmitWindow
-from crucible_ray.errors import CrucibleError, DeadlineExceeded, Overloaded, RateLimited
+from crucible_ray.errors import CrucibleError, DeadlineExceeded
 from crucible_ray.models import EvalResult
 from crucible_ray.progress import progress_bar
 
@@ -133,13 +133,13 @@ class AsyncClient(ClientBase):
                 answer = await self._send("POST", "/api/batch", None, body=body, resendable=False)
                 return answer.json()["ids"]
             except CrucibleError as error:
-                overloaded = isinstance(error, Overloaded) and not isinstance(error, RateLimited)
-                if overloaded and size > 1:
-                    size //= 2
-                    continue
-                if overloaded and defer:
+                smaller = protocol.retry_batch_with(error, size, defer)
+                if smaller == 0:
                     return []
-                await asyncio.sleep(retrier.pause(error))
+                if smaller is None:
+                    await asyncio.sleep(retrier.pause(error))
+                else:
+                    size = smaller
 
     async def _follow(self, eval_id: str, language: str) -> EvalResult:
         try:

@@ -51,6 +51,18 @@ def submission(item: EvalSubmission | dict[str, Any]) -> EvalSubmission:
         raise InvalidRequest(message, field=field) from None
 
 
+def retry_batch_with(error: CrucibleError, size: int, defer: bool) -> int | None:
+    """After a batch of ``size`` items was refused: how many to send at once instead (0: none
+    now, results in flight will free room), or None to wait per the retrier and resend.
+    Overload refusals are not charged to the rate limit, so halving costs nothing."""
+    overloaded = isinstance(error, Overloaded) and not isinstance(error, RateLimited)
+    if overloaded and size > 1:
+        return size // 2
+    if overloaded and defer:
+        return 0
+    return None
+
+
 def final_for_submission(error: CrucibleError) -> bool:
     """A 5xx answer to a submission may come after it was admitted: resending could run the
     program twice. 429 and 503 are refusals before admission and safe to retry."""

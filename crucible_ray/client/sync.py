@@ -17,7 +17,7 @@ from crucible_ray.client.base import ClientBase
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.window import SubmitWindow
-from crucible_ray.errors import CrucibleError, DeadlineExceeded, Overloaded, RateLimited
+from crucible_ray.errors import CrucibleError, DeadlineExceeded
 from crucible_ray.models import EvalResult
 from crucible_ray.progress import progress_bar
 
@@ -169,13 +169,13 @@ class Client(ClientBase):
             try:
                 return self._post_batch(chunk[:size])
             except CrucibleError as error:
-                overloaded = isinstance(error, Overloaded) and not isinstance(error, RateLimited)
-                if overloaded and size > 1:  # no room for all: halve (refusals are not charged)
-                    size //= 2
-                    continue
-                if overloaded and defer:
+                smaller = protocol.retry_batch_with(error, size, defer)
+                if smaller == 0:
                     return []
-                time.sleep(retrier.pause(error))
+                if smaller is None:
+                    time.sleep(retrier.pause(error))
+                else:
+                    size = smaller
 
     def _post_batch(self, chunk: list[EvalSubmission]) -> list[str]:
         body = {"items": [item.model_dump(mode="json") for item in chunk]}

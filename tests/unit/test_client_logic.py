@@ -138,3 +138,13 @@ def test_a_submission_answered_with_a_5xx_is_not_resent_but_a_read_is():
 def test_non_object_error_bodies_still_map():
     assert isinstance(error_for(httpx.Response(502, json=["bad", "gateway"])), ServerError)
     assert isinstance(error_for(httpx.Response(404, text="plain")), NotFound)
+
+
+def test_a_refused_batch_is_halved_deferred_or_waited_for():
+    from crucible_ray.client.protocol import retry_batch_with
+
+    busy = Overloaded("full", retry_after_s=1)
+    assert retry_batch_with(busy, 8, defer=False) == 4
+    assert retry_batch_with(busy, 1, defer=True) == 0  # results in flight will free room
+    assert retry_batch_with(busy, 1, defer=False) is None
+    assert retry_batch_with(RateLimited("slow", retry_after_s=9), 8, defer=True) is None
