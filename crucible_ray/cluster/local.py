@@ -19,7 +19,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from crucible_ray.cluster.processes import node_alive, stop_node
 from crucible_ray.errors import CrucibleError
+from crucible_ray.sandbox.engine import process_start_time
 from crucible_ray.topology import (
     EXECUTOR_ROLE,
     HEAD_ROLE,
@@ -111,7 +113,7 @@ def up(executors: int = 2, slots: int | None = None, head_cpus: int = 2,
     """
     if (state_dir / "state.json").exists():
         state = ClusterState.load(state_dir)
-        if any(_alive(n["pid"]) for n in state.nodes):
+        if any(node_alive(n) for n in state.nodes):
             return state  # already up
         (state_dir / "state.json").unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
@@ -132,10 +134,10 @@ def up(executors: int = 2, slots: int | None = None, head_cpus: int = 2,
          *_node_ports(0, port_offset)],
         state, "head",
     )  # fmt: skip
-    state.nodes.append({"role": HEAD_ROLE, "pid": head_pid,
+    state.nodes.append({"role": HEAD_ROLE, "pid": head_pid, "started": process_start_time(head_pid),
                         "metrics_port": METRICS_PORT_BASE + port_offset})  # fmt: skip
     state.save()
-    _wait_for_nodes(state, 1, timeout_s)
+    _wait_for_nodes(state, timeout_s)
     for _ in range(executors):
         add_executor(state, timeout_s)
     return state
@@ -151,42 +153,56 @@ def add_executor(state: ClusterState, timeout_s: float = 120.0) -> dict:
          *_node_ports(index, state.port_offset)],
         state, f"executor-{index}",
     )  # fmt: skip
-    node = {"role": EXECUTOR_ROLE, "pid": pid, "index": index,
+    node = {"role": EXECUTOR_ROLE, "pid": pid, "started": process_start_time(pid), "index": index,
             "metrics_port": METRICS_PORT_BASE + state.port_offset + index}  # fmt: skip
     state.nodes.append(node)
     state.save()
-    live = sum(_alive(n["pid"]) for n in state.nodes)
-    _wait_for_nodes(state, live, timeout_s)  # one at a time: raylets starting together race
+    _wait_for_nodes(state, timeout_s)  # one at a time: raylets starting together race
     return node
 
 
-def _wait_for_nodes(state: ClusterState, count: int, timeout_s: float) -> None:
+def _wait_for_nodes(state: ClusterState, timeout_s: float) -> None:
+    """Wait until Ray reports every node we run alive. Each is known by its fixed node-manager
+    port, so a killed node Ray has not yet declared dead never stands in for a new one."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        dead = [n for n in state.nodes if not _alive(n["pid"]) and not n.get("stopped")]
+        dead = [n for n in state.nodes if not n.get("stopped") and not node_alive(n)]
         if dead:
             raise ClusterError(f"ray start exited early for {dead}; see {state.state_dir}/logs")
-        if _alive_nodes(state) >= count:
+        ours = [n for n in state.nodes if not n.get("stopped")]
+        missing = {_node_manager_port(n, state.port_offset) for n in ours} - _ray_alive_ports(state)
+        if not missing:
             return
         time.sleep(1.0)
-    raise ClusterError(f"cluster did not reach {count} nodes in {timeout_s:.0f}s")
+    raise ClusterError(f"nodes on ports {sorted(missing)} did not join in {timeout_s:.0f}s; "
+                       f"see {state.state_dir}/logs")  # fmt: skip
 
 
-def _alive_nodes(state: ClusterState) -> int:
-    """Count live nodes from a short-lived subprocess (this process stays Ray-free)."""
-    probe = "import ray; ray.init(log_to_driver=False); print(sum(n['Alive'] for n in ray.nodes()))"
-    out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **state.env()},
-                         capture_output=True, text=True, timeout=60)  # fmt: skip
+def _node_manager_port(node: dict, offset: int) -> int:
+    return NODE_PORT_BASE + offset + 10 * node.get("index", 0)
+
+
+def _ray_alive_ports(state: ClusterState) -> set[int]:
+    """Node-manager ports of the nodes Ray reports alive, from a short-lived subprocess (this
+    process stays Ray-free)."""
+    probe = ("import ray; ray.init(log_to_driver=False); "
+             "print(*[n['NodeManagerPort'] for n in ray.nodes() if n['Alive']])")  # fmt: skip
+    try:
+        out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **state.env()},
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return set()
     lines = out.stdout.strip().splitlines()
-    return int(lines[-1]) if out.returncode == 0 and lines else 0
+    return {int(p) for p in lines[-1].split()} if out.returncode == 0 and lines else set()
 
 
 def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:
     """Stop exactly the processes ``up`` started, then remove the sandboxes their executors
     left. Returns the number of nodes stopped."""
     state = ClusterState.load(state_dir)
-    with ThreadPoolExecutor(len(state.nodes) or 1) as pool:
-        stopped = sum(pool.map(lambda n: stop_node(n["pid"], timeout_s), state.nodes))
+    live = [n for n in state.nodes if node_alive(n)]  # a stopped node's pid may be reused
+    with ThreadPoolExecutor(len(live) or 1) as pool:
+        stopped = sum(pool.map(lambda n: stop_node(n["pid"], timeout_s), live))
     (state_dir / "state.json").unlink(missing_ok=True)
     _sweep_sandboxes()
     return stopped
@@ -206,51 +222,6 @@ def kill_executor(state: ClusterState, node: dict) -> None:
     stop_node(node["pid"], timeout_s=5, sig=signal.SIGKILL)
     node["stopped"] = True
     state.save()
-
-
-def stop_node(pid: int, timeout_s: float = 5.0, sig: int = signal.SIGTERM) -> int:
-    """Stop one node: its ``ray start`` process and every descendant (raylet, agents, and the
-    workers, which Ray puts in process groups of their own)."""
-    tree = _descendants(pid)
-    if not tree:
-        return 0
-    for member in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(member, sig)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and any(_alive(m) for m in tree):
-        time.sleep(0.2)
-    for member in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(member, signal.SIGKILL)
-    return 1
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            children.setdefault(ppid, []).append(int(proc.name))
-    if not _alive(root):
-        return []
-    found, stack = [], [root]
-    while stack:
-        pid = stack.pop()
-        found.append(pid)
-        stack.extend(children.get(pid, []))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def connect(state_dir: Path = STATE_DIR) -> ClusterState:
