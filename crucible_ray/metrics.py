@@ -55,6 +55,8 @@ SPECS: dict[str, MetricSpec] = {s.name: s for s in (
     MetricSpec("crucible_executors", "gauge", "executor actors", ("state",)),
     MetricSpec("crucible_executors_lost", "counter", "executor actors lost (actor or node died)"),
     MetricSpec("crucible_retries", "counter", "evaluations retried on another executor"),
+    MetricSpec("crucible_store_write_failures", "counter",
+               "failed writes of a final result to the store (each is retried)"),
     MetricSpec("crucible_timeouts", "counter", "evaluations killed by the wall clock",
                ("language",)),
     MetricSpec("crucible_oom_kills", "counter", "programs killed for memory", ("language",)),

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     port: int = Field(8000, ge=1, le=65535)
     rate_limit_per_minute: int = Field(10, ge=1, description="evaluations per user per minute")
     retention_days: float = Field(30, gt=0, description="results older than this are purged")
+    maintenance_every_s: float = Field(60, gt=0, description="purge and reconcile this often")
+    reconcile_after_s: float = Field(
+        300, gt=0, description="an unfinished record nobody runs ends as an error after this"
+    )
     metadata_limit_bytes: int = Field(4096, ge=0)
     max_batch_items: int = Field(1000, ge=1, le=100_000)
     max_body_bytes: int = Field(32 << 20, ge=1024, description="larger bodies get 413")

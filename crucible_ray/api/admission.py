@@ -7,10 +7,12 @@ import asyncio
 import hashlib
 import itertools
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import HTTPException, Request, status
+from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray.analysis import warnings_for
 from crucible_ray.api.deps import Services, client_address
@@ -21,6 +23,8 @@ from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.store import NewEvaluation
 
 REFUSAL_HEADER = "X-Crucible-Refusal"  # on 429: rate_limited or overloaded
+STORE_RETRY_AFTER_S = 5
+log = logging.getLogger(__name__)
 
 
 def live(answer: dict[str, Any], metadata: Any, warnings: list[str]) -> EvalResult:
@@ -66,6 +70,22 @@ async def accept(
 ) -> list[NewEvaluation]:
     """Record, then admit, in order; returns the records that were admitted.
 
+    Runs to the end even when the client disconnects (Serve then cancels the request): a
+    submission half done would leave an evaluation admitted but forgotten, or recorded but
+    never run. The answer is lost with the client; the record is not.
+    """
+    return await asyncio.shield(asyncio.ensure_future(_accept(svc, user, request, items, batch_id)))
+
+
+async def _accept(
+    svc: Services,
+    user: str,
+    request: Request,
+    items: list[tuple[str, EvalSubmission]],
+    batch_id: str | None,
+) -> list[NewEvaluation]:
+    """``accept`` itself.
+
     A single submission the dispatcher refuses is forgotten and refused (422/429/503). In a
     batch, an item the sandbox policy refuses ends alone as an ``error`` result; when the
     platform refuses (overloaded, unavailable) part-way, that item and the rest are forgotten
@@ -85,7 +105,12 @@ async def accept(
         )
         for index, (eval_id, item) in enumerate(items)
     ]
-    await asyncio.to_thread(svc.store.add, records)
+    try:
+        await asyncio.to_thread(svc.store.add, records)
+    except SQLAlchemyError as exc:  # store down or its disk full: refuse, nothing was taken
+        await svc.limiter.refund.remote(user)
+        audit_refusal("refused_store_unavailable", user=user, client=client_address(request))
+        raise store_unavailable(exc) from exc
     for record in records:
         if record.warnings:
             metrics().inc("crucible_flagged_submissions", language=record.language)
@@ -110,12 +135,27 @@ async def accept(
     finally:  # refused, failed or cancelled: forget what was never admitted
         forgotten = [r.id for r in records[len(admitted) :]]
         if forgotten:
-            await asyncio.shield(asyncio.to_thread(svc.store.delete_user_evals, user, forgotten))
+            await asyncio.shield(_forget(svc, user, forgotten))
     if len(admitted) < len(records) and not admitted:
         if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
             await svc.limiter.refund.remote(user)
         refuse(answer, request, user)
     return admitted
+
+
+async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:
+    try:
+        await asyncio.to_thread(svc.store.delete_user_evals, user, eval_ids)
+    except SQLAlchemyError as exc:  # left queued: reconciliation ends them as errors
+        log.warning("could not forget %d unadmitted records: %s", len(eval_ids), exc)
+
+
+def store_unavailable(exc: Exception) -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        f"the result store is unavailable ({type(exc).__name__}); try again later",
+        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+    )
 
 
 def refuse(answer: dict[str, Any], request: Request, user: str) -> None:

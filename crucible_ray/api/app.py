@@ -7,7 +7,7 @@ The binding contract is in the README (and /docs): 202/200 on submission, 401 wi
 when cancelling a finished evaluation, 411 for a body without Content-Length, 413 for code over
 the limit or an oversized body, 422
 naming the field, 429 with ``Retry-After`` (rate limit, overload), 503 when no executor can take
-work.
+work or the result store cannot (``Retry-After`` too).
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from typing import Any
 from fastapi import FastAPI, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray._version import __version__
 from crucible_ray.api import account, evaluations, operations
+from crucible_ray.api.admission import store_unavailable
 from crucible_ray.api.deps import Services, install, services
 from crucible_ray.metrics import metrics
 from crucible_ray.settings import Settings
@@ -62,6 +64,13 @@ async def limit_body_size(request: Request, call_next: Any) -> Response:
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_ENTITY)
+
+
+@api.exception_handler(SQLAlchemyError)
+async def store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
+    """Reads and writes the store cannot serve now (down, disk full): 503, never a 500."""
+    refusal = store_unavailable(exc)
+    return JSONResponse({"detail": refusal.detail}, refusal.status_code, refusal.headers)
 
 
 def make_services(settings: Settings, dispatcher: Any, limiter: Any) -> Services:

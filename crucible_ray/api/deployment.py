@@ -22,8 +22,6 @@ from crucible_ray.topology import control_plane_options
 
 log = logging.getLogger(__name__)
 APP_NAME = "crucible"
-PURGE_EVERY_S = 600.0
-RECONCILE_AFTER = timedelta(minutes=5)  # older than any admission-to-record race
 
 
 @serve.deployment(
@@ -51,7 +49,8 @@ class Ingress:
         threading.Thread(target=self._purge_forever, name="purge", daemon=True).start()
 
     def _purge_forever(self) -> None:
-        retention = timedelta(days=self._services.settings.retention_days)
+        settings = self._services.settings
+        retention = timedelta(days=settings.retention_days)
         while True:
             try:
                 purged = self._services.store.purge(retention)
@@ -60,21 +59,23 @@ class Ingress:
                 self._reconcile()
             except Exception as exc:  # the store being down must not kill the replica
                 log.warning("purge/reconcile failed: %s", exc)
-            time.sleep(PURGE_EVERY_S)
+            time.sleep(settings.maintenance_every_s)
 
     def _reconcile(self) -> None:
-        """Records left unfinished by a dispatcher that died (its queue lived in memory) end as
-        errors, so every accepted evaluation has a recorded result. The code is not stored, so
-        they cannot be re-run."""
+        """Records nobody will finish end as errors, so every accepted evaluation has a recorded
+        result: left by a dispatcher that died (its queue lived in memory) or by a replica that
+        died between recording and admitting. The code is not stored, so they cannot be re-run.
+        The age bound keeps clear of a submission being admitted right now."""
         store, dispatcher = self._services.store, self._services.dispatcher
-        for eval_id in store.unfinished(older_than=RECONCILE_AFTER):
+        age = timedelta(seconds=self._services.settings.reconcile_after_s)
+        for eval_id in store.unfinished(older_than=age):
             if ray.get(dispatcher.wait.remote(eval_id, 0)) is None:
                 store.finish(
                     EvalResult(
                         id=eval_id,
                         status=EvalStatus.ERROR,
                         language="unknown",
-                        error="lost: the dispatcher restarted",
+                        error="lost: the dispatcher or the ingress restarted before it ran",
                     )
                 )
 

@@ -32,9 +32,9 @@ from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
+from crucible_ray.execution.recorder import ResultRecorder
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
-from crucible_ray.store import EvalStore
 from crucible_ray.topology import executor_actor_options
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Dispatcher:
         self._next_start_at = 0.0
         self._control: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._store = EvalStore(self.config.store_url) if self.config.store_url else None
+        self._recorder = ResultRecorder(self.config.store_url)
 
     # public API (called through Ray) ---------------------------------------------------------
 
@@ -141,8 +141,8 @@ class Dispatcher:
     async def wait(self, eval_id: str, timeout_s: float = 0.0) -> dict[str, Any] | None:
         """The evaluation's result once final (or its current state after ``timeout_s``)."""
         job = self._jobs.get(eval_id)
-        if job is None:
-            return None
+        if job is None:  # forgotten, but its result may still wait for the store
+            return self._recorder.pending(eval_id)
         if timeout_s > 0 and not job.done.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(job.done.wait(), timeout_s)
@@ -191,6 +191,7 @@ class Dispatcher:
             ],
             "slots_ready": sum(e.slots for e in self._executors.values() if e.ready),
             "counters": dict(self.counters),
+            "unrecorded": self._recorder.unrecorded,  # final results the store has not taken
             "last_start_error": self._last_start_error,
         }
 
@@ -235,8 +236,7 @@ class Dispatcher:
             job.attempts += 1
             executor.inflight.add(job.eval_id)
             executor.idle_since = None
-            if self._store is not None:
-                self._spawn(_quietly(asyncio.to_thread(self._store.mark_running, job.eval_id)))
+            self._spawn(self._recorder.mark_running(job.eval_id))
             self._spawn(self._run(executor, job))
 
     async def _run(self, executor: Executor, job: Job) -> None:
@@ -283,9 +283,7 @@ class Dispatcher:
         self.counters[f"finished_{job.status.value}"] += 1
         telemetry.finished(result, time.monotonic() - job.admitted_at)
         audit_evaluation(result, job.context)
-        if self._store is not None:
-            self._spawn(_quietly(asyncio.to_thread(self._store.finish,
-                                                   EvalResult.model_validate(result))))  # fmt: skip
+        self._spawn(self._recorder.record(result))
         self._finished.append(job.eval_id)
         while len(self._finished) > self.config.result_retention:
             self._jobs.pop(self._finished.popleft(), None)

@@ -51,6 +51,11 @@ def retried() -> None:
 
 
 @_never_raises
+def store_write_failed() -> None:
+    metrics().inc("crucible_store_write_failures")
+
+
+@_never_raises
 def executor_lost() -> None:
     metrics().inc("crucible_executors_lost")
 

@@ -45,6 +45,18 @@ def wait_until_idle(http: httpx.Client) -> None:
     assert wait_for(idle, timeout_s=120)
 
 
+def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:
+    body: dict = {}
+
+    def final() -> bool:
+        nonlocal body
+        body = client.get(f"/api/eval/{eval_id}").json()
+        return body["status"] in ("succeeded", "failed", "timed_out", "cancelled", "error")
+
+    assert wait_for(final, timeout_s=timeout_s), body
+    return body
+
+
 @pytest.fixture(scope="package")
 def settings(tmp_path_factory, postgres_url) -> Settings:
     return service_settings(tmp_path_factory, postgres_url, max_body_bytes=1 << 20)

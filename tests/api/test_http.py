@@ -10,7 +10,7 @@ import httpx
 import jwt
 import pytest
 
-from tests.api.conftest import TEST_SECRET, wait_until_idle
+from tests.api.conftest import TEST_SECRET, poll, wait_until_idle
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -19,18 +19,6 @@ pytestmark = pytest.mark.docker
 @pytest.fixture(autouse=True)
 def idle_service(http):
     wait_until_idle(http)
-
-
-def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:
-    body: dict = {}
-
-    def final() -> bool:
-        nonlocal body
-        body = client.get(f"/api/eval/{eval_id}").json()
-        return body["status"] in ("succeeded", "failed", "timed_out", "cancelled", "error")
-
-    assert wait_for(final, timeout_s=timeout_s), body
-    return body
 
 
 def test_submit_poll_and_result(as_user):
