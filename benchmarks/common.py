@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import statistics
 import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -66,3 +71,66 @@ def levels_table(levels: dict[str, dict], baseline: str, candidate: str,
             f"{x['p50_ms']}/{x['p95_ms']} |"
         )
     return rows
+
+
+@contextlib.contextmanager
+def local_service(
+    port_offset: int, http_port: int, *, slots: int = 2, actors: int = 2, max_pending: int,
+    replicas: int = 2,
+) -> Iterator[tuple[str, Any, Any]]:  # fmt: skip
+    """A local cluster (head + ``actors`` executor nodes) beside any other, with the HTTP service
+    deployed on ``http_port`` (results in SQLite, rate limit out of the way); yields the URL,
+    the Settings and the cluster's state, and takes everything down afterwards."""
+    import httpx
+
+    from crucible_ray.api.deployment import deploy, undeploy
+    from crucible_ray.cluster import local
+    from crucible_ray.execution import DispatcherConfig
+    from crucible_ray.settings import Settings
+
+    with tempfile.TemporaryDirectory() as state_dir, tempfile.TemporaryDirectory() as data:
+        state = local.up(executors=actors, slots=slots, state_dir=Path(state_dir),
+                         port_offset=port_offset)  # fmt: skip
+        try:
+            local.connect(Path(state_dir))
+            config = DispatcherConfig(slots_per_actor=slots, min_actors=actors, max_actors=actors,
+                                      max_pending=max_pending)  # fmt: skip
+            settings = Settings(state_dir=Path(data), port=http_port, dispatcher=config,
+                                rate_limit_per_minute=1_000_000)  # fmt: skip
+            deploy(settings, num_replicas=replicas)
+            url = f"http://127.0.0.1:{http_port}"
+            deadline = time.monotonic() + 180
+            while httpx.get(f"{url}/healthz", timeout=10).status_code != 200:
+                assert time.monotonic() < deadline, "the service never became healthy"
+                time.sleep(1)
+            yield url, settings, state
+        finally:
+            with contextlib.suppress(Exception):
+                undeploy()
+            local.down(Path(state_dir))
+
+
+def timed(fn: Any) -> Any:
+    """``fn`` made to return its own wall time in seconds (what the load loops collect)."""
+
+    def run() -> float:
+        started = time.perf_counter()
+        fn()
+        return time.perf_counter() - started
+
+    return run
+
+
+def process_usage(roots: list[int]) -> dict[str, float]:
+    from crucible_ray.cluster.processes import descendants
+
+    pids = {p for root in roots for p in descendants(root)}
+    rss_kb = fds = 0
+    for pid in pids:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+            rss_kb += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
+            fds += len(os.listdir(f"/proc/{pid}/fd"))
+        except (OSError, StopIteration):
+            continue  # exited meanwhile
+    return {"processes": len(pids), "rss_mb": round(rss_kb / 1024, 1), "fds": fds}

@@ -35,11 +35,14 @@ EXPECTED = "499500\n"
 PAUSE_S = 0.5  # between sequential requests: an idle service, for both contenders
 
 
-def bare_command(code_dir: str, policy: SandboxPolicy) -> list[str]:
+def bare_command(
+    code_dir: str, policy: SandboxPolicy, runtime: str = RUNSC_RUNTIME_NAME
+) -> list[str]:
+    """``docker run`` with every flag crucible sets, on ``runtime`` (a Docker runtime name)."""
     seccomp = Path(code_dir) / "seccomp.json"
     seccomp.write_text(policy.seccomp_json())
     return [
-        "docker", "run", "--rm", "-i", "--runtime", RUNSC_RUNTIME_NAME, "--network", "none",
+        "docker", "run", "--rm", "-i", "--runtime", runtime, "--network", "none",
         "--memory", f"{policy.memory_mb}m", "--memory-swap", f"{policy.memory_mb}m",
         "--cpus", str(policy.cpus), "--pids-limit", str(policy.pids_limit + 1024),
         "--ulimit", f"nproc={policy.pids_limit}", "--read-only", "--cap-drop", "ALL",
@@ -91,10 +94,13 @@ def main() -> None:
         Path(code_dir).chmod(0o755)  # readable by the sandbox user
         (Path(code_dir) / "main.py").write_text(CODE)
         command = bare_command(code_dir, policy)
-        bare_once(command)  # warm the engine's caches for both
+        runc_command = bare_command(code_dir, policy, "runc")
+        bare_once(command)  # warm the engine's caches for all
+        bare_once(runc_command)
         with SandboxRunner(policy, warm={"python": 1}) as runner:
             crucible_once(runner)
             results["idle_latency"] = {
+                "bare_docker_run_runc": sequential(lambda: bare_once(runc_command), n_seq),
                 "bare_docker_run": sequential(lambda: bare_once(command), n_seq),
                 "crucible": sequential(lambda: crucible_once(runner), n_seq),
             }
@@ -110,12 +116,16 @@ def main() -> None:
     results["latency_ratio_p50"] = round(
         idle["crucible"]["p50_ms"] / idle["bare_docker_run"]["p50_ms"], 3
     )
+    results["latency_ratio_p50_vs_runc"] = round(
+        idle["crucible"]["p50_ms"] / idle["bare_docker_run_runc"]["p50_ms"], 3
+    )
     write_results("sandbox", results, render(results))
     print(render(results))
 
 
 def render(r: dict) -> str:
     bare, crucible = r["idle_latency"]["bare_docker_run"], r["idle_latency"]["crucible"]
+    runc = r["idle_latency"]["bare_docker_run_runc"]
     m = r["machine"]
     lines = [
         "# Sandbox layer vs bare `docker run` (same flags, image and gVisor runtime)",
@@ -126,10 +136,12 @@ def render(r: dict) -> str:
         "",
         "| | p50 ms | p95 ms |",
         "|---|---|---|",
-        f"| bare `docker run` | {bare['p50_ms']} | {bare['p95_ms']} |",
-        f"| crucible | {crucible['p50_ms']} | {crucible['p95_ms']} |",
+        f"| bare `docker run --runtime runc` | {runc['p50_ms']} | {runc['p95_ms']} |",
+        f"| bare `docker run --runtime runsc` | {bare['p50_ms']} | {bare['p95_ms']} |",
+        f"| crucible (runsc) | {crucible['p50_ms']} | {crucible['p95_ms']} |",
         "",
-        f"p50 ratio crucible / bare: **{r['latency_ratio_p50']}** (target <= 0.5)",
+        f"p50 ratio crucible / bare runsc: **{r['latency_ratio_p50']}** (target <= 0.5); "
+        f"crucible on gVisor / bare runc: **{r['latency_ratio_p50_vs_runc']}**",
         "",
         "## Closed loop",
         "",

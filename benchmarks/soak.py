@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import os
 import statistics
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, write_results
+from common import machine, process_usage, write_results
 
 from crucible_ray.cluster import local
 
@@ -42,19 +41,6 @@ PROGRAMS = [
     ({"code": "while True: pass", "timeout_s": 1}, "timed_out"),
     ({"code": "print(input()[::-1])", "stdin": "soak"}, "succeeded"),
 ]
-
-
-def process_usage(roots: list[int]) -> dict[str, float]:
-    pids = {p for root in roots for p in local._descendants(root)}
-    rss_kb = fds = 0
-    for pid in pids:
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-            rss_kb += int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1])
-            fds += len(os.listdir(f"/proc/{pid}/fd"))
-        except (OSError, StopIteration):
-            continue  # exited meanwhile
-    return {"processes": len(pids), "rss_mb": round(rss_kb / 1024, 1), "fds": fds}
 
 
 def sample(state, dockerd: int) -> dict:

@@ -12,7 +12,7 @@ from pathlib import Path
 def stop_node(pid: int, timeout_s: float = 5.0, sig: int = signal.SIGTERM) -> int:
     """Stop one node: its ``ray start`` process and every descendant (raylet, agents, and the
     workers, which Ray puts in process groups of their own)."""
-    tree = _descendants(pid)
+    tree = descendants(pid)
     if not tree:
         return 0
     for member in tree:
@@ -27,7 +27,7 @@ def stop_node(pid: int, timeout_s: float = 5.0, sig: int = signal.SIGTERM) -> in
     return 1
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():

@@ -1,0 +1,137 @@
+"""PNG charts of whatever results benchmarks/results/*.json holds (matplotlib, no display).
+
+    .venv/bin/python benchmarks/charts.py
+
+One chart per benchmark that has results; written next to them as <name>.png.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS
+
+
+def _bars(ax, labels: list[str], values: list[float], title: str, unit: str) -> None:
+    ours = [i for i, label in enumerate(labels) if "crucible" in label or "batch" in label]
+    highlight = ours or [len(labels) - 1]  # crucible's bar, or the larger run's
+    bars = ax.bar(labels, values, color=["#2a7" if i in highlight else "#888"
+                                         for i in range(len(labels))])  # fmt: skip
+    ax.bar_label(bars, fmt="%.1f")
+    ax.set_title(title)
+    ax.set_ylabel(unit)
+    ax.tick_params(axis="x", labelrotation=15)
+
+
+def sandbox(r: dict, fig) -> None:
+    idle = r["idle_latency"]
+    names = [k for k in ("bare_docker_run_runc", "bare_docker_run", "crucible") if k in idle]
+    labels = {"bare_docker_run_runc": "docker run runc", "bare_docker_run": "docker run runsc",
+              "crucible": "crucible (runsc)"}  # fmt: skip
+    ax1, ax2 = fig.subplots(1, 2)
+    _bars(ax1, [labels[n] for n in names], [idle[n]["p50_ms"] for n in names],
+          "start-to-result p50, idle service", "ms")  # fmt: skip
+    _levels(ax2, r["levels"], {"bare_docker_run": "docker run runsc", "crucible": "crucible"})
+
+
+def _levels(ax, levels: dict, series: dict[str, str], key: str = "evals_per_s") -> None:
+    xs = [int(c) for c in levels]
+    for name, label in series.items():
+        ax.plot(xs, [levels[str(c)][name][key] for c in xs], marker="o", label=label)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("concurrency")
+    ax.set_ylabel("evaluations / s" if key == "evals_per_s" else key)
+    ax.set_title("closed-loop throughput")
+    ax.legend()
+
+
+def peers(r: dict, fig) -> None:
+    names = list(r["contenders"])
+    ax1, ax2 = fig.subplots(1, 2)
+    _bars(ax1, names, [r["contenders"][n]["idle"]["p50_ms"] for n in names],
+          "idle p50 latency", "ms")  # fmt: skip
+    _bars(ax2, names, [r["contenders"][n]["saturated_evals_per_s"] for n in names],
+          "saturated throughput", "evaluations / s")  # fmt: skip
+
+
+def http(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    xs = [int(c) for c in r["levels"]]
+    ax1.plot(xs, [r["levels"][str(c)]["evals_per_s"] for c in xs], marker="o", label="HTTP")
+    ax1.axhline(r["sandbox_layer"]["c4"]["evals_per_s"], ls="--", c="#2a7", label="sandbox layer")
+    ax1.axhline(r["bare_docker_run"]["c4"]["evals_per_s"], ls=":", c="#888", label="docker run")
+    ax1.set(xscale="log", xlabel="concurrency", ylabel="evaluations / s", title="throughput")
+    ax1.set_xscale("log", base=2)
+    ax1.legend()
+    for q in ("p50_ms", "p95_ms"):
+        ax2.plot(xs, [r["levels"][str(c)][q] for c in xs], marker="o", label=q[:3])
+    ax2.set_xscale("log", base=2)
+    ax2.set(xlabel="concurrency", ylabel="ms", title="end-to-end latency")
+    ax2.legend()
+
+
+def execution(r: dict, fig) -> None:
+    _levels(fig.subplots(), r["levels"], {"sandbox_layer": "sandbox layer", "ray_layer": "Ray"})
+
+
+def batch(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    _bars(ax1, ["execution layer", "batch command"],
+          [r["execution_layer"]["evals_per_s"], r["batch"]["evals_per_s"]],
+          f"throughput, {r['batch']['n']} programs", "evaluations / s")  # fmt: skip
+    _bars(ax2, [f"{r['batch']['n']}", f"{r['batch_large']['n']}"],
+          [r["batch"]["peak_rss_mb"], r["batch_large"]["peak_rss_mb"]],
+          "batch driver peak RSS by programs", "MB")  # fmt: skip
+
+
+def scale(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    labels = [str(r["small"]["n"]), str(r["large"]["n"])]
+    _bars(ax1, labels, [r["small"]["evals_per_s"], r["large"]["evals_per_s"]],
+          "throughput by evaluations", "evaluations / s")  # fmt: skip
+    _bars(ax2, labels, [r["small"]["cluster"]["rss_mb"], r["large"]["cluster"]["rss_mb"]],
+          "cluster RSS after", "MB")  # fmt: skip
+
+
+def soak(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    t0 = r["samples"][0]["t"]
+    minutes = [(s["t"] - t0) / 60 for s in r["samples"]]
+    for part in ("cluster", "dockerd"):
+        ax1.plot(minutes, [s[part]["rss_mb"] for s in r["samples"]], label=part)
+        ax2.plot(minutes, [s[part]["fds"] for s in r["samples"]], label=part)
+    ax1.set(xlabel="minutes at saturation", ylabel="RSS MB", title="memory")
+    ax2.set(xlabel="minutes at saturation", ylabel="open fds", title="file descriptors")
+    ax1.legend()
+    ax2.legend()
+
+
+CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
+                               "execution": execution, "batch": batch, "scale": scale,
+                               "soak": soak}  # fmt: skip
+
+
+def main() -> None:
+    for name, draw in CHARTS.items():
+        source = RESULTS / f"{name}.json"
+        if not source.exists():
+            continue
+        fig = plt.figure(figsize=(11, 4.2), layout="constrained")
+        draw(json.loads(source.read_text()), fig)
+        fig.suptitle(f"crucible-ray: {name}")
+        fig.savefig(RESULTS / f"{name}.png", dpi=90)
+        plt.close(fig)
+        print(f"wrote {RESULTS / f'{name}.png'}")
+
+
+if __name__ == "__main__":
+    main()

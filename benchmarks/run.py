@@ -1,0 +1,116 @@
+"""The whole benchmark suite, one command: each benchmark in turn, then charts and a summary.
+
+    .venv/bin/python benchmarks/run.py [--quick] [--only sandbox,peers,...]
+
+Benchmarks, in order: sandbox (vs bare docker run, runc and runsc), peers (epicbox,
+llm-sandbox, Ray's sandbox, raw container ceiling), execution (Ray layer vs sandbox layer),
+http (end to end at concurrency 1-32), batch (batch command vs execution layer, driver
+memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation). Each writes
+benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
+benchmarks/results/README.md: every headline ratio against its target. The full suite takes
+about 80 minutes on 2 cores; --quick runs each one small (minutes, numbers not meaningful).
+Do not run it beside the test suite: both need the machine (and the tests restart dockerd).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import RESULTS
+
+HERE = Path(__file__).resolve().parent
+QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
+         "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
+         "soak": ["--minutes", "1", "--callers", "8"]}  # fmt: skip
+SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
+           "execution": "execution_bench.py", "http": "http_bench.py",
+           "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py"}  # fmt: skip
+
+
+def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
+    """(what, measured, target) rows for the summary."""
+    if name == "sandbox":
+        return [("sandbox p50 / bare docker run runsc (idle)", r["latency_ratio_p50"], "<= 0.5")]
+    if name == "peers":
+        return [(f"saturated throughput / best peer ({r['best_peer']})", r["ratio_vs_best_peer"],
+                 ">= 2"),
+                ("saturated throughput / raw container ceiling", r["ratio_vs_raw_ceiling"],
+                 ">= 0.9")]  # fmt: skip
+    if name == "execution":
+        return [(f"Ray layer / sandbox layer at c={c}",
+                 round(v["ray_layer"]["evals_per_s"] / v["sandbox_layer"]["evals_per_s"], 2),
+                 ">= 0.9") for c, v in r["levels"].items()]  # fmt: skip
+    if name == "http":
+        x = r["ratios"]
+        return [("HTTP end-to-end p50 / bare docker run runsc (idle)",
+                 x["idle_p50_http_vs_bare_docker_run"], "<= 0.5"),
+                ("saturated HTTP / sandbox layer", x["saturated_http_vs_sandbox_layer"], ">= 0.9"),
+                ("saturated HTTP / bare docker run", x["saturated_http_vs_bare_docker_run"],
+                 ">= 0.9")]  # fmt: skip
+    if name == "batch":
+        return [("batch / execution layer throughput", r["throughput_ratio"], ">= 0.9"),
+                ("batch driver peak RSS, large / small", r["memory_ratio"], "~1")]  # fmt: skip
+    if name == "scale":
+        x = r["ratios"]
+        return [("throughput, large / small", x["throughput_large_vs_small"], "~1"),
+                ("cluster RSS after, large / small", x["cluster_rss_after_large_vs_small"], "~1"),
+                ("client peak RSS, large / small", x["client_peak_rss_large_vs_small"],
+                 "~1")]  # fmt: skip
+    if name == "soak":
+        lost = r["unfinished_count"] + r["unexpected_count"]
+        return [("evaluations unaccounted for", lost, "0"),
+                ("within growth bounds (RSS, fds, containers)", r["within_bounds"],
+                 "True")]  # fmt: skip
+    return []
+
+
+def summary() -> str:
+    lines = ["# Benchmark summary", "",
+             "Each ratio compares two contenders measured in the same run on the same machine "
+             "(details and machine facts in each <name>.md; charts in <name>.png).", "",
+             "| benchmark | measure | result | target | run at |",
+             "|---|---|---|---|---|"]  # fmt: skip
+    for name in SCRIPTS:
+        source = RESULTS / f"{name}.json"
+        if source.exists():
+            r = json.loads(source.read_text())
+            for what, value, target in headline(name, r):
+                lines.append(f"| [{name}]({name}.md) | {what} | **{value}** | {target} | "
+                             f"{r['machine']['date'][:16]} |")  # fmt: skip
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="each benchmark small (smoke run)")
+    parser.add_argument("--only", default=",".join(SCRIPTS), help="comma-separated names")
+    args = parser.parse_args()
+    chosen = [n.strip() for n in args.only.split(",") if n.strip()]
+    unknown = set(chosen) - set(SCRIPTS)
+    if unknown:
+        parser.error(f"unknown benchmarks {sorted(unknown)}; known: {', '.join(SCRIPTS)}")
+    failed = []
+    for name in chosen:
+        started = time.monotonic()
+        print(f"== {name}", flush=True)
+        extra = QUICK[name] if args.quick else []
+        done = subprocess.run([sys.executable, str(HERE / SCRIPTS[name]), *extra])
+        print(f"== {name}: exit {done.returncode} after {time.monotonic() - started:.0f}s",
+              flush=True)  # fmt: skip
+        if done.returncode != 0:
+            failed.append(name)
+    subprocess.run([sys.executable, str(HERE / "charts.py")], check=True)
+    (RESULTS / "README.md").write_text(summary())
+    print(summary())
+    if failed:
+        sys.exit(f"benchmarks failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()
