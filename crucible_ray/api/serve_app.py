@@ -1,0 +1,51 @@
+"""The Serve application as a Serve config file names it: ``crucible_ray.api.serve_app:build``.
+
+KubeRay's RayService (``serveConfigV2``) and ``serve deploy`` on a launched cluster import this
+builder on the cluster; ``crucible-ray up`` uses :func:`crucible_ray.api.deployment.deploy`.
+Secrets come from the environment (``CRUCIBLE_*``, from a Secret); the other settings may also
+come from the config's ``args``, validated by the same :class:`Settings` (unknown keys refused).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import serve
+
+from crucible_ray.api.deployment import Ingress
+from crucible_ray.settings import Settings
+
+
+def cluster_settings(args: dict[str, Any] | None = None) -> Settings:
+    """Settings for a multi-node deployment: refuses what only works on one machine."""
+    settings = Settings(**(args or {}))
+    if settings.jwt_secret is None:
+        # The default is a file on one node; replicas elsewhere would sign with other secrets.
+        raise ValueError("set CRUCIBLE_JWT_SECRET: every ingress replica must share the secret")
+    if settings.database_url is None:
+        # SQLite lives on one pod's disk; the dispatcher and every replica must share the store.
+        raise ValueError("set CRUCIBLE_DATABASE_URL (postgresql+psycopg://...) for a cluster")
+    dispatcher = settings.dispatcher.model_copy(update={"store_url": settings.db_url})
+    return settings.model_copy(update={"dispatcher": dispatcher})
+
+
+def build(args: dict[str, Any]) -> serve.Application:
+    """Called by Serve with the application's ``args`` from the config file."""
+    import ray
+
+    settings = cluster_settings(args)
+    if ray.is_initialized():  # on the cluster (Serve's build task), as deploy() does
+        _sync_dispatcher(settings)
+    return Ingress.bind(settings)
+
+
+def _sync_dispatcher(settings: Settings) -> None:
+    """A dispatcher started with another configuration is replaced, so that a changed config
+    file takes effect (the dispatcher is a detached actor and outlives redeployments)."""
+    import ray
+
+    from crucible_ray.execution.client import get_dispatcher
+
+    dispatcher = get_dispatcher(settings.dispatcher)
+    if ray.get(dispatcher.config_dump.remote()) != settings.dispatcher.model_dump():
+        get_dispatcher(settings.dispatcher, replace=True)
