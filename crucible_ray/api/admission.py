@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import HTTPException, Request, status
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from crucible_ray.analysis import warnings_for
 from crucible_ray.api.deps import Services, client_address
@@ -107,6 +107,9 @@ async def _accept(
     ]
     try:
         await asyncio.to_thread(svc.store.add, records)
+    except IntegrityError:  # its id exists: a request with the same Idempotency-Key was first
+        await svc.limiter.refund.remote(user)
+        raise Duplicate() from None
     except SQLAlchemyError as exc:  # store down or its disk full: refuse, nothing was taken
         await svc.limiter.refund.remote(user)
         audit_refusal("refused_store_unavailable", user=user, client=client_address(request))
@@ -114,12 +117,10 @@ async def _accept(
     for record in records:
         if record.warnings:
             metrics().inc("crucible_flagged_submissions", language=record.language)
-    client = client_address(request)
     admitted: list[NewEvaluation] = []
     try:
         for record, (eval_id, item) in zip(records, items, strict=True):
-            context = {"user": user, "client": client,
-                       "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}  # fmt: skip
+            context = submission_context(user, request, item)
             request_body = item.model_dump(exclude={"metadata"})
             answer = await svc.dispatcher.submit.remote(eval_id, request_body, context)
             if answer["accepted"]:
@@ -141,6 +142,16 @@ async def _accept(
             await svc.limiter.refund.remote(user)
         refuse(answer, request, user)
     return admitted
+
+
+def submission_context(user: str, request: Request, item: EvalSubmission) -> dict[str, Any]:
+    """Who asked, for the audit event of the evaluation (never the code itself)."""
+    return {"user": user, "client": client_address(request),
+            "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}  # fmt: skip
+
+
+class Duplicate(Exception):
+    """The submission's id is recorded already: another request with its Idempotency-Key."""
 
 
 async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:

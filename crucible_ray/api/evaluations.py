@@ -10,6 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from crucible_ray.api.admission import (
+    Duplicate,
     accept,
     check_code_size,
     json_lines,
@@ -18,6 +19,7 @@ from crucible_ray.api.admission import (
     too_many,
 )
 from crucible_ray.api.deps import ServicesDep, UserDep
+from crucible_ray.api.idempotency import KeyDep, derived_id, replay
 from crucible_ray.api.schemas import (
     Accepted,
     BatchAccepted,
@@ -42,18 +44,31 @@ async def submit_eval(
     request: Request,
     svc: ServicesDep,
     user: UserDep,
+    key: KeyDep,
     wait: Annotated[bool, Query(description="answer with the finished result")] = False,
 ) -> Any:
     check_code_size(svc, [body])
-    await rate_limit(svc, user, request)
-    eval_id = uuid.uuid4().hex
-    (record,) = await accept(svc, user, request, [(eval_id, body)], batch_id=None)
+    eval_id = derived_id(user, key) if key else uuid.uuid4().hex
+    earlier = await replay(svc, user, request, eval_id, body) if key else None
+    if earlier is None:
+        await rate_limit(svc, user, request)
+        try:
+            (record,) = await accept(svc, user, request, [(eval_id, body)], batch_id=None)
+            earlier = EvalResult(id=eval_id, status=EvalStatus.QUEUED, language=body.language,
+                                 metadata=record.metadata, warnings=record.warnings)  # fmt: skip
+        except Duplicate:  # a twin request with this key recorded it a moment before
+            earlier = await replay(svc, user, request, eval_id, body)
+            if earlier is None:
+                raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
     if not wait:
-        return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
+        accepted = Accepted(id=eval_id, status=earlier.status.value)
+        return JSONResponse(accepted.model_dump(), status.HTTP_202_ACCEPTED)
+    if earlier.status.is_final:  # a replay of one that has finished
+        return JSONResponse(earlier.model_dump(mode="json"), status.HTTP_200_OK)
     answer = await svc.dispatcher.wait.remote(eval_id, WAIT_LIMIT_S)
     if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
         return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
-    result = live(answer, record.metadata, record.warnings)
+    result = live(answer, earlier.metadata, earlier.warnings)
     code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
     return JSONResponse(result.model_dump(mode="json"), code)
 
@@ -95,21 +110,36 @@ async def cancel_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResu
 
 @router.post("/api/batch", status_code=202, response_model=BatchAccepted)
 async def submit_batch(
-    body: BatchSubmission, request: Request, svc: ServicesDep, user: UserDep
+    body: BatchSubmission, request: Request, svc: ServicesDep, user: UserDep, key: KeyDep
 ) -> BatchAccepted:
     if len(body.items) > svc.settings.max_batch_items:
         raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
     check_code_size(svc, body.items)
+    batch_id = derived_id(user, key, "batch") if key else uuid.uuid4().hex
+    if key and (earlier := await batch_replay(svc, user, batch_id)) is not None:
+        return earlier
     # Room first: a batch refused for overload is not charged to the user's rate limit.
     stats = await svc.dispatcher.stats.remote()
     room = stats["admission_limit"] - stats["queued"] - stats["running"]
     if len(body.items) > room:
         raise too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
     await rate_limit(svc, user, request)  # a batch counts as one request
-    batch_id = uuid.uuid4().hex
-    pairs = [(uuid.uuid4().hex, item) for item in body.items]
-    admitted = await accept(svc, user, request, pairs, batch_id=batch_id)
+    pairs = [(derived_id(user, key, str(i)) if key else uuid.uuid4().hex, item)
+             for i, item in enumerate(body.items)]  # fmt: skip
+    try:
+        admitted = await accept(svc, user, request, pairs, batch_id=batch_id)
+    except Duplicate:  # a twin request with this key recorded it a moment before
+        earlier = await batch_replay(svc, user, batch_id)
+        if earlier is None:
+            raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
+        return earlier
     return BatchAccepted(batch_id=batch_id, ids=[record.id for record in admitted])
+
+
+async def batch_replay(svc: ServicesDep, user: str, batch_id: str) -> BatchAccepted | None:
+    """What an earlier request with this key admitted (the same prefix of its items)."""
+    ids = await asyncio.to_thread(lambda: [r.id for r in svc.store.batch(user, batch_id)])
+    return BatchAccepted(batch_id=batch_id, ids=ids) if ids else None
 
 
 @router.get("/api/batch/{batch_id}", response_model=BatchStatus)

@@ -51,7 +51,8 @@ class AsyncClient(ClientBase):
         body = protocol.body(code, language, stdin, timeout_s, metadata)
         retrier = self._retrier()
         answer = await self._send("POST", "/api/eval", retrier, body=body,
-                                  params={"wait": "true"}, resendable=False)  # fmt: skip
+                                  params={"wait": "true"},
+                                  key=protocol.new_key())  # fmt: skip
         result = EvalResult.model_validate(answer.json())
         if answer.status_code == 200:
             return result
@@ -62,7 +63,7 @@ class AsyncClient(ClientBase):
                      metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
         body = protocol.body(code, language, stdin, timeout_s, metadata)
         answer = await self._send("POST", "/api/eval", self._retrier(), body=body,
-                                  resendable=False)  # fmt: skip
+                                  key=protocol.new_key())  # fmt: skip
         return answer.json()["id"]
 
     async def result(self, eval_id: str, *, wait: bool | float = False) -> EvalResult:
@@ -88,7 +89,7 @@ class AsyncClient(ClientBase):
     async def submit_batch(self, items: Iterable[Item]) -> tuple[str, list[str]]:
         body = {"items": [protocol.submission(i).model_dump(mode="json") for i in items]}
         answer = await self._send("POST", "/api/batch", self._retrier(), body=body,
-                                  resendable=False)  # fmt: skip
+                                  key=protocol.new_key())  # fmt: skip
         data = answer.json()
         return data["batch_id"], data["ids"]
 
@@ -126,11 +127,12 @@ class AsyncClient(ClientBase):
                 task.cancel()
 
     async def _submit_some(self, chunk: list[EvalSubmission], defer: bool) -> list[str]:
-        retrier, size = self._retrier(), len(chunk)
+        retrier, size, key = self._retrier(), len(chunk), protocol.new_key()
         while True:
             body = {"items": [item.model_dump(mode="json") for item in chunk[:size]]}
-            try:
-                answer = await self._send("POST", "/api/batch", None, body=body, resendable=False)
+            try:  # the same items are resent with the same key: never admitted twice
+                answer = await self._send("POST", "/api/batch", None, body=body,
+                                          key=f"{key}-{size}")  # fmt: skip
                 return answer.json()["ids"]
             except CrucibleError as error:
                 smaller = protocol.retry_batch_with(error, size, defer)
@@ -171,10 +173,15 @@ class AsyncClient(ClientBase):
         params: dict[str, str] | None = None,
         resendable: bool = True,
         accept: tuple[int, ...] = (),
+        key: str | None = None,
     ) -> httpx.Response:
+        headers = protocol.key_headers(key)
+        resendable = resendable or key is not None
         while True:
             try:
-                answer = await self._http.request(method, path, json=body, params=params)
+                answer = await self._http.request(
+                    method, path, json=body, params=params, headers=headers
+                )
             except httpx.TransportError as exc:
                 error = protocol.transport_error(exc, self.config.url, resendable)
             else:

@@ -3,6 +3,7 @@ means (every HTTP status maps to a result or to exactly one exception)."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -22,6 +23,16 @@ from crucible_ray.errors import (
 )
 
 REFUSAL_HEADER = "x-crucible-refusal"  # set by the server on 429: rate_limited or overloaded
+KEY_HEADER = "Idempotency-Key"  # crucible_ray.api.idempotency: resending never runs twice
+
+
+def new_key() -> str:
+    """A fresh idempotency key: one per logical submission, kept across its retries."""
+    return uuid.uuid4().hex
+
+
+def key_headers(key: str | None) -> dict[str, str]:
+    return {KEY_HEADER: key} if key else {}
 
 
 def headers(config: ClientConfig) -> dict[str, str]:

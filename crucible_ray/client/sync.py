@@ -64,7 +64,7 @@ class Client(ClientBase):
         body = protocol.body(code, language, stdin, timeout_s, metadata)
         retrier = self._retrier()
         answer = self._send("POST", "/api/eval", retrier, body=body, params={"wait": "true"},
-                            resendable=False)  # fmt: skip
+                            key=protocol.new_key())  # fmt: skip
         result = EvalResult.model_validate(answer.json())
         if answer.status_code == 200:
             return result
@@ -75,7 +75,7 @@ class Client(ClientBase):
                metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
         """Queue one program; returns its id at once."""
         body = protocol.body(code, language, stdin, timeout_s, metadata)
-        answer = self._send("POST", "/api/eval", self._retrier(), body=body, resendable=False)
+        answer = self._send("POST", "/api/eval", self._retrier(), body=body, key=protocol.new_key())
         return answer.json()["id"]
 
     def result(self, eval_id: str, *, wait: bool | float = False) -> EvalResult:
@@ -105,7 +105,9 @@ class Client(ClientBase):
     def submit_batch(self, items: Iterable[Item]) -> tuple[str, list[str]]:
         """Queue up to the server's batch limit as one request: ``(batch_id, ids)``."""
         body = {"items": [protocol.submission(i).model_dump(mode="json") for i in items]}
-        answer = self._send("POST", "/api/batch", self._retrier(), body=body, resendable=False)
+        answer = self._send(
+            "POST", "/api/batch", self._retrier(), body=body, key=protocol.new_key()
+        )
         data = answer.json()
         return data["batch_id"], data["ids"]
 
@@ -164,10 +166,10 @@ class Client(ClientBase):
     def _submit_some(self, chunk: list[EvalSubmission], defer: bool) -> list[str]:
         """Submit as large a prefix of ``chunk`` as the server admits; returns its ids. With
         ``defer``, a full server returns [] at once (results in flight will free room)."""
-        retrier, size = self._retrier(), len(chunk)
+        retrier, size, key = self._retrier(), len(chunk), protocol.new_key()
         while True:
-            try:
-                return self._post_batch(chunk[:size])
+            try:  # the same items are resent with the same key: never admitted twice
+                return self._post_batch(chunk[:size], f"{key}-{size}")
             except CrucibleError as error:
                 smaller = protocol.retry_batch_with(error, size, defer)
                 if smaller == 0:
@@ -177,9 +179,9 @@ class Client(ClientBase):
                 else:
                     size = smaller
 
-    def _post_batch(self, chunk: list[EvalSubmission]) -> list[str]:
+    def _post_batch(self, chunk: list[EvalSubmission], key: str) -> list[str]:
         body = {"items": [item.model_dump(mode="json") for item in chunk]}
-        return self._send("POST", "/api/batch", None, body=body, resendable=False).json()["ids"]
+        return self._send("POST", "/api/batch", None, body=body, key=key).json()["ids"]
 
     # plumbing --------------------------------------------------------------------------------
 
@@ -214,12 +216,16 @@ class Client(ClientBase):
         params: dict[str, str] | None = None,
         resendable: bool = True,
         accept: tuple[int, ...] = (),
+        key: str | None = None,
     ) -> httpx.Response:
         """One request, retried per ``retrier`` (None: not retried). A request that is not
-        ``resendable`` (it creates something) is retried only if it never reached the server."""
+        ``resendable`` (it creates something) is retried only if it never reached the server,
+        unless it carries an idempotency ``key``: the server then never runs it twice."""
+        headers = protocol.key_headers(key)
+        resendable = resendable or key is not None
         while True:
             try:
-                answer = self._http.request(method, path, json=body, params=params)
+                answer = self._http.request(method, path, json=body, params=params, headers=headers)
             except httpx.TransportError as exc:
                 error = protocol.transport_error(exc, self.config.url, resendable)
             else:

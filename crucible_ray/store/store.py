@@ -132,6 +132,11 @@ class EvalStore:
             row = session.get(Evaluation, eval_id)
             return _result(row) if row is not None and row.user == user else None
 
+    def code_sha256(self, eval_id: str) -> str | None:
+        """The digest of the code an evaluation was submitted with (to match a replay)."""
+        with self._session() as session:
+            return session.scalar(select(Evaluation.code_sha256).where(Evaluation.id == eval_id))
+
     def for_user(self, user: str) -> Iterator[EvalResult]:
         query = select(Evaluation).where(Evaluation.user == user)
         return self._stream(query.order_by(Evaluation.created_at))

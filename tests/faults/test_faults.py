@@ -117,6 +117,51 @@ def test_killing_an_ingress_replica_mid_load_loses_nothing(http, as_user):
         assert {r["status"] for r in records_of(client)} <= {"succeeded", "error"}
 
 
+@pytest.mark.timeout(600)
+def test_python_client_callers_never_notice_an_ingress_replica_dying(service, token_for):
+    import ray
+
+    from crucible_ray import Client
+
+    users = [f"client-{n}-{time.monotonic_ns()}" for n in range(6)]
+    done: dict[str, list[tuple[int, object]]] = {user: [] for user in users}
+    errors: list[str] = []
+    stop = threading.Event()
+
+    def call(user: str) -> None:
+        with Client(service, token=token_for(user)) as client:
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    done[user].append(
+                        (i, client.evaluate(f"import time\ntime.sleep(0.5)\nprint({i})"))
+                    )
+                except Exception as exc:  # what a caller would see
+                    errors.append(f"{user} call {i}: {exc!r}")
+
+    assert wait_for(lambda: len(_ingress_replicas()) == 2, timeout_s=120)
+    threads = [threading.Thread(target=call, args=(user,)) for user in users]
+    for thread in threads:
+        thread.start()
+    try:
+        assert wait_for(lambda: sum(map(len, done.values())) >= 10, timeout_s=120)
+        name, namespace = _ingress_replicas()[0]
+        ray.kill(ray.get_actor(name, namespace=namespace), no_restart=True)
+        time.sleep(10)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=300)
+    assert errors == []  # cut-off submissions were resent under their Idempotency-Key
+    for user in users:
+        for i, result in done[user]:
+            assert (result.status, result.stdout) == ("succeeded", f"{i}\n"), result
+        auth = {"Authorization": f"Bearer {token_for(user)}"}
+        with httpx.Client(base_url=service, timeout=60, headers=auth) as http:
+            assert len(records_of(http)) == len(done[user])  # and none of them ran twice
+
+
 def _raw_request(body: bytes, token: str, *, send_body: bool = True) -> socket.socket:
     head = (
         f"POST /api/eval?wait=true HTTP/1.1\r\nHost: 127.0.0.1\r\n"

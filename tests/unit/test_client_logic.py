@@ -115,24 +115,31 @@ def test_submit_window_shrinks_on_overload_and_grows_back():
     assert drained == 50 - 8 - len(again)
 
 
-def test_a_submission_answered_with_a_5xx_is_not_resent_but_a_read_is():
-    """The server may have admitted it before failing: resending could run it twice."""
+def test_a_submission_answered_with_a_5xx_is_resent_under_the_same_key():
+    """The server may have admitted it before failing: only its Idempotency-Key makes resending
+    safe (the server answers a resend with the same evaluation), so every try carries it."""
     from crucible_ray.client import Client
 
-    seen: list[str] = []
+    seen: list[tuple[str, str | None]] = []
 
     def server(request: httpx.Request) -> httpx.Response:
-        seen.append(request.method)
+        seen.append((request.method, request.headers.get("idempotency-key")))
         return httpx.Response(500, json={"detail": "boom"})
 
     client = Client("http://crucible.test", "t", transport=httpx.MockTransport(server),
-                    deadline_s=2, backoff_base_s=0.01, backoff_max_s=0.05)  # fmt: skip
-    with pytest.raises(ServerError):
+                    deadline_s=1, backoff_base_s=0.01, backoff_max_s=0.05)  # fmt: skip
+    with pytest.raises(DeadlineExceeded):
         client.submit("print(1)")
-    assert seen == ["POST"]
+    keys = {key for method, key in seen if method == "POST"}
+    assert len(seen) > 1 and len(keys) == 1 and None not in keys
+    seen.clear()
+    with pytest.raises(DeadlineExceeded):
+        client.submit("print(2)")
+    assert {key for _, key in seen}.isdisjoint(keys)  # another submission, another key
+    seen.clear()
     with pytest.raises(DeadlineExceeded):
         client.result("abc")
-    assert seen.count("GET") > 1  # a read is retried until the deadline
+    assert len(seen) > 1 and {key for _, key in seen} == {None}  # reads need no key
 
 
 def test_non_object_error_bodies_still_map():

@@ -1,0 +1,77 @@
+"""Idempotent submissions: ``Idempotency-Key`` on ``POST /api/eval`` and ``POST /api/batch``.
+
+A client that lost its answer (connection cut, an ingress replica killed, a 5xx) resends the
+same request with the same key and gets the same evaluation back, never a second run. Ids
+are derived from the user and the key, so a replay finds its record wherever it lands. A key
+names one request: reusing it for a different program is refused (422). The Python client
+sends a fresh key with every submission and resends on such failures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Annotated
+
+from fastapi import Depends, Header, HTTPException, Request
+
+from crucible_ray.api.admission import refuse, submission_context
+from crucible_ray.api.deps import Services
+from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.models import EvalResult
+
+KEY_HEADER = "Idempotency-Key"
+KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+KEY_DOC = "any unique string per submission: resending with the same key never runs it twice"
+ADMISSION_WINDOW_S = 2.0  # longer than any record-to-admission step of a live request
+
+
+def _valid_key(key: str | None) -> str | None:
+    if key is not None and not (0 < len(key) <= 128 and set(key) <= KEY_CHARS):
+        problem = {"loc": ["header", KEY_HEADER], "type": "value_error",
+                   "msg": "1 to 128 characters of A-Z a-z 0-9 . _ : -"}  # fmt: skip
+        raise HTTPException(422, [problem])
+    return key
+
+
+def idempotency_key(
+    key: Annotated[str | None, Header(alias=KEY_HEADER, description=KEY_DOC)] = None,
+) -> str | None:
+    return _valid_key(key)
+
+
+KeyDep = Annotated[str | None, Depends(idempotency_key)]
+
+
+def derived_id(user: str, key: str, *parts: str) -> str:
+    """The id of the evaluation (or batch) a user's key names: the same on every replica."""
+    return hashlib.sha256("\0".join((user, key, *parts)).encode()).hexdigest()[:32]
+
+
+async def replay(svc: Services, user: str, request: Request, eval_id: str,
+                 body: EvalSubmission) -> EvalResult | None:  # fmt: skip
+    """The evaluation an earlier request with this key created, or None if there is none.
+
+    A record the dispatcher does not know is being admitted by that request right now, or was
+    left when it died: after the admission window it is admitted again from this request."""
+    context = submission_context(user, request, body)
+    deadline = time.monotonic() + ADMISSION_WINDOW_S
+    while True:
+        existing = await asyncio.to_thread(svc.store.get, user, eval_id)
+        if existing is None:
+            return None  # never recorded, or refused and forgotten: a new submission
+        fingerprint = await asyncio.to_thread(svc.store.code_sha256, eval_id)
+        if (fingerprint, existing.language) != (context["code_sha256"], body.language):
+            raise HTTPException(422, f"{KEY_HEADER} already used for a different request")
+        if existing.status.is_final or await svc.dispatcher.wait.remote(eval_id, 0) is not None:
+            return existing
+        if time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    answer = await svc.dispatcher.submit.remote(eval_id, body.model_dump(exclude={"metadata"}),
+                                                context)  # fmt: skip
+    if not answer["accepted"]:
+        await asyncio.to_thread(svc.store.delete_user_evals, user, [eval_id])  # an orphan
+        refuse(answer, request, user)
+    return existing
