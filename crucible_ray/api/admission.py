@@ -4,12 +4,13 @@ record-then-admit, and the mapping of refusals to HTTP answers."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import itertools
 import json
 import logging
-from collections.abc import AsyncIterator
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -25,6 +26,8 @@ from crucible_ray.store import NewEvaluation
 REFUSAL_HEADER = "X-Crucible-Refusal"  # on 429: rate_limited or overloaded
 STORE_RETRY_AFTER_S = 5
 log = logging.getLogger(__name__)
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 def live(answer: dict[str, Any], metadata: Any, warnings: list[str]) -> EvalResult:
@@ -61,6 +64,18 @@ async def rate_limit(svc: Services, user: str, request: Request) -> None:
         raise too_many(f"rate limit of {limit}/minute", retry_after, "rate_limited")
 
 
+def _runs_to_completion(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    """Once started, the coroutine runs to its end even when its request is cancelled (Serve
+    cancels it when the client disconnects); the caller's answer is lost, its work is not."""
+
+    @functools.wraps(fn)
+    async def shielded(*args: P.args, **kwargs: P.kwargs) -> T:
+        return await asyncio.shield(asyncio.ensure_future(fn(*args, **kwargs)))
+
+    return shielded
+
+
+@_runs_to_completion
 async def accept(
     svc: Services,
     user: str,
@@ -68,23 +83,9 @@ async def accept(
     items: list[tuple[str, EvalSubmission]],
     batch_id: str | None,
 ) -> list[NewEvaluation]:
-    """Record, then admit, in order; returns the records that were admitted.
-
-    Runs to the end even when the client disconnects (Serve then cancels the request): a
-    submission half done would leave an evaluation admitted but forgotten, or recorded but
-    never run. The answer is lost with the client; the record is not.
-    """
-    return await asyncio.shield(asyncio.ensure_future(_accept(svc, user, request, items, batch_id)))
-
-
-async def _accept(
-    svc: Services,
-    user: str,
-    request: Request,
-    items: list[tuple[str, EvalSubmission]],
-    batch_id: str | None,
-) -> list[NewEvaluation]:
-    """``accept`` itself.
+    """Record, then admit, in order; returns the records that were admitted. Never left half
+    done (a submission cut in the middle would be admitted but forgotten, or recorded but never
+    run).
 
     A single submission the dispatcher refuses is forgotten and refused (422/429/503). In a
     batch, an item the sandbox policy refuses ends alone as an ``error`` result; when the
