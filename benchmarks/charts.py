@@ -115,9 +115,24 @@ def soak(r: dict, fig) -> None:
     ax2.legend()
 
 
+def cpu(r: dict, fig) -> None:
+    ax = fig.subplots()
+    names = list(
+        dict.fromkeys([*r["http"]["cpu_ms_per_eval"], *r["sandbox_layer"]["cpu_ms_per_eval"]])
+    )
+    ys = range(len(names))
+    for offset, (key, label) in enumerate((("sandbox_layer", "sandbox layer"), ("http", "HTTP"))):
+        values = [r[key]["cpu_ms_per_eval"].get(n, 0) for n in names]
+        ax.barh([y + 0.4 * offset for y in ys], values, height=0.4, label=label)
+    ax.set_yticks([y + 0.2 for y in ys], names)
+    ax.invert_yaxis()
+    ax.set(xlabel="CPU ms per evaluation", title="where the CPU goes")
+    ax.legend()
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
-                               "soak": soak}  # fmt: skip
+                               "soak": soak, "cpu": cpu}  # fmt: skip
 
 
 def main() -> None:

@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import tempfile
@@ -16,6 +17,13 @@ from pathlib import Path
 from typing import Any
 
 RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _stop(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # so that finally blocks take clusters and services down
+
+
+signal.signal(signal.SIGTERM, _stop)
 
 
 def percentile(values: list[float], q: float) -> float:

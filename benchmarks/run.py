@@ -5,7 +5,8 @@
 Benchmarks, in order: sandbox (vs bare docker run, runc and runsc), peers (epicbox,
 llm-sandbox, Ray's sandbox, raw container ceiling), execution (Ray layer vs sandbox layer),
 http (end to end at concurrency 1-32), batch (batch command vs execution layer, driver
-memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation). Each writes
+memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
+the CPU goes per evaluation, by component). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
 about 80 minutes on 2 cores; --quick runs each one small (minutes, numbers not meaningful).
@@ -27,10 +28,11 @@ from common import RESULTS
 HERE = Path(__file__).resolve().parent
 QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
-         "soak": ["--minutes", "1", "--callers", "8"]}  # fmt: skip
+         "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"]}  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "execution": "execution_bench.py", "http": "http_bench.py",
-           "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py"}  # fmt: skip
+           "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
+           "cpu": "cpu_profile.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -62,6 +64,11 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                 ("cluster RSS after, large / small", x["cluster_rss_after_large_vs_small"], "~1"),
                 ("client peak RSS, large / small", x["client_peak_rss_large_vs_small"],
                  "~1")]  # fmt: skip
+    if name == "cpu":
+        extra = r["http"]["total_cpu_ms_per_eval"] - r["sandbox_layer"]["total_cpu_ms_per_eval"]
+        return [("CPU ms per evaluation: sandbox layer / HTTP end to end",
+                 f"{r['sandbox_layer']['total_cpu_ms_per_eval']} / "
+                 f"{r['http']['total_cpu_ms_per_eval']} (+{extra:.0f})", "(profile)")]  # fmt: skip
     if name == "soak":
         lost = r["unfinished_count"] + r["unexpected_count"]
         return [("evaluations unaccounted for", lost, "0"),
@@ -100,10 +107,16 @@ def main() -> None:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         extra = QUICK[name] if args.quick else []
-        done = subprocess.run([sys.executable, str(HERE / SCRIPTS[name]), *extra])
-        print(f"== {name}: exit {done.returncode} after {time.monotonic() - started:.0f}s",
+        child = subprocess.Popen([sys.executable, str(HERE / SCRIPTS[name]), *extra])
+        try:
+            child.wait()
+        finally:  # stopped ourselves: stop the benchmark too (it takes its cluster down)
+            if child.poll() is None:
+                child.terminate()
+                child.wait()
+        print(f"== {name}: exit {child.returncode} after {time.monotonic() - started:.0f}s",
               flush=True)  # fmt: skip
-        if done.returncode != 0:
+        if child.returncode != 0:
             failed.append(name)
     subprocess.run([sys.executable, str(HERE / "charts.py")], check=True)
     (RESULTS / "README.md").write_text(summary())

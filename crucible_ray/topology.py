@@ -16,6 +16,10 @@ HEAD_ROLE = "head"
 SLOT_RESOURCE = "sandbox_slots"  # concurrent sandboxes a node can run (about one per core)
 
 NAMESPACE = "crucible"
+# Our actors take several calls per evaluation; Ray's per-call task events (for its dashboard's
+# task list) would cost CPU in every worker and the GCS that sandboxes need more. Our own
+# metrics and audit log say what happened. (Serve turns them off for its actors likewise.)
+QUIET = {"enable_task_events": False}
 DISPATCHER_NAME = "crucible-dispatcher"
 
 
@@ -38,6 +42,7 @@ def executor_actor_options(slots: int) -> dict[str, Any]:
         "label_selector": {ROLE_LABEL: EXECUTOR_ROLE},
         "resources": {SLOT_RESOURCE: float(slots)},
         "num_cpus": 0,
+        **QUIET,
     }
 
 
@@ -61,6 +66,7 @@ def control_plane_singleton(cls: type, name: str, *args: Any, max_concurrency: i
             max_restarts=-1,
             max_concurrency=max_concurrency,
             **control_plane_options(),
+            **QUIET,
         )
         .remote(*args)
     )
