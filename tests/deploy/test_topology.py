@@ -123,6 +123,9 @@ def test_serve_app_builds_from_the_package(where: str, monkeypatch: pytest.Monke
     """The import path names a real builder, and the config's args are valid Settings."""
     monkeypatch.setenv("CRUCIBLE_JWT_SECRET", "k3Y-" + "abcdefghij0123456789ABCDEFGHIJ")
     monkeypatch.setenv("CRUCIBLE_DATABASE_URL", "postgresql+psycopg://u:p@db:5432/crucible")
+    # Built as Serve builds it, but away from the cluster the other tests share: its dispatcher
+    # must not be replaced by one pointed at this config's (unreachable) database.
+    monkeypatch.setattr("ray.is_initialized", lambda: False)
     (app,) = _serve_apps()[where]["applications"]
     module, _, attr = app["import_path"].partition(":")
     builder = getattr(importlib.import_module(module), attr)
