@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import yaml
 import pytest
 
 from crucible_ray.metrics import SPECS
@@ -144,9 +145,13 @@ def test_a_real_prometheus_scrapes_every_node(cluster, as_user, prometheus):
     )
     assert query(prometheus, "max(ray_crucible_admission_limit)")[0]["value"][1] == "16"
 
+    shipped = yaml.safe_load((MONITORING / "alerts.yml").read_text())["groups"][0]["rules"]
+
     def rules_evaluated() -> bool:
         groups = httpx.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
         (crucible,) = [g for g in groups if g["name"] == "crucible"]
-        return len(crucible["rules"]) == 11 and all(r["health"] == "ok" for r in crucible["rules"])
+        return len(crucible["rules"]) == len(shipped) and all(
+            r["health"] == "ok" for r in crucible["rules"]
+        )
 
     assert wait_for(rules_evaluated, timeout_s=60)
