@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import yaml
 import pytest
+import yaml
 
 from crucible_ray.metrics import SPECS
 from tests.conftest import IN_CI, wait_for
