@@ -51,6 +51,7 @@ def _levels(ax, levels: dict, series: dict[str, str], key: str = "evals_per_s") 
     ax.set_xlabel("concurrency")
     ax.set_ylabel("evaluations / s" if key == "evals_per_s" else key)
     ax.set_title("closed-loop throughput")
+    ax.set_ylim(bottom=0)
     ax.legend()
 
 
@@ -71,6 +72,7 @@ def http(r: dict, fig) -> None:
     ax1.axhline(r["bare_docker_run"]["c4"]["evals_per_s"], ls=":", c="#888", label="docker run")
     ax1.set(xscale="log", xlabel="concurrency", ylabel="evaluations / s", title="throughput")
     ax1.set_xscale("log", base=2)
+    ax1.set_ylim(bottom=0)
     ax1.legend()
     for q in ("p50_ms", "p95_ms"):
         ax2.plot(xs, [r["levels"][str(c)][q] for c in xs], marker="o", label=q[:3])
