@@ -18,7 +18,6 @@ import itertools
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -26,9 +25,7 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, process_usage, write_results
-
-from crucible_ray.cluster import local
+from common import local_service, machine, process_usage, write_results
 
 PORT_OFFSET, HTTP_PORT = 500, 8600
 SAMPLE_EVERY_S = 15.0
@@ -87,35 +84,15 @@ def main() -> None:
     results: dict = {"machine": machine(), "minutes": args.minutes, "callers": args.callers,
                      "bounds": BOUNDS}  # fmt: skip
     dockerd = int(Path("/var/run/docker.pid").read_text())
-    with tempfile.TemporaryDirectory() as state_dir, tempfile.TemporaryDirectory() as data:
-        state = local.up(executors=2, slots=2, state_dir=Path(state_dir), port_offset=PORT_OFFSET)
-        try:
-            local.connect(Path(state_dir))
-            results.update(soak(state, dockerd, Path(data), args))
-        finally:
-            from crucible_ray.api.deployment import undeploy
-
-            undeploy()
-            local.down(Path(state_dir))
+    with local_service(PORT_OFFSET, HTTP_PORT, max_pending=args.callers) as service:
+        results.update(soak(*service, dockerd, args))
     write_results("soak", results, render(results))
     print(render(results))
 
 
-def soak(state, dockerd: int, data: Path, args) -> dict:
+def soak(url: str, settings, state, dockerd: int, args) -> dict:
     from crucible_ray.api.auth import issue_token
-    from crucible_ray.api.deployment import deploy
-    from crucible_ray.execution import DispatcherConfig
-    from crucible_ray.settings import Settings
 
-    settings = Settings(state_dir=data, port=HTTP_PORT, rate_limit_per_minute=100_000,
-                        dispatcher=DispatcherConfig(slots_per_actor=2, min_actors=2, max_actors=2,
-                                                    max_pending=args.callers))  # fmt: skip
-    deploy(settings, num_replicas=2)
-    url = f"http://127.0.0.1:{HTTP_PORT}"
-    deadline = time.monotonic() + 180
-    while httpx.get(f"{url}/healthz", timeout=10).status_code != 200:
-        assert time.monotonic() < deadline, "the service never became healthy"
-        time.sleep(1)
     warm_pool = 4  # 2 actors x 2 slots x 1 python sandbox booted ahead per slot
     deadline = time.monotonic() + 120
     while sample(state, dockerd)["containers"] < warm_pool and time.monotonic() < deadline:

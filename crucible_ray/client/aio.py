@@ -171,12 +171,11 @@ class AsyncClient(ClientBase):
         *,
         body: Any = None,
         params: dict[str, str] | None = None,
-        resendable: bool = True,
         accept: tuple[int, ...] = (),
         key: str | None = None,
     ) -> httpx.Response:
         headers = protocol.key_headers(key)
-        resendable = resendable or key is not None
+        resendable = method != "POST" or key is not None  # a POST creates: only keyed ones
         while True:
             try:
                 answer = await self._http.request(

@@ -214,15 +214,14 @@ class Client(ClientBase):
         *,
         body: Any = None,
         params: dict[str, str] | None = None,
-        resendable: bool = True,
         accept: tuple[int, ...] = (),
         key: str | None = None,
     ) -> httpx.Response:
-        """One request, retried per ``retrier`` (None: not retried). A request that is not
-        ``resendable`` (it creates something) is retried only if it never reached the server,
-        unless it carries an idempotency ``key``: the server then never runs it twice."""
+        """One request, retried per ``retrier`` (None: not retried). A POST (it creates
+        something) is resent only if it never reached the server, unless it carries an
+        idempotency ``key``: the server then never runs it twice."""
         headers = protocol.key_headers(key)
-        resendable = resendable or key is not None
+        resendable = method != "POST" or key is not None  # a POST creates: only keyed ones
         while True:
             try:
                 answer = self._http.request(method, path, json=body, params=params, headers=headers)
