@@ -22,7 +22,9 @@ from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.sandbox.engine import LABEL_MANAGED
 
-PG_PORT = 55432
+# Several checkouts can run the suite at once on one machine: each picks its own ports.
+TEST_PORT_OFFSET = int(os.environ.get("CRUCIBLE_TEST_PORT_OFFSET", "200"))
+PG_PORT = 55232 + TEST_PORT_OFFSET
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
@@ -97,7 +99,7 @@ def postgres_url() -> Iterator[str]:
         shutil.rmtree(data.parent, ignore_errors=True)
 
 
-CLUSTER_PORT_OFFSET = 200  # beside a developer's own cluster, never on top of it
+CLUSTER_PORT_OFFSET = TEST_PORT_OFFSET  # beside a developer's own cluster, never on top of it
 
 
 @pytest.fixture(scope="session")

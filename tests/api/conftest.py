@@ -11,9 +11,9 @@ import pytest
 from crucible_ray.api.auth import issue_token
 from crucible_ray.execution import DispatcherConfig
 from crucible_ray.settings import Settings
-from tests.conftest import wait_for
+from tests.conftest import TEST_PORT_OFFSET, wait_for
 
-HTTP_PORT = 8400
+HTTP_PORT = 8200 + TEST_PORT_OFFSET
 TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
 
 

@@ -16,11 +16,11 @@ import pytest
 import yaml
 
 from crucible_ray.metrics import SPECS
-from tests.conftest import IN_CI, wait_for
+from tests.conftest import IN_CI, TEST_PORT_OFFSET, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 MONITORING = ROOT / "cluster" / "monitoring"
-PROMETHEUS_PORT = 19090
+PROMETHEUS_PORT = 18890 + TEST_PORT_OFFSET
 
 
 def need(tool: str) -> str:
