@@ -9,6 +9,7 @@ from crucible_ray.errors import CrucibleError
 from crucible_ray.images.build import list_images
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import EvalRequest
+from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.engine import LABEL_MANAGED, Engine, owner_alive
 from crucible_ray.sandbox.sweep import stray_gvisor_processes
@@ -65,7 +66,7 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
         Check("orphan sandboxes", not orphans, f"{len(orphans)} left by dead processes",
               "crucible-ray sweep" if orphans else "")
     )  # fmt: skip
-    stray = stray_gvisor_processes(engine)
+    stray = stray_gvisor_processes(engine, sandboxes_dir())
     checks.append(
         Check("stray gVisor processes", not stray, f"{len(stray)} without a container",
               "crucible-ray sweep" if stray else "")

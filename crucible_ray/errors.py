@@ -103,3 +103,8 @@ class SandboxFault(CrucibleError):
 
     Raised only where a retry is safe because the submitted code never started.
     """
+
+
+class SandboxStartFailed(CrucibleError):
+    """A sandbox could not be started although this machine can run sandboxes (its engine and
+    runtime answer): a transient failure of this one evaluation, which may run elsewhere."""

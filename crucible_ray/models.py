@@ -53,6 +53,9 @@ class EvalResult(BaseModel):
     finished_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)
     error: str | None = Field(None, description="why the platform failed (status error only)")
+    error_code: str | None = Field(
+        None, description="stable reason code of `error` (crucible_ray.reasons.Reason)"
+    )
     metadata: dict[str, Any] | None = Field(None, description="the caller's metadata, echoed")
 
 

@@ -22,7 +22,8 @@ from crucible_ray.errors import InvalidRequest, RuntimeUnavailable
 from crucible_ray.languages import LanguageSpec, get_language
 from crucible_ray.models import EvalRequest
 
-MAX_TIMEOUT_S = 30.0
+DEFAULT_TIMEOUT_S = 30.0  # the design's wall-clock limit
+LONGEST_TIMEOUT_S = 3600.0  # what an operator may raise max_timeout_s to (a slot per program)
 DEFAULT_SECCOMP_PROFILE = Path(__file__).resolve().parent.parent / "seccomp" / "crucible.json"
 
 # Under gVisor the host pids cgroup also counts the sandbox's own host threads (~40 measured),
@@ -48,8 +49,10 @@ class SandboxPolicy(BaseModel):
     memory_mb: int = Field(100, ge=32, le=8192, description="memory limit; swap is not allowed")
     cpus: float = Field(0.5, gt=0, le=16)
     pids_limit: int = Field(50, ge=8, le=4096, description="processes + threads of the program")
-    timeout_s: float = Field(MAX_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S, description="default limit")
-    max_timeout_s: float = Field(MAX_TIMEOUT_S, gt=0, le=MAX_TIMEOUT_S)
+    timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=LONGEST_TIMEOUT_S,
+                             description="default wall-clock limit")  # fmt: skip
+    max_timeout_s: float = Field(DEFAULT_TIMEOUT_S, gt=0, le=LONGEST_TIMEOUT_S,
+                                 description="longest a request may ask for")  # fmt: skip
     tmp_size_mb: int = Field(16, ge=1, le=1024, description="size of the writable /tmp tmpfs")
     tmp_exec: bool = Field(False, description="allow executing files from /tmp (Go needs it)")
     shm_size_mb: int = Field(4, ge=1, le=256, description="size of /dev/shm")
@@ -76,8 +79,7 @@ class SandboxPolicy(BaseModel):
         """
         spec = get_language(request.language)
         policy = self.for_language(spec.policy_overrides)
-        if len(request.code.encode()) > policy.code_limit_bytes:
-            raise InvalidRequest(f"code exceeds {policy.code_limit_bytes} bytes", field="code")
+        policy.check_code_size(request.code)
         if len(request.stdin.encode()) > policy.stdin_limit_bytes:
             raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes", field="stdin")
         timeout_s = request.timeout_s if request.timeout_s is not None else policy.timeout_s
@@ -86,6 +88,15 @@ class SandboxPolicy(BaseModel):
                 f"timeout_s must be > 0 and <= {policy.max_timeout_s:g}", field="timeout_s"
             )
         return spec, policy, timeout_s
+
+    def check_code_size(self, code: str) -> None:
+        """The one code-size check (the API answers 413 with it, before anything is recorded)."""
+        if len(code.encode()) > self.code_limit_bytes:
+            raise InvalidRequest(f"code exceeds {self.code_limit_bytes} bytes", field="code")
+
+    def for_request(self, language: str) -> SandboxPolicy:
+        """This policy as it applies to a program in ``language``."""
+        return self.for_language(get_language(language).policy_overrides)
 
     def seccomp_json(self) -> str:
         """The seccomp profile for this runtime, as Docker expects it in ``security_opt``.

@@ -2,7 +2,8 @@
 
 Safe defaults, and unsafe ones refused: the JWT secret must be long and not a well-known
 value. When none is configured, a random one is created on first start in a 0600 file.
-Nested settings use ``__``: ``CRUCIBLE_SANDBOX__MEMORY_MB=200``.
+Nested settings use ``__``: ``CRUCIBLE_SANDBOX__MEMORY_MB=200`` sets what every sandbox gets
+(the API's checks, the dispatcher and the executors all use that one policy).
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from crucible_ray.execution.config import DispatcherConfig
+from crucible_ray.paths import DEFAULT_STATE_DIR
 from crucible_ray.policy import SandboxPolicy
 
 MIN_SECRET_CHARS = 32
@@ -27,7 +29,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="CRUCIBLE_", env_nested_delimiter="__",
                                       extra="forbid", frozen=True)  # fmt: skip
 
-    state_dir: Path = Path("/var/lib/crucible")
+    state_dir: Path = Field(DEFAULT_STATE_DIR, description="where all state lives")
     database_url: str | None = Field(None, description="default: SQLite in state_dir")
     jwt_secret: SecretStr | None = Field(None, description="default: a 0600 file in state_dir")
     jwt_issuer: str = "crucible-ray"
@@ -45,6 +47,19 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(120, gt=0, description="HTTP request timeout at the proxy")
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
+
+    @model_validator(mode="after")
+    def _one_policy(self) -> Settings:
+        """One sandbox policy, from ``CRUCIBLE_SANDBOX__*``: the API checks requests against the
+        same object the dispatcher hands to every executor and sandbox."""
+        dispatcher = self.dispatcher
+        if "policy" in dispatcher.model_fields_set and dispatcher.policy != self.sandbox:
+            raise ValueError("set the sandbox policy as `sandbox` (CRUCIBLE_SANDBOX__*), not "
+                             "under `dispatcher`")  # fmt: skip
+        update = {"policy": self.sandbox, "state_dir": dispatcher.state_dir or self.state_dir}
+        # frozen model: set once here, at validation, so every reader sees the same policy
+        object.__setattr__(self, "dispatcher", dispatcher.model_copy(update=update))
+        return self
 
     @field_validator("jwt_secret")
     @classmethod

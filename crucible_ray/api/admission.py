@@ -19,11 +19,14 @@ from crucible_ray.analysis import warnings_for
 from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.audit import audit_refusal
+from crucible_ray.errors import InvalidRequest
 from crucible_ray.metrics import metrics
 from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.store import NewEvaluation
 
-REFUSAL_HEADER = "X-Crucible-Refusal"  # on 429: rate_limited or overloaded
+# On 429: rate_limited or overloaded; on 503: no_executor or store_unavailable.
+REFUSAL_HEADER = "X-Crucible-Refusal"
 STORE_RETRY_AFTER_S = 5
 log = logging.getLogger(__name__)
 P = ParamSpec("P")
@@ -46,13 +49,27 @@ def too_many(message: str, retry_after_s: float, reason: str = "overloaded") -> 
     )
 
 
-def check_code_size(svc: Services, items: list[EvalSubmission]) -> None:
-    limit = svc.settings.sandbox.code_limit_bytes
-    for item in items:
-        if len(item.code.encode()) > limit:
-            raise HTTPException(
-                status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, f"code exceeds {limit} bytes"
-            )
+def check_limits(svc: Services, items: list[EvalSubmission]) -> None:
+    """Code size (413) and metadata size (422) of every item, before anything is recorded.
+
+    Both come from the settings: the code limit from the one sandbox policy, the object the
+    dispatcher checks the rest with (stdin, timeout: 422 for a single submission, an ``error``
+    result of its own for a batch item) and hands to every executor and sandbox.
+    """
+    metadata_limit = svc.settings.metadata_limit_bytes
+    for index, item in enumerate(items):
+        try:
+            svc.settings.sandbox.for_request(item.language).check_code_size(item.code)
+        except InvalidRequest as exc:
+            raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
+        if item.metadata is not None and len(json.dumps(item.metadata)) > metadata_limit:
+            where = ["body", "items", index, "metadata"] if len(items) > 1 else ["body", "metadata"]
+            message = f"metadata must serialise to at most {metadata_limit} bytes of JSON"
+            raise _unprocessable(where, message)
+
+
+def _unprocessable(loc: list[Any], message: str) -> HTTPException:
+    return HTTPException(422, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
 async def rate_limit(svc: Services, user: str, request: Request) -> None:
@@ -127,9 +144,9 @@ async def accept(
             if answer["accepted"]:
                 admitted.append(record)
             elif answer["reason"] == "invalid" and batch_id is not None:
-                error = f"invalid request ({answer.get('field') or 'body'}): {answer['message']}"
+                detail = f"{answer.get('field') or 'body'}: {answer['message']}"
                 final = EvalResult(id=eval_id, status=EvalStatus.ERROR, language=item.language,
-                                   error=error)  # fmt: skip
+                                   **error_fields(Reason.INVALID_REQUEST, detail))  # fmt: skip
                 await asyncio.to_thread(svc.store.finish, final)
                 admitted.append(record)  # it has its final result
             else:
@@ -163,10 +180,14 @@ async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:
 
 
 def store_unavailable(exc: Exception) -> HTTPException:
+    log.warning("result store unavailable: %s", exc)  # the details stay in the server log
     return HTTPException(
         status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"the result store is unavailable ({type(exc).__name__}); try again later",
-        headers={"Retry-After": str(STORE_RETRY_AFTER_S)},
+        f"{Reason.STORE_UNAVAILABLE.sentence}; try again later",
+        headers={
+            "Retry-After": str(STORE_RETRY_AFTER_S),
+            REFUSAL_HEADER: Reason.STORE_UNAVAILABLE.value,
+        },
     )
 
 
@@ -175,9 +196,9 @@ def refuse(answer: dict[str, Any], request: Request, user: str) -> None:
     if answer["reason"] == "overloaded":
         raise too_many(answer["message"], answer["retry_after_s"] or 1.0)
     if answer["reason"] == "invalid":
-        field = ["body", answer["field"]] if answer.get("field") else ["body"]
-        raise HTTPException(422, [{"loc": field, "msg": answer["message"], "type": "value_error"}])
-    raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"])
+        raise _unprocessable(["body", answer.get("field") or "body"], answer["message"])
+    raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"],
+                        headers={REFUSAL_HEADER: Reason.NO_EXECUTOR.value})  # fmt: skip
 
 
 async def json_lines(results: Any) -> AsyncIterator[bytes]:

@@ -17,6 +17,7 @@ from crucible_ray.api.app import api, install, make_services
 from crucible_ray.api.ratelimit import get_limiter
 from crucible_ray.execution.client import get_dispatcher
 from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.settings import Settings
 from crucible_ray.topology import control_plane_options
 
@@ -75,7 +76,7 @@ class Ingress:
                         id=eval_id,
                         status=EvalStatus.ERROR,
                         language="unknown",
-                        error="lost: the dispatcher or the ingress restarted before it ran",
+                        **error_fields(Reason.LOST_BEFORE_RUN),
                     )
                 )
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from crucible_ray.api.admission import (
     Duplicate,
     accept,
-    check_code_size,
+    check_limits,
     json_lines,
     live,
     rate_limit,
@@ -47,7 +47,7 @@ async def submit_eval(
     key: KeyDep,
     wait: Annotated[bool, Query(description="answer with the finished result")] = False,
 ) -> Any:
-    check_code_size(svc, [body])
+    check_limits(svc, [body])
     eval_id = derived_id(user, key) if key else uuid.uuid4().hex
     earlier = await replay(svc, user, request, eval_id, body) if key else None
     if earlier is None:
@@ -114,7 +114,7 @@ async def submit_batch(
 ) -> BatchAccepted:
     if len(body.items) > svc.settings.max_batch_items:
         raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
-    check_code_size(svc, body.items)
+    check_limits(svc, body.items)
     batch_id = derived_id(user, key, "batch") if key else uuid.uuid4().hex
     if key and (earlier := await batch_replay(svc, user, batch_id)) is not None:
         return earlier

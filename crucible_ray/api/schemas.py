@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -11,28 +10,26 @@ from crucible_ray.languages import LANGUAGES
 
 
 class EvalSubmission(BaseModel):
-    """One program. Size limits that mean 413 (code) are checked by the route, not here."""
+    """One program. Its limits come from the settings (the sandbox policy, the metadata limit)
+    and are checked by ``admission.check_limits`` and the dispatcher, never hard-coded here."""
 
     model_config = ConfigDict(extra="forbid")
 
-    code: str = Field(..., min_length=1, description="source, at most 100,000 bytes")
+    code: str = Field(..., min_length=1, description="source, at most the policy's code limit")
     language: str = Field("python", description="python, javascript or go")
     stdin: str = Field("", description="given to the program on standard input")
-    timeout_s: float | None = Field(None, gt=0, le=30, description="wall-clock limit, seconds")
-    metadata: dict[str, Any] | None = Field(None, description="small JSON object, echoed back")
+    timeout_s: float | None = Field(
+        None, gt=0, description="wall-clock limit, seconds (at most the policy's max_timeout_s)"
+    )
+    metadata: dict[str, Any] | None = Field(
+        None, description="small JSON object (at most metadata_limit_bytes), echoed back"
+    )
 
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str) -> str:
         if value not in LANGUAGES:
             raise ValueError(f"unsupported language; use one of {', '.join(sorted(LANGUAGES))}")
-        return value
-
-    @field_validator("metadata")
-    @classmethod
-    def _small_metadata(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None and len(json.dumps(value)) > 4096:
-            raise ValueError("metadata must serialise to at most 4096 bytes of JSON")
         return value
 
 
@@ -44,7 +41,9 @@ class Accepted(BaseModel):
 class BatchSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    items: list[EvalSubmission] = Field(..., min_length=1, max_length=1000)
+    items: list[EvalSubmission] = Field(
+        ..., min_length=1, description="at most max_batch_items (setting, default 1,000)"
+    )
 
 
 class BatchAccepted(BaseModel):

@@ -96,12 +96,12 @@ def sweep(
     ] = False,
 ) -> None:
     """Remove sandbox containers left behind by crashed or killed processes."""
+    from crucible_ray.paths import sandboxes_dir
     from crucible_ray.sandbox.engine import Engine
-    from crucible_ray.sandbox.runner import DEFAULT_STATE_DIR
     from crucible_ray.sandbox.sweep import sweep_orphans
 
     with reported_errors():
-        removed = sweep_orphans(Engine(), DEFAULT_STATE_DIR / "sandboxes", everything=everything)
+        removed = sweep_orphans(Engine(), sandboxes_dir(), everything=everything)
     typer.echo(f"removed {removed} sandbox container(s)")
 
 

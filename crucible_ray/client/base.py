@@ -11,6 +11,7 @@ from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.errors import CrucibleError, DeadlineExceeded
 from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.reasons import Reason, error_fields
 
 
 class ClientBase:
@@ -36,4 +37,4 @@ class ClientBase:
         ``error`` result naming the id (it may still finish: ``result(id)`` tells)."""
         why = "not finished in time" if isinstance(error, DeadlineExceeded) else str(error)
         return EvalResult(id=eval_id, status=EvalStatus.ERROR, language=language,
-                          error=f"the client stopped waiting: {why}")  # fmt: skip
+                          **error_fields(Reason.CLIENT_STOPPED_WAITING, why))  # fmt: skip

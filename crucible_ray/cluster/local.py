@@ -209,12 +209,12 @@ def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:
 
 
 def _sweep_sandboxes() -> None:
+    from crucible_ray.paths import sandboxes_dir
     from crucible_ray.sandbox.engine import Engine
-    from crucible_ray.sandbox.runner import DEFAULT_STATE_DIR
     from crucible_ray.sandbox.sweep import sweep_orphans
 
     with contextlib.suppress(CrucibleError):
-        sweep_orphans(Engine(), DEFAULT_STATE_DIR / "sandboxes")
+        sweep_orphans(Engine(), sandboxes_dir())
 
 
 def kill_executor(state: ClusterState, node: dict) -> None:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crucible_ray.policy import SandboxPolicy
 
 
 class DispatcherConfig(BaseModel):
@@ -22,13 +24,24 @@ class DispatcherConfig(BaseModel):
     unavailable_after_s: float = Field(
         60.0, gt=0, description="with no executor ready for this long, submissions are refused"
     )
-    executor_call_slack_s: float = Field(120.0, gt=0, description="beyond the program timeout")
+    executor_call_slack_s: float = Field(
+        120.0, gt=0, description="beyond the program timeout: an executor silent longer is hung"
+    )
+    probe_timeout_s: float = Field(
+        10.0, gt=0, description="an executor that does not answer its liveness probe is lost"
+    )
     warm_per_slot: int = Field(1, ge=0, le=4, description="python sandboxes booted ahead")
     boot_workers_per_actor: int = Field(
         1, ge=1, le=16, description="sandboxes an actor boots at once (boots are CPU-bound)"
     )
     result_retention: int = Field(100_000, ge=100, description="finished results kept")
-    policy: dict[str, Any] = Field(default_factory=dict, description="SandboxPolicy overrides")
+    policy: SandboxPolicy = Field(
+        default_factory=SandboxPolicy,
+        description="what every sandbox enforces (from Settings.sandbox in a service)",
+    )
+    state_dir: Path | None = Field(
+        None, description="executors' state directory; default: CRUCIBLE_STATE_DIR on their node"
+    )
     store_url: str | None = Field(None, description="record final results in this EvalStore")
 
     @model_validator(mode="after")

@@ -27,14 +27,14 @@ from pydantic import ValidationError
 from ray.exceptions import RayActorError, RayTaskError
 
 from crucible_ray.audit import audit_evaluation
-from crucible_ray.errors import InvalidRequest, SandboxUnavailable
+from crucible_ray.errors import InvalidRequest, SandboxStartFailed, SandboxUnavailable
 from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.execution.recorder import ResultRecorder
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
-from crucible_ray.policy import SandboxPolicy
+from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.topology import executor_actor_options
 
 log = logging.getLogger(__name__)
@@ -42,7 +42,6 @@ RemoteExecutor = ray.remote(ExecutorActor)
 MAX_ATTEMPTS = 2  # the first run plus one retry on another executor
 START_FAILURES_BEFORE_REFUSING = 3
 PROBE_INTERVAL_S = 2.0
-PROBE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -78,7 +77,7 @@ class Executor:
 class Dispatcher:
     def __init__(self, config: dict[str, Any] | None = None) -> None:
         self.config = DispatcherConfig.model_validate(config or {})
-        self.policy = SandboxPolicy.model_validate(self.config.policy)
+        self.policy = self.config.policy
         self._executors: dict[str, Executor] = {}
         self._queue: collections.deque[str] = collections.deque()
         self._jobs: dict[str, Job] = {}
@@ -218,10 +217,11 @@ class Dispatcher:
         if any(e.ready for e in self._executors.values()):
             self._last_ready_at = time.monotonic()
             return None
+        # Users get the sentence; why executors fail to start is in stats() and the log.
         if self._start_failures >= START_FAILURES_BEFORE_REFUSING:
-            return f"no executor can start: {self._last_start_error}"
+            return f"{Reason.NO_EXECUTOR.sentence}: executors fail to start"
         if time.monotonic() - self._last_ready_at > self.config.unavailable_after_s:
-            return f"no executor has been ready for {self.config.unavailable_after_s:g}s"
+            return f"{Reason.NO_EXECUTOR.sentence}: none has been ready for a while"
         return None
 
     def _pump(self) -> None:
@@ -241,28 +241,38 @@ class Dispatcher:
 
     async def _run(self, executor: Executor, job: Job) -> None:
         ref = executor.handle.run.remote(job.eval_id, job.request)
+        limit_s = job.timeout_s + self.config.executor_call_slack_s
         try:
-            result = await asyncio.wait_for(ref, job.timeout_s + self.config.executor_call_slack_s)
+            result = await asyncio.wait_for(ref, limit_s)
             self._finish(job, result)
         except RayTaskError as exc:
-            if isinstance(exc.cause, SandboxUnavailable):  # that node cannot run sandboxes
+            if isinstance(exc.cause, SandboxStartFailed):  # this once; the node still works
+                log.warning("evaluation %s: %s", job.eval_id, exc.cause)
+                self._retry_or_fail(job, Reason.SANDBOX_START_FAILED)
+            elif isinstance(exc.cause, SandboxUnavailable):  # that node cannot run sandboxes
                 self._lose(executor, f"sandboxes unavailable on its node: {exc.cause}")
-                self._retry_or_fail(job, f"executor could not run sandboxes: {exc.cause}")
+                self._retry_or_fail(job, Reason.EXECUTOR_CANNOT_RUN_SANDBOXES)
             else:
-                self._finish(job, self._result(job, EvalStatus.ERROR, f"executor failed: {exc}"))
+                log.error("evaluation %s: executor failed: %s", job.eval_id, exc)
+                self._finish(job, self._result(job, EvalStatus.ERROR, Reason.INTERNAL))
         except RayActorError as exc:  # the actor or its whole node died
             self._lose(executor, str(exc))
-            self._retry_or_fail(job, f"executor lost during the evaluation: {exc}")
+            self._retry_or_fail(job, Reason.EXECUTOR_LOST)
         except TimeoutError:
-            ray.cancel(ref, force=True)
-            self._finish(job, self._result(job, EvalStatus.ERROR, "executor did not answer"))
+            # The sandbox enforces the program's own deadline, so an executor silent past it
+            # (plus slack) is hung: it gets no more work, and the evaluation runs elsewhere.
+            # Ray 2.60 refuses force=True for actor tasks; killing the actor ends the task.
+            with contextlib.suppress(Exception):
+                ray.cancel(ref)
+            self._lose(executor, f"no answer within {limit_s:g}s for {job.eval_id}")
+            self._retry_or_fail(job, Reason.EXECUTOR_UNRESPONSIVE)
         finally:
             executor.inflight.discard(job.eval_id)
             if not executor.inflight:
                 executor.idle_since = time.monotonic()
             self._pump()
 
-    def _retry_or_fail(self, job: Job, reason: str) -> None:
+    def _retry_or_fail(self, job: Job, reason: Reason) -> None:
         if job.cancel_requested:
             self._finish(job, self._result(job, EvalStatus.CANCELLED))
         elif job.attempts < MAX_ATTEMPTS:
@@ -272,7 +282,7 @@ class Dispatcher:
             job.queued_at = time.monotonic()
             self._queue.appendleft(job.eval_id)
         else:
-            self._finish(job, self._result(job, EvalStatus.ERROR, f"{reason} (after retry)"))
+            self._finish(job, self._result(job, EvalStatus.ERROR, reason))
 
     def _finish(self, job: Job, result: dict[str, Any]) -> None:
         if job.done.is_set():
@@ -288,10 +298,10 @@ class Dispatcher:
         while len(self._finished) > self.config.result_retention:
             self._jobs.pop(self._finished.popleft(), None)
 
-    def _result(self, job: Job, status: EvalStatus, error: str | None = None) -> dict[str, Any]:
+    def _result(self, job: Job, status: EvalStatus, reason: Reason | None = None) -> dict[str, Any]:
         final = {"finished_at": utcnow()} if status.is_final else {}
         return EvalResult(id=job.eval_id, status=status, language=job.language,
-                          created_at=job.created_at, error=error,
+                          created_at=job.created_at, **error_fields(reason),
                           **final).model_dump(mode="json")  # fmt: skip
 
     def _snapshot(self, job: Job) -> dict[str, Any]:
@@ -345,11 +355,12 @@ class Dispatcher:
         """Idle executors are called by nobody: ask each one now and then, so that a dead actor
         or node is noticed (and replaced) before work is routed to it."""
         try:
-            await asyncio.wait_for(executor.handle.info.remote(), PROBE_TIMEOUT_S)
+            timeout_s = self.config.probe_timeout_s
+            await asyncio.wait_for(executor.handle.info.remote(), timeout_s)
         except RayActorError as exc:
             self._lose(executor, f"liveness probe: {_reason(exc)}")
-        except TimeoutError:
-            log.warning("executor %s did not answer its liveness probe", executor.actor_id)
+        except TimeoutError:  # hung (e.g. its process stopped): route nothing more to it
+            self._lose(executor, f"no answer to its liveness probe in {timeout_s:g}s")
 
     def _start(self) -> None:
         slots = self.config.slots_per_actor
@@ -357,9 +368,10 @@ class Dispatcher:
             **executor_actor_options(slots), max_restarts=0, max_concurrency=1000
         ).remote(
             slots,
-            self.config.policy,
+            self.policy,
             {"python": slots * self.config.warm_per_slot},
             self.config.boot_workers_per_actor,
+            self.config.state_dir,
         )
         executor = Executor(handle._actor_id.hex(), handle, slots)
         self._executors[executor.actor_id] = executor
@@ -408,8 +420,7 @@ class Dispatcher:
             self._queue and now - self._jobs[self._queue[0]].queued_at > self.config.queue_timeout_s
         ):
             job = self._jobs[self._queue.popleft()]
-            self._finish(job, self._result(job, EvalStatus.ERROR,
-                                           "no executor became available in time"))  # fmt: skip
+            self._finish(job, self._result(job, EvalStatus.ERROR, Reason.QUEUE_TIMEOUT))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import ray
@@ -32,9 +34,10 @@ class ExecutorActor:
     def __init__(
         self,
         slots: int,
-        policy: dict[str, Any] | None = None,
+        policy: SandboxPolicy | None = None,
         warm: dict[str, int] | None = None,
         boot_workers: int = 1,
+        state_dir: Path | None = None,
     ) -> None:
         self.slots = slots
         context = ray.get_runtime_context()
@@ -42,7 +45,8 @@ class ExecutorActor:
         self.node_labels = context.get_node_labels()
         self._telemetry = SandboxMetrics()
         self._runner = SandboxRunner(
-            SandboxPolicy.model_validate(policy or {}),
+            policy or SandboxPolicy(),
+            state_dir=state_dir,
             warm=warm or {"python": slots},
             boot_workers=boot_workers,
             observer=self._telemetry,
@@ -87,6 +91,8 @@ class ExecutorActor:
             "running": self._running,
             "warm_ready": self._runner.warm_ready(),
             "owner": self._runner.owner,
+            "work_dir": str(self._runner.work_dir),
+            "pid": os.getpid(),
         }
 
     async def sweep(self) -> int:

@@ -24,6 +24,7 @@ import docker.types
 from crucible_ray.errors import EngineInterrupted, SandboxFault
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
+from crucible_ray.sandbox import ledger
 from crucible_ray.sandbox.engine import (
     ENGINE_ERRORS,
     LABEL_LANGUAGE,
@@ -142,6 +143,7 @@ def prepare(
     try:
         config = container_config(policy, spec, runtime_name, image, code_dir, owner)
         container_id = engine.api.create_container(**config)["Id"]
+        ledger.record(work_dir, container_id)  # before it starts: its processes are ours
         response = engine.api.attach_socket(
             container_id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1}
         )
@@ -160,7 +162,9 @@ def prepare(
             container_id, spec, policy, code_dir, sock, reader, time.monotonic(), response
         )
     except BaseException:
-        destroy_container(engine, container_id, code_dir)
+        # A failed start can leave gVisor processes the engine forgot: the ledger entry stays
+        # for the orphan sweep to find them.
+        destroy_container(engine, container_id, code_dir, keep_record=True)
         raise
 
 
@@ -261,7 +265,9 @@ def destroy(engine: Engine, sandbox: PreparedSandbox) -> None:
     destroy_container(engine, sandbox.container_id, sandbox.code_dir)
 
 
-def destroy_container(engine: Engine, container_id: str | None, code_dir: Path) -> None:
+def destroy_container(
+    engine: Engine, container_id: str | None, code_dir: Path, *, keep_record: bool = False
+) -> None:
     """Remove a sandbox container (killing it if needed) and its code directory."""
     if container_id is not None:
         try:
@@ -270,4 +276,7 @@ def destroy_container(engine: Engine, container_id: str | None, code_dir: Path) 
             pass
         except ENGINE_ERRORS:
             engine.remove_later(container_id)  # engine down or restarting: retried later
+            keep_record = True
+        if not keep_record:
+            ledger.forget(code_dir.parent, container_id)
     shutil.rmtree(code_dir, ignore_errors=True)

@@ -12,16 +12,20 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, Self
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
 from crucible_ray.errors import (
     CrucibleError,
     EngineInterrupted,
-    EngineUnavailable,
     SandboxFault,
+    SandboxStartFailed,
 )
 from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
+from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
+from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.sandbox.container import (
     Outcome,
     PreparedSandbox,
@@ -35,8 +39,8 @@ from crucible_ray.sandbox.sweep import sweep_orphans
 
 log = logging.getLogger(__name__)
 
-DEFAULT_STATE_DIR = Path("/var/lib/crucible")
 ATTEMPTS = 2  # a sandbox that breaks before the code starts is replaced once
+PREPARE_ATTEMPTS = 3  # transient engine errors while starting one (~0.75 s of backoff)
 
 
 class SandboxObserver(Protocol):
@@ -69,7 +73,7 @@ class SandboxRunner:
         policy: SandboxPolicy | None = None,
         *,
         engine: Engine | None = None,
-        state_dir: Path = DEFAULT_STATE_DIR,
+        state_dir: Path | None = None,
         warm: int | Mapping[str, int] = 0,
         boot_workers: int = 2,
         observer: SandboxObserver | None = None,
@@ -78,7 +82,7 @@ class SandboxRunner:
         self.observer: SandboxObserver = observer or _Unobserved()
         self.engine = engine or Engine()
         self.owner = owner_token()
-        self.work_dir = state_dir / "sandboxes" / self.owner
+        self.work_dir = sandboxes_dir(state_dir) / self.owner  # default: CRUCIBLE_STATE_DIR
         self._warm = dict.fromkeys(LANGUAGES, warm) if isinstance(warm, int) else dict(warm)
         self._pools: dict[str, WarmPool] = {}
         self._images: dict[str, str] = {}
@@ -128,9 +132,11 @@ class SandboxRunner:
     def run(self, request: EvalRequest, eval_id: str | None = None) -> EvalResult:
         """Run one program and return its result.
 
-        Raises InvalidRequest for a bad request and SandboxUnavailable when sandboxes cannot be
-        started safely (nothing ran). Once the program may have started, every failure is an
-        EvalResult (status ``error`` when the platform, not the program, failed).
+        Raises InvalidRequest for a bad request, SandboxUnavailable when this machine cannot
+        start sandboxes safely, and SandboxStartFailed when one sandbox could not be started
+        although the machine can (nothing ran in either case; the latter may be retried). Once
+        the program may have started, every failure is an EvalResult (status ``error`` with an
+        ``error_code`` when the platform, not the program, failed).
         """
         if self._runtime_name is None:
             raise RuntimeError("SandboxRunner.start() was not called")
@@ -151,13 +157,16 @@ class SandboxRunner:
                 except SandboxFault as exc:
                     log.warning("sandbox fault (attempt %d) for %s: %s", attempt, eval_id, exc)
                     if attempt == ATTEMPTS:
-                        return _finish(result, EvalStatus.ERROR, error=f"sandbox fault: {exc}")
+                        return _finish(result, EvalStatus.ERROR, Reason.SANDBOX_FAULT)
                     continue
                 except _Cancelled:
                     return _finish(result, EvalStatus.CANCELLED)
-                except (*ENGINE_ERRORS, EngineInterrupted) as exc:
-                    error = f"the container engine failed during the evaluation: {exc}"
-                    return _finish(result, EvalStatus.ERROR, error=error)
+                except EngineInterrupted as exc:
+                    log.warning("evaluation %s interrupted: %s", eval_id, exc)
+                    return _finish(result, EvalStatus.ERROR, Reason.ENGINE_INTERRUPTED)
+                except ENGINE_ERRORS as exc:
+                    log.warning("engine failed during evaluation %s: %s", eval_id, exc)
+                    return _finish(result, EvalStatus.ERROR, Reason.ENGINE_FAILED)
                 return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))
             raise AssertionError("unreachable")
         finally:
@@ -189,11 +198,19 @@ class SandboxRunner:
         assert self._runtime_name is not None
         started = time.monotonic()
         try:
-            sandbox = prepare(
-                self.engine, spec, policy, self._runtime_name, image, self.work_dir, self.owner
-            )
+            for attempt in Retrying(
+                stop=stop_after_attempt(PREPARE_ATTEMPTS),
+                wait=wait_exponential(multiplier=0.25, max=2.0),
+                retry=retry_if_exception_type(ENGINE_ERRORS),
+                reraise=True,
+            ):
+                with attempt:
+                    sandbox = prepare(self.engine, spec, policy, self._runtime_name, image,
+                                      self.work_dir, self.owner)  # fmt: skip
         except ENGINE_ERRORS as exc:
-            raise EngineUnavailable(f"cannot start a sandbox: {exc}") from exc
+            # Still failing: is it this machine (refuse everything) or this sandbox only?
+            self.engine.check_runtime(self.policy.runtime)  # raises if the node cannot
+            raise SandboxStartFailed(f"cannot start a sandbox: {exc}") from exc
         self.observer.sandbox_booted(spec.name, time.monotonic() - started)
         return sandbox
 
@@ -222,8 +239,9 @@ class _Cancelled(CrucibleError):
     pass
 
 
-def _finish(result: EvalResult, status: EvalStatus, *, error: str | None = None) -> EvalResult:
-    return result.model_copy(update={"status": status, "error": error, "finished_at": utcnow()})
+def _finish(result: EvalResult, status: EvalStatus, reason: Reason | None = None) -> EvalResult:
+    update = {"status": status, "finished_at": utcnow(), **error_fields(reason)}
+    return result.model_copy(update=update)
 
 
 def _from_outcome(result: EvalResult, outcome: Outcome, *, cancelled: bool) -> EvalResult:

@@ -30,6 +30,7 @@ _RESULT_FIELDS = (
     "runtime",
     "finished_at",
     "error",
+    "error_code",
 )
 
 
@@ -203,6 +204,7 @@ def _result(row: Evaluation) -> EvalResult:
         finished_at=_aware(row.finished_at),
         warnings=list(row.warnings or []),
         error=row.error,
+        error_code=row.error_code,
         metadata=row.metadata_,
     )
 

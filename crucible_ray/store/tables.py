@@ -34,6 +34,7 @@ class Evaluation(Base):
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)
     error: Mapped[str | None] = mapped_column(Text)
+    error_code: Mapped[str | None] = mapped_column(String(64))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
 
     __table_args__ = (Index("ix_evaluations_user_created", "user", "created_at"),)

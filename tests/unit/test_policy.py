@@ -27,12 +27,36 @@ def test_defaults_are_the_security_architecture():
 
 @pytest.mark.parametrize(
     "field,value",
-    [("timeout_s", 31), ("timeout_s", 0), ("max_timeout_s", 60), ("network", "bridge"),
+    [("timeout_s", 31), ("timeout_s", 0), ("max_timeout_s", 3601), ("network", "bridge"),
      ("runtime", "kata"), ("user", "0:0"), ("memory_mb", 1), ("unknown", 1)],
 )  # fmt: skip
 def test_unsafe_or_invalid_values_are_refused(field, value):
     with pytest.raises(ValidationError):
         SandboxPolicy(**{field: value})
+
+
+def test_the_longest_timeout_is_the_policys_not_a_constant():
+    from crucible_ray.errors import InvalidRequest
+    from crucible_ray.models import EvalRequest
+
+    request = EvalRequest(code="print(1)", timeout_s=45)
+    with pytest.raises(InvalidRequest, match="<= 30") as refused:
+        SandboxPolicy().resolve(request)
+    assert refused.value.field == "timeout_s"
+    assert SandboxPolicy(max_timeout_s=60).resolve(request)[2] == 45
+
+
+def test_one_policy_from_the_settings_reaches_the_dispatcher(tmp_path):
+    from crucible_ray.execution import DispatcherConfig
+    from crucible_ray.settings import Settings
+
+    secret = "unit-test-secret-0123456789abcdefghij"
+    settings = Settings(state_dir=tmp_path, jwt_secret=secret, sandbox={"memory_mb": 77},
+                        dispatcher=DispatcherConfig(min_actors=2))  # fmt: skip
+    assert settings.dispatcher.policy is settings.sandbox and settings.sandbox.memory_mb == 77
+    assert settings.dispatcher.min_actors == 2 and settings.dispatcher.state_dir == tmp_path
+    with pytest.raises(ValidationError, match="CRUCIBLE_SANDBOX__"):  # two sources: refused
+        Settings(jwt_secret=secret, dispatcher={"policy": {"memory_mb": 64}})
 
 
 def test_language_overrides_are_validated_and_local():
