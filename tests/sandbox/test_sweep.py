@@ -48,7 +48,7 @@ def _gvisor_started(pid: int) -> bool:
 
 
 def test_a_gvisor_sandbox_that_is_not_ours_is_never_killed(engine, tmp_path, gvisor_sandbox):
-    container_id, process = gvisor_sandbox
+    _, process = gvisor_sandbox
     with SandboxRunner(engine=engine, state_dir=tmp_path / "state") as runner:
         assert runner.run(EvalRequest(code="print(1)")).stdout == "1\n"
         assert stray_gvisor_processes(engine, runner.work_dir.parent) == []
