@@ -14,6 +14,7 @@ from crucible_ray.settings import Settings
 from tests.conftest import TEST_PORT_OFFSET, wait_for
 
 HTTP_PORT = 8200 + TEST_PORT_OFFSET
+LIMITS = {"metadata_limit_bytes": 2048, "max_timeout_s": 40}  # the API tests' service
 TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
 
 
@@ -59,7 +60,14 @@ def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:
 
 @pytest.fixture(scope="package")
 def settings(tmp_path_factory, postgres_url) -> Settings:
-    return service_settings(tmp_path_factory, postgres_url, max_body_bytes=1 << 20)
+    # Limits off their defaults, so tests can tell that the service enforces the settings.
+    return service_settings(
+        tmp_path_factory,
+        postgres_url,
+        max_body_bytes=1 << 20,
+        metadata_limit_bytes=LIMITS["metadata_limit_bytes"],
+        sandbox={"max_timeout_s": LIMITS["max_timeout_s"]},
+    )
 
 
 @pytest.fixture(scope="package")

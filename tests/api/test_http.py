@@ -80,7 +80,7 @@ def test_oversized_code_and_body_get_413(as_user):
     "body,field",
     [
         ({"code": "print(1)", "language": "cobol"}, "language"),
-        ({"code": "print(1)", "timeout_s": 31}, "timeout_s"),
+        ({"code": "print(1)", "timeout_s": 41}, "timeout_s"),
         ({"code": "print(1)", "timeout_s": 0}, "timeout_s"),
         ({"language": "python"}, "code"),
         ({"code": ""}, "code"),
@@ -92,6 +92,23 @@ def test_validation_errors_get_422_naming_the_field(as_user, body, field):
     answer = as_user().post("/api/eval", json=body)
     assert answer.status_code == 422, answer.text
     assert field in {str(part) for error in answer.json()["detail"] for part in error["loc"]}
+
+
+def test_the_limits_are_the_settings_not_constants(as_user):
+    """The service runs with a 2,048-byte metadata limit and a 40 s longest timeout (defaults:
+    4,096 and 30): each answer below would be the opposite under the defaults."""
+    client = as_user()
+    metadata = {"x": "y" * 3000}  # 3 KB: over this service's limit, under the default
+    refused = client.post("/api/eval", json={"code": "print(1)", "metadata": metadata})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "metadata"]
+    assert "2048 bytes" in refused.json()["detail"][0]["msg"]
+    accepted = client.post("/api/eval?wait=true", json={"code": "print(3)", "timeout_s": 35})
+    assert accepted.status_code == 200, accepted.text
+    assert accepted.json()["stdout"] == "3\n"
+    over = client.post("/api/eval", json={"code": "print(1)", "timeout_s": 41})
+    assert over.status_code == 422, over.text
+    assert over.json()["detail"][0]["loc"] == ["body", "timeout_s"]
 
 
 def test_other_users_ids_and_unknown_ids_are_404(as_user):
@@ -254,7 +271,9 @@ def test_no_executor_means_503_until_executors_return(http, as_user, cluster):
         assert wait_for(lambda: http.get("/healthz").status_code == 503, timeout_s=60)
         assert wait_for(refused_as_unavailable, timeout_s=90)
         answer = as_user().post("/api/eval", json={"code": "print(1)"})
-        assert answer.status_code == 503 and "executor" in answer.json()["detail"]
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["X-Crucible-Refusal"] == "no_executor"  # a stable reason code
+        assert answer.json()["detail"].startswith("no executor can take work now: ")
     finally:
         for _ in executors:
             local.add_executor(cluster)

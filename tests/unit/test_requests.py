@@ -14,3 +14,10 @@ def test_unknown_language_names_the_field():
 def test_final_statuses():
     final = {s for s in EvalStatus if s.is_final}
     assert final == {"succeeded", "failed", "timed_out", "cancelled", "error"}
+
+
+def test_batch_size_is_bounded_by_the_setting_not_the_schema():
+    from crucible_ray.api.schemas import BatchSubmission
+
+    items = [{"code": "print(1)"}] * 1500  # max_batch_items may be set above 1,000
+    assert len(BatchSubmission(items=items).items) == 1500
