@@ -12,7 +12,8 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, Self
 
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+import docker.errors
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from crucible_ray.errors import (
     CrucibleError,
@@ -201,7 +202,7 @@ class SandboxRunner:
             for attempt in Retrying(
                 stop=stop_after_attempt(PREPARE_ATTEMPTS),
                 wait=wait_exponential(multiplier=0.25, max=2.0),
-                retry=retry_if_exception_type(ENGINE_ERRORS),
+                retry=retry_if_exception(_transient),
                 reraise=True,
             ):
                 with attempt:
@@ -233,6 +234,13 @@ class SandboxRunner:
     def _was_cancelled(self, eval_id: str) -> bool:
         with self._lock:
             return eval_id in self._cancelled
+
+
+def _transient(exc: BaseException) -> bool:
+    """Engine errors worth another try: the daemon or its connection, not a refused request."""
+    if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
+        return False
+    return isinstance(exc, ENGINE_ERRORS)
 
 
 class _Cancelled(CrucibleError):

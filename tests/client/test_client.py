@@ -209,6 +209,7 @@ def test_a_batch_item_the_policy_refuses_ends_alone(client_for):
     batch_id, ids = client.submit_batch(items)
     assert len(ids) == 3
     refused = client.result(ids[1])
-    assert refused.status is EvalStatus.ERROR and "stdin" in refused.error
+    assert (refused.status, refused.error_code) == (EvalStatus.ERROR, "invalid_request")
+    assert refused.error == "the request is invalid: stdin: stdin exceeds 1048576 bytes"
     assert [client.result(i, wait=True).stdout for i in (ids[0], ids[2])] == ["a\n", "c\n"]
     assert [r.id for r in client.batch_results(batch_id)] == ids
