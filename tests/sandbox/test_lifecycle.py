@@ -15,6 +15,7 @@ import pytest
 
 from crucible_ray import EvalRequest, RuntimeUnavailable, SandboxRunner
 from crucible_ray.host import DAEMON_JSON, DOCKER_PID, wait_for_runtime
+from crucible_ray.sandbox import ledger
 from crucible_ray.sandbox.engine import LABEL_OWNER, RUNSC_RUNTIME_NAME
 from tests.conftest import crucible_containers, wait_for
 
@@ -31,7 +32,9 @@ def test_no_container_outlives_its_evaluation(engine):
                               ("while True: pass", 1)]:  # fmt: skip
             runner.run(EvalRequest(code=code, timeout_s=timeout))
             assert owned_by(engine, runner.owner) == []
-        assert list(runner.work_dir.iterdir()) == []  # code directories are gone too
+        # Code directories are gone too, and the ledger of created containers is empty.
+        assert [p.name for p in runner.work_dir.iterdir()] == [ledger.LEDGER_DIR]
+        assert ledger.recorded(runner.work_dir) == set()
 
 
 def test_cancellation_kills_the_running_sandbox(engine):
