@@ -59,6 +59,9 @@ def test_a_lasting_error_with_a_healthy_engine_fails_this_start_only(engine, tmp
 
 def test_an_engine_that_really_cannot_run_sandboxes_is_refused(engine, tmp_path):
     flaky = FlakyEngine(failures=10, engine_down=True)
-    with SandboxRunner(engine=flaky, state_dir=tmp_path) as runner:
+    runner = SandboxRunner(engine=flaky, state_dir=tmp_path).start()
+    try:
         with pytest.raises(EngineUnavailable):
             runner.run(EvalRequest(code="print(1)"))
+    finally:
+        runner.close()
