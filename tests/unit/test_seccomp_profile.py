@@ -2,7 +2,10 @@
 
 import importlib.util
 import json
+from importlib import resources
 from pathlib import Path
+
+from crucible_ray.policy import DEFAULT_SECCOMP_PROFILE
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_DENIALS = {
@@ -22,8 +25,15 @@ def _generator():
     return module
 
 
-def test_committed_profile_matches_generator():
-    assert (ROOT / "seccomp" / "crucible.json").read_text() == _generator().render()
+def test_packaged_profile_is_the_generators_current_output():
+    packaged = resources.files("crucible_ray") / "seccomp" / "crucible.json"
+    assert packaged.read_text() == _generator().render()
+    assert DEFAULT_SECCOMP_PROFILE == ROOT / "crucible_ray" / "seccomp" / "crucible.json"
+
+
+def test_source_tree_path_is_the_packaged_file_not_a_copy():
+    legacy = ROOT / "seccomp" / "crucible.json"
+    assert legacy.is_symlink() and legacy.resolve() == DEFAULT_SECCOMP_PROFILE.resolve()
 
 
 def test_required_syscalls_are_not_allowed():
