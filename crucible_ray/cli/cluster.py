@@ -11,6 +11,7 @@ from rich.table import Table
 
 from crucible_ray.cli.common import EXIT_FAILED, err_console
 from crucible_ray.cluster import local
+from crucible_ray.cluster.processes import node_alive
 
 app = typer.Typer(help="Start, stop and inspect the local multi-node Ray cluster.",
                   no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip
@@ -87,22 +88,29 @@ def metrics(
     contains: Annotated[str, typer.Option(help="only series whose name contains this")] = "",
 ) -> None:
     """crucible's metrics from every node of the local cluster, summed (no Prometheus needed)."""
-    from crucible_ray.monitoring import scrape_all
+    import httpx
+
+    from crucible_ray.monitoring import rows, scrape_all
 
     try:
         state = local.ClusterState.load()
     except local.ClusterError as exc:
         err_console.print(str(exc))
         raise typer.Exit(EXIT_FAILED) from None
-    targets = [f"127.0.0.1:{n['metrics_port']}" for n in state.nodes if not n.get("stopped")]
-    totals = scrape_all(targets)
-    rows = sorted((name, dict(tags), v) for (name, tags), v in totals.items() if contains in name)
+    targets = [f"127.0.0.1:{n['metrics_port']}" for n in state.nodes if node_alive(n)]
+    try:
+        found = rows(scrape_all(targets), contains)
+    except httpx.HTTPError:
+        err_console.print("a node's metrics port did not answer; see crucible-ray cluster status")
+        raise typer.Exit(EXIT_FAILED) from None
     if as_json:
-        typer.echo(json.dumps([{"name": n, "labels": t, "value": v} for n, t, v in rows], indent=2))
+        typer.echo(json.dumps([row._asdict() for row in found], indent=2))
         return
     table = Table("series", "labels", "value")
-    for name, tags, v in rows:
-        table.add_row(name, ", ".join(f"{k}={x}" for k, x in tags.items()), f"{v:g}")
+    for row in found:
+        table.add_row(
+            row.name, ", ".join(f"{k}={x}" for k, x in row.labels.items()), f"{row.value:g}"
+        )
     Console().print(table)
 
 
