@@ -20,13 +20,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 @app.command()
 def up(
-    executors: Annotated[int, typer.Option(min=1, help="executor nodes to start")] = 2,
+    executors: Annotated[
+        int | None,
+        typer.Option(min=1, help="executor nodes (default 2); a running cluster grows to this"),
+    ] = None,
     slots: Annotated[
         int | None, typer.Option(min=1, help="sandbox slots per executor node (default: cores)")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a head node and N executor nodes (token authentication on), then the dispatcher."""
+    """Start a head node and N executor nodes (token authentication on), then the dispatcher.
+
+    A running cluster is grown to N executor nodes; it is never shrunk in place (that would
+    stop nodes running evaluations): the message says what to run instead."""
     try:
         state = local.up(executors=executors, slots=slots)
         local.connect()
@@ -34,13 +40,15 @@ def up(
 
         stats = ExecutionClient().stats()
     except local.ClusterError as exc:
-        err_console.print(f"[red]cluster up failed:[/] {exc}")
+        err_console.print(f"[red]cluster up failed:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
+    running = len(local.live_executors(state))
     if as_json:
-        typer.echo(json.dumps({"address": state.address, "nodes": state.nodes}, indent=2))
+        typer.echo(json.dumps({"address": state.address, "executors": running,
+                               "slots": state.slots, "nodes": state.nodes}, indent=2))  # fmt: skip
     else:
         err_console.print(
-            f"cluster up at {state.address}: {len(state.nodes) - 1} executor node(s) x "
+            f"cluster up at {state.address}: {running} executor node(s) x "
             f"{state.slots} slots; dispatcher admitting up to {stats['admission_limit']}"
         )
 
