@@ -63,6 +63,7 @@ def _start_node(args: list[str], state: ClusterState, name: str) -> int:
 
 
 DEFAULT_EXECUTORS = 2
+PORTS_MARKER = "crucible-alive-ports:"  # the node probe's answer, among whatever Ray prints
 
 
 def up(executors: int | None = None, slots: int | None = None, head_cpus: int = 2,
@@ -182,15 +183,23 @@ def _node_manager_port(node: dict, offset: int) -> int:
 def _ray_alive_ports(state: ClusterState) -> set[int]:
     """Node-manager ports of the nodes Ray reports alive, from a short-lived subprocess (this
     process stays Ray-free)."""
-    probe = ("import ray; ray.init(log_to_driver=False); "
-             "print(*[n['NodeManagerPort'] for n in ray.nodes() if n['Alive']])")  # fmt: skip
+    probe = ("import json, ray; ray.init(log_to_driver=False); "
+             f"print('{PORTS_MARKER}' + json.dumps([n['NodeManagerPort'] "
+             "for n in ray.nodes() if n['Alive']]), flush=True)")  # fmt: skip
     try:
         out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **state.env()},
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     except subprocess.TimeoutExpired:
         return set()
-    lines = out.stdout.strip().splitlines()
-    return {int(p) for p in lines[-1].split()} if out.returncode == 0 and lines else set()
+    return parse_alive_ports(out.stdout) if out.returncode == 0 else set()
+
+
+def parse_alive_ports(stdout: str) -> set[int]:
+    """The probe's answer, found by its marker: Ray may log to stdout before or after it."""
+    for line in stdout.splitlines():
+        if PORTS_MARKER in line:
+            return {int(port) for port in json.loads(line.split(PORTS_MARKER, 1)[1])}
+    return set()
 
 
 def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:
