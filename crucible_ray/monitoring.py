@@ -59,7 +59,7 @@ def discovered_targets(session_dir: Path) -> list[str]:
 
 def rows(totals: dict[Series, float], contains: str = "") -> list[Row]:
     """The series whose name contains ``contains``, ordered by name, then labels. The label
-    tuples are compared, never the dicts built from them (dicts have no order); bucket bounds
+    tuples are compared, never the dicts built from them (dicts do not support <); bucket bounds
     compare as numbers, so ``le="2.5"`` comes before ``le="10.0"``."""
     chosen = [(name, tags, v) for (name, tags), v in totals.items() if contains in name]
     chosen.sort(key=lambda row: (row[0], tuple((k, _label_key(k, x)) for k, x in row[1])))
