@@ -49,9 +49,10 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     try:
         profile = json.loads(policy.seccomp_json())
         rules = len(profile["syscalls"][0]["names"])
-        checks.append(Check("seccomp profile", True, f"{policy.seccomp_profile} ({rules} allowed)"))
+        checks.append(Check("seccomp profile", True, f"{policy.seccomp_path} ({rules} allowed)"))
     except CrucibleError as exc:
-        checks.append(Check("seccomp profile", False, str(exc), "restore seccomp/crucible.json"))
+        checks.append(Check("seccomp profile", False, f"{exc}: {policy.seccomp_path}",
+                            "reinstall crucible-ray (the profile is package data)"))  # fmt: skip
     for status in list_images(engine.api, list(LANGUAGES.values())):
         checks.append(
             Check(f"image {status.language}", status.present, status.tag,

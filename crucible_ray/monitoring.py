@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
@@ -14,6 +15,14 @@ from prometheus_client.parser import text_string_to_metric_families
 PREFIX = "ray_crucible_"
 RAY_LABELS = {"Component", "NodeAddress", "SessionName", "Version", "WorkerId", "JobId"}
 Series = tuple[str, tuple[tuple[str, str], ...]]  # (sample name, sorted crucible labels)
+
+
+class Row(NamedTuple):
+    """One series as ``crucible-ray cluster metrics`` prints it."""
+
+    name: str
+    labels: dict[str, str]
+    value: float
 
 
 def scrape(target: str, timeout_s: float = 5.0) -> dict[Series, float]:
@@ -46,6 +55,24 @@ def discovered_targets(session_dir: Path) -> list[str]:
     """Every node's metrics endpoint, from the service-discovery file Ray's head writes."""
     groups = json.loads((session_dir / "prom_metrics_service_discovery.json").read_text())
     return [target for group in groups for target in group["targets"]]
+
+
+def rows(totals: dict[Series, float], contains: str = "") -> list[Row]:
+    """The series whose name contains ``contains``, ordered by name, then labels. The label
+    tuples are compared, never the dicts built from them (dicts do not support <); bucket bounds
+    compare as numbers, so ``le="2.5"`` comes before ``le="10.0"``."""
+    chosen = [(name, tags, v) for (name, tags), v in totals.items() if contains in name]
+    chosen.sort(key=lambda row: (row[0], tuple((k, _label_key(k, x)) for k, x in row[1])))
+    return [Row(name, dict(tags), v) for name, tags, v in chosen]
+
+
+def _label_key(name: str, label: str) -> tuple[float, str]:
+    if name == "le":
+        try:
+            return (float(label), label)  # "+Inf" parses as infinity: last
+        except ValueError:
+            pass
+    return (0.0, label)
 
 
 def value(totals: dict[Series, float], name: str, **labels: str) -> float:

@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""Generate seccomp/crucible.json, the sandbox's seccomp profile (an allowlist).
+"""Generate the sandbox's seccomp profile (an allowlist), the one source of it.
 
-Run ``python3 seccomp/build_profile.py`` after editing the lists below; a test checks that the
-committed JSON matches this file. Everything not allowed fails with EPERM (ENOSYS for clone3,
+Run ``python3 seccomp/build_profile.py`` after editing the lists below. It writes the profile
+into the package (``crucible_ray/seccomp/crucible.json``, package data, so every install has
+it); ``seccomp/crucible.json`` is a symlink to that file. A test checks that the committed JSON
+matches this file. Everything not allowed fails with EPERM (ENOSYS for clone3,
 see below). The syscalls the security design requires to be denied are listed in DENIED and a
 test proves none of them slipped into ALLOWED.
 
@@ -129,6 +131,6 @@ def render() -> str:
 if __name__ == "__main__":
     overlap = set(ALLOWED) & set(DENIED)
     assert not overlap, f"allowed and denied at once: {sorted(overlap)}"
-    target = Path(__file__).with_name("crucible.json")
+    target = Path(__file__).resolve().parents[1] / "crucible_ray" / "seccomp" / "crucible.json"
     target.write_text(render())
     print(f"wrote {target}")

@@ -1,18 +1,27 @@
 """The command line, run as a real process against the real engine."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from crucible_ray import EvalRequest
+from crucible_ray.monitoring import scrape, value
+from crucible_ray.topology import EXECUTOR_ROLE
+from tests.conftest import wait_for
+
 ROOT = Path(__file__).resolve().parents[1]
 CLI = str(Path(sys.executable).with_name("crucible-ray"))
 
 
-def cli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, timeout=120)
+def cli(
+    *args: str, stdin: str | None = None, env: dict | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run([CLI, *args], input=stdin, capture_output=True, text=True, timeout=120,
+                          env=env)  # fmt: skip
 
 
 def test_help_everywhere():
@@ -99,3 +108,55 @@ def test_operator_tokens_carry_the_role(tmp_path):
     assert run.returncode == 0, run.stderr
     principal = verify_principal(env_secret, run.stdout.strip(), "crucible-ray")
     assert principal.user == "ops" and principal.roles == {"operator"}
+
+
+@pytest.fixture
+def cluster_env(cluster, tmp_path) -> dict[str, str]:
+    """The CLI's environment for the session cluster (it reads $CRUCIBLE_STATE_DIR/cluster)."""
+    (tmp_path / "cluster").symlink_to(cluster.state_dir)
+    return {**os.environ, "CRUCIBLE_STATE_DIR": str(tmp_path)}
+
+
+@pytest.mark.docker
+def test_cluster_metrics_prints_series_repeated_across_nodes(cluster, cluster_env):
+    """Evaluations on both executor nodes: many series share a name and differ by labels (the
+    rows once could not be sorted: dicts compared)."""
+    from crucible_ray.execution import DispatcherConfig, ExecutionClient, get_dispatcher
+    from crucible_ray.execution.client import stop_dispatcher
+
+    config = DispatcherConfig(slots_per_actor=1, min_actors=4, max_actors=4)  # 2 per node
+    client = ExecutionClient(get_dispatcher(config, replace=True))
+    try:
+        codes = ["import time; time.sleep(1); print(1)", "import sys; sys.exit(3)"] * 4
+        ids = [client.submit(EvalRequest(code=code)) for code in codes]
+        statuses = sorted(client.result(i, timeout_s=120).status for i in ids)
+    finally:
+        stop_dispatcher()
+    assert statuses == ["failed"] * 4 + ["succeeded"] * 4
+    executor_nodes = [f"127.0.0.1:{n['metrics_port']}" for n in cluster.nodes
+                      if n["role"] == EXECUTOR_ROLE and not n.get("stopped")]  # fmt: skip
+    assert len(executor_nodes) == 2
+    wait = "ray_crucible_sandbox_wait_seconds_count"
+    assert wait_for(lambda: all(value(scrape(t), wait) >= 1 for t in executor_nodes), 120)
+
+    def printed() -> list[dict]:
+        out = cli("cluster", "metrics", "--json", env=cluster_env)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    evaluations = "ray_crucible_evaluations_total"
+    assert wait_for(lambda: any(r["name"] == evaluations for r in printed()), 60)
+    rows = printed()
+    assert [r["name"] for r in rows] == sorted(r["name"] for r in rows)
+    labels = {r["labels"]["status"]: r["value"] for r in rows if r["name"] == evaluations}
+    assert labels["failed"] >= 4 and labels["succeeded"] >= 4
+    bounds: dict[tuple, list[float]] = {}  # each histogram's bucket bounds, in printed order
+    for r in rows:
+        if r["name"] == "ray_crucible_sandbox_wait_seconds_bucket":
+            rest = tuple(sorted((k, v) for k, v in r["labels"].items() if k != "le"))
+            bounds.setdefault(rest, []).append(float(r["labels"]["le"]))
+    assert bounds and all(len(b) > 2 and b == sorted(b) for b in bounds.values())
+    assert all(b[-1] == float("inf") for b in bounds.values())
+    table = cli("cluster", "metrics", "--contains", evaluations, env=cluster_env)
+    assert table.returncode == 0, table.stderr
+    assert "status=failed" in table.stdout and "status=succeeded" in table.stdout

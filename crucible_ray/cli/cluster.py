@@ -11,6 +11,7 @@ from rich.table import Table
 
 from crucible_ray.cli.common import EXIT_FAILED, err_console
 from crucible_ray.cluster import local
+from crucible_ray.cluster.processes import node_alive
 
 app = typer.Typer(help="Start, stop and inspect the local multi-node Ray cluster.",
                   no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip
@@ -19,13 +20,19 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON")]
 
 @app.command()
 def up(
-    executors: Annotated[int, typer.Option(min=1, help="executor nodes to start")] = 2,
+    executors: Annotated[
+        int | None,
+        typer.Option(min=1, help="executor nodes (default 2); a running cluster grows to this"),
+    ] = None,
     slots: Annotated[
         int | None, typer.Option(min=1, help="sandbox slots per executor node (default: cores)")
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start a head node and N executor nodes (token authentication on), then the dispatcher."""
+    """Start a head node and N executor nodes (token authentication on), then the dispatcher.
+
+    A running cluster is grown to N executor nodes; it is never shrunk in place (that would
+    stop nodes running evaluations): the message says what to run instead."""
     try:
         state = local.up(executors=executors, slots=slots)
         local.connect()
@@ -33,13 +40,15 @@ def up(
 
         stats = ExecutionClient().stats()
     except local.ClusterError as exc:
-        err_console.print(f"[red]cluster up failed:[/] {exc}")
+        err_console.print(f"[red]cluster up failed:[/] {exc}", highlight=False)
         raise typer.Exit(EXIT_FAILED) from None
+    running = len(local.live_executors(state))
     if as_json:
-        typer.echo(json.dumps({"address": state.address, "nodes": state.nodes}, indent=2))
+        typer.echo(json.dumps({"address": state.address, "executors": running,
+                               "slots": state.slots, "nodes": state.nodes}, indent=2))  # fmt: skip
     else:
         err_console.print(
-            f"cluster up at {state.address}: {len(state.nodes) - 1} executor node(s) x "
+            f"cluster up at {state.address}: {running} executor node(s) x "
             f"{state.slots} slots; dispatcher admitting up to {stats['admission_limit']}"
         )
 
@@ -87,22 +96,29 @@ def metrics(
     contains: Annotated[str, typer.Option(help="only series whose name contains this")] = "",
 ) -> None:
     """crucible's metrics from every node of the local cluster, summed (no Prometheus needed)."""
-    from crucible_ray.monitoring import scrape_all
+    import httpx
+
+    from crucible_ray.monitoring import rows, scrape_all
 
     try:
         state = local.ClusterState.load()
     except local.ClusterError as exc:
         err_console.print(str(exc))
         raise typer.Exit(EXIT_FAILED) from None
-    targets = [f"127.0.0.1:{n['metrics_port']}" for n in state.nodes if not n.get("stopped")]
-    totals = scrape_all(targets)
-    rows = sorted((name, dict(tags), v) for (name, tags), v in totals.items() if contains in name)
+    targets = [f"127.0.0.1:{n['metrics_port']}" for n in state.nodes if node_alive(n)]
+    try:
+        found = rows(scrape_all(targets), contains)
+    except httpx.HTTPError:
+        err_console.print("a node's metrics port did not answer; see crucible-ray cluster status")
+        raise typer.Exit(EXIT_FAILED) from None
     if as_json:
-        typer.echo(json.dumps([{"name": n, "labels": t, "value": v} for n, t, v in rows], indent=2))
+        typer.echo(json.dumps([row._asdict() for row in found], indent=2))
         return
     table = Table("series", "labels", "value")
-    for name, tags, v in rows:
-        table.add_row(name, ", ".join(f"{k}={x}" for k, x in tags.items()), f"{v:g}")
+    for row in found:
+        table.add_row(
+            row.name, ", ".join(f"{k}={x}" for k, x in row.labels.items()), f"{row.value:g}"
+        )
     Console().print(table)
 
 

@@ -41,8 +41,9 @@ def token(
 
 def up(
     executors: Annotated[
-        int, typer.Option(min=1, help="executor nodes if a cluster is started")
-    ] = 1,
+        int | None,
+        typer.Option(min=1, help="executor nodes (default 1 if a cluster is started)"),
+    ] = None,
     timeout: Annotated[float, typer.Option(help="seconds to wait for /healthz")] = 180.0,
 ) -> None:
     """Start the local cluster if none runs, deploy the API, return once /healthz answers 200."""
@@ -53,7 +54,7 @@ def up(
 
     settings = _settings()
     try:
-        local.up(executors=executors)
+        local.up(executors=executors, default_executors=1)
         local.connect()
         deploy(settings)
     except local.ClusterError as exc:
@@ -92,8 +93,9 @@ def down() -> None:
 
 def serve(
     executors: Annotated[
-        int, typer.Option(min=1, help="executor nodes if a cluster is started")
-    ] = 1,
+        int | None,
+        typer.Option(min=1, help="executor nodes (default 1 if a cluster is started)"),
+    ] = None,
 ) -> None:
     """Like `up`, in the foreground: Ctrl-C stops everything."""
     up(executors=executors)

@@ -16,10 +16,19 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from crucible_ray.cluster.processes import node_alive, stop_node
+from crucible_ray.cluster.state import (
+    DASHBOARD_PORT,
+    HEAD_PORT,
+    METRICS_PORT_BASE,
+    NODE_PORT_BASE,
+    STATE_DIR,
+    ClusterError,
+    ClusterState,
+    node_ports,
+)
 from crucible_ray.errors import CrucibleError
 from crucible_ray.sandbox.engine import process_start_time
 from crucible_ray.topology import (
@@ -30,57 +39,6 @@ from crucible_ray.topology import (
     executor_node_labels,
     executor_node_resources,
 )
-
-STATE_DIR = Path(os.environ.get("CRUCIBLE_STATE_DIR", "/var/lib/crucible")) / "cluster"
-HEAD_PORT = 6390
-DASHBOARD_PORT = 8265
-# Fixed per-node ports, all outside Ray's worker port range (10002-19999): several raylets
-# on one machine otherwise race for the same free port at start.
-METRICS_PORT_BASE = 8090  # node i exports Prometheus metrics on 8090 + i
-AGENT_PORT_BASE = 52400
-NODE_PORT_BASE = 20100
-
-
-def _node_ports(i: int, offset: int) -> list[str]:
-    base = NODE_PORT_BASE + offset + 10 * i
-    return [
-        f"--metrics-export-port={METRICS_PORT_BASE + offset + i}",
-        f"--dashboard-agent-listen-port={AGENT_PORT_BASE + offset + i}",
-        f"--node-manager-port={base}",
-        f"--object-manager-port={base + 1}",
-        f"--runtime-env-agent-port={base + 2}",
-        f"--dashboard-agent-grpc-port={base + 3}",
-    ]
-
-
-class ClusterError(CrucibleError):
-    """The local cluster could not be started, found or stopped."""
-
-
-@dataclass
-class ClusterState:
-    address: str
-    token_path: str
-    dashboard_port: int
-    state_dir: str
-    port_offset: int = 0
-    slots: int = 1
-    nodes: list[dict] = field(default_factory=list)  # {"role", "pid", "metrics_port"}
-
-    def save(self) -> None:
-        Path(self.state_dir, "state.json").write_text(json.dumps(asdict(self), indent=2))
-
-    @classmethod
-    def load(cls, state_dir: Path = STATE_DIR) -> ClusterState:
-        try:
-            return cls(**json.loads((state_dir / "state.json").read_text()))
-        except FileNotFoundError:
-            raise ClusterError("no local cluster is running (crucible-ray cluster up)") from None
-
-    def env(self) -> dict[str, str]:
-        """What a process needs to join this cluster (token auth on every process)."""
-        return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": self.token_path,
-                "RAY_ADDRESS": self.address}  # fmt: skip
 
 
 def _ray_bin() -> str:
@@ -104,17 +62,23 @@ def _start_node(args: list[str], state: ClusterState, name: str) -> int:
     return proc.pid
 
 
-def up(executors: int = 2, slots: int | None = None, head_cpus: int = 2,
-       state_dir: Path = STATE_DIR, port_offset: int = 0,
-       timeout_s: float = 120.0) -> ClusterState:  # fmt: skip
-    """Start a head and ``executors`` executor nodes; return once all of them joined.
+DEFAULT_EXECUTORS = 2
+PORTS_MARKER = "crucible-alive-ports:"  # the node probe's answer, among whatever Ray prints
+
+
+def up(executors: int | None = None, slots: int | None = None, head_cpus: int = 2,
+       state_dir: Path = STATE_DIR, port_offset: int = 0, timeout_s: float = 120.0,
+       default_executors: int = DEFAULT_EXECUTORS) -> ClusterState:  # fmt: skip
+    """Start a head and ``executors`` executor nodes (``default_executors`` if None); return
+    once all of them joined. A running cluster is brought to the asked shape (``_reshape``);
+    with ``executors=None`` it is left as it is.
 
     ``port_offset`` shifts every fixed port, so a second cluster (tests) can run beside one.
     """
     if (state_dir / "state.json").exists():
         state = ClusterState.load(state_dir)
         if any(node_alive(n) for n in state.nodes):
-            return state  # already up
+            return _reshape(state, executors, slots, timeout_s)
         (state_dir / "state.json").unlink()
     state_dir.mkdir(parents=True, exist_ok=True)
     token_path = state_dir / "ray-token"
@@ -131,14 +95,48 @@ def up(executors: int = 2, slots: int | None = None, head_cpus: int = 2,
         ["--head", f"--port={HEAD_PORT + port_offset}", f"--num-cpus={head_cpus}",
          f"--labels={_labels_arg({ROLE_LABEL: HEAD_ROLE})}",
          f"--dashboard-port={state.dashboard_port}", "--dashboard-host=127.0.0.1",
-         *_node_ports(0, port_offset)],
+         *node_ports(0, port_offset)],
         state, "head",
     )  # fmt: skip
     state.nodes.append({"role": HEAD_ROLE, "pid": head_pid, "started": process_start_time(head_pid),
                         "metrics_port": METRICS_PORT_BASE + port_offset})  # fmt: skip
     state.save()
     _wait_for_nodes(state, timeout_s)
-    for _ in range(executors):
+    for _ in range(default_executors if executors is None else executors):
+        add_executor(state, timeout_s)
+    return state
+
+
+def live_executors(state: ClusterState) -> list[dict]:
+    return [n for n in state.nodes if n["role"] == EXECUTOR_ROLE and node_alive(n)]
+
+
+def _reshape(state: ClusterState, executors: int | None, slots: int | None,
+             timeout_s: float) -> ClusterState:  # fmt: skip
+    """A running cluster grows to ``executors`` nodes (adding nodes loses nothing). It is never
+    shrunk or given other slots in place: that means stopping executor nodes, killing the
+    evaluations they run, so the caller is told what to run instead."""
+    restart = "run `crucible-ray cluster down`, then `crucible-ray cluster up"
+    if not any(n["role"] == HEAD_ROLE and node_alive(n) for n in state.nodes):
+        raise ClusterError(f"the local cluster's head node is not running: {restart}`")
+    if slots is not None and slots != state.slots:
+        raise ClusterError(
+            f"the running cluster has {state.slots} sandbox slot(s) per executor node, not "
+            f"{slots}, and slots are fixed when a node starts: {restart} --slots {slots}`"
+        )
+    running = live_executors(state)
+    if executors is None or executors == len(running):
+        return state
+    if executors < len(running):
+        raise ClusterError(
+            f"the running cluster has {len(running)} executor node(s), more than {executors}, "
+            f"and `up` never stops nodes that may be running evaluations: "
+            f"{restart} --executors {executors}`"
+        )
+    for node in state.nodes:  # executor nodes that died on their own are gone for good
+        if node["role"] == EXECUTOR_ROLE and not node_alive(node):
+            node["stopped"] = True
+    for _ in range(executors - len(running)):
         add_executor(state, timeout_s)
     return state
 
@@ -150,7 +148,7 @@ def add_executor(state: ClusterState, timeout_s: float = 120.0) -> dict:
         [f"--address={state.address}", "--num-cpus=1",
          f"--labels={_labels_arg(executor_node_labels())}",
          f"--resources={json.dumps(executor_node_resources(state.slots))}",
-         *_node_ports(index, state.port_offset)],
+         *node_ports(index, state.port_offset)],
         state, f"executor-{index}",
     )  # fmt: skip
     node = {"role": EXECUTOR_ROLE, "pid": pid, "started": process_start_time(pid), "index": index,
@@ -185,15 +183,23 @@ def _node_manager_port(node: dict, offset: int) -> int:
 def _ray_alive_ports(state: ClusterState) -> set[int]:
     """Node-manager ports of the nodes Ray reports alive, from a short-lived subprocess (this
     process stays Ray-free)."""
-    probe = ("import ray; ray.init(log_to_driver=False); "
-             "print(*[n['NodeManagerPort'] for n in ray.nodes() if n['Alive']])")  # fmt: skip
+    probe = ("import json, ray; ray.init(log_to_driver=False); "
+             f"print('{PORTS_MARKER}' + json.dumps([n['NodeManagerPort'] "
+             "for n in ray.nodes() if n['Alive']]), flush=True)")  # fmt: skip
     try:
         out = subprocess.run([sys.executable, "-c", probe], env={**os.environ, **state.env()},
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     except subprocess.TimeoutExpired:
         return set()
-    lines = out.stdout.strip().splitlines()
-    return {int(p) for p in lines[-1].split()} if out.returncode == 0 and lines else set()
+    return parse_alive_ports(out.stdout) if out.returncode == 0 else set()
+
+
+def parse_alive_ports(stdout: str) -> set[int]:
+    """The probe's answer, found by its marker: Ray may log to stdout before or after it."""
+    for line in stdout.splitlines():
+        if PORTS_MARKER in line:
+            return {int(port) for port in json.loads(line.split(PORTS_MARKER, 1)[1])}
+    return set()
 
 
 def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:

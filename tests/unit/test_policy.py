@@ -22,7 +22,7 @@ def test_defaults_are_the_security_architecture():
     )
     assert (p.timeout_s, p.max_timeout_s, p.user) == (30, 30, "65534:65534")
     assert p.output_limit_bytes == 1 << 20
-    assert p.seccomp_profile == ROOT / "seccomp" / "crucible.json"
+    assert p.seccomp_path == ROOT / "crucible_ray" / "seccomp" / "crucible.json"
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,11 @@
 
 import importlib.util
 import json
+from importlib import resources
 from pathlib import Path
+
+from crucible_ray.execution import DispatcherConfig
+from crucible_ray.policy import DEFAULT_SECCOMP_PROFILE, SandboxPolicy
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIRED_DENIALS = {
@@ -22,8 +26,23 @@ def _generator():
     return module
 
 
-def test_committed_profile_matches_generator():
-    assert (ROOT / "seccomp" / "crucible.json").read_text() == _generator().render()
+def test_packaged_profile_is_the_generators_current_output():
+    packaged = resources.files("crucible_ray") / "seccomp" / "crucible.json"
+    assert packaged.read_text() == _generator().render()
+    assert DEFAULT_SECCOMP_PROFILE == ROOT / "crucible_ray" / "seccomp" / "crucible.json"
+
+
+def test_the_default_profile_is_found_where_the_policy_is_applied():
+    """The dispatcher's policy travels to executors on other nodes, whose install may live
+    elsewhere: the default carries no path of the node that made it."""
+    shipped = DispatcherConfig(policy=SandboxPolicy()).model_dump(mode="json")["policy"]
+    assert shipped["seccomp_profile"] is None
+    assert SandboxPolicy.model_validate(shipped).seccomp_path == DEFAULT_SECCOMP_PROFILE
+
+
+def test_source_tree_path_is_the_packaged_file_not_a_copy():
+    legacy = ROOT / "seccomp" / "crucible.json"
+    assert legacy.is_symlink() and legacy.resolve() == DEFAULT_SECCOMP_PROFILE.resolve()
 
 
 def test_required_syscalls_are_not_allowed():
