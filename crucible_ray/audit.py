@@ -1,31 +1,68 @@
 """The audit log: one structured JSON event per evaluation and per security-relevant refusal.
 
-Events go to stdout through structlog (collected with the process's logs). They never carry
-the code, only its SHA-256.
+Events go to stdout (for log shippers) and, once :func:`audit_to_file` is called (the ingress
+replicas and the dispatcher do), to a dedicated append-only 0600 file in the private state
+directory: not to Ray's log directory, where any local account could read or delete them.
+They never carry the code, only its SHA-256.
 """
 
 from __future__ import annotations
 
+import logging
+import sys
+import threading
+from pathlib import Path
 from typing import Any
 
 import structlog
 
+from crucible_ray.store.files import private_dir, private_file
+
+AUDIT_FILE = "audit.log"
+_lock = threading.Lock()
 _configured = False
+_files: set[Path] = set()
+
+
+def _stdlib_logger() -> logging.Logger:
+    """The one logger events are written through: each handler writes a whole line at once."""
+    logger = logging.getLogger("crucible.audit")
+    logger.setLevel(logging.INFO)
+    logger.propagate = False  # not into whatever the host process's root logger does
+    return logger
 
 
 def audit_logger() -> Any:
     global _configured
-    if not _configured:
-        structlog.configure(
-            processors=[
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.JSONRenderer(sort_keys=True),
-            ],
-            cache_logger_on_first_use=True,
-        )
-        _configured = True
+    with _lock:
+        if not _configured:
+            stdout = logging.StreamHandler(sys.stdout)
+            stdout.setFormatter(logging.Formatter("%(message)s"))
+            _stdlib_logger().addHandler(stdout)
+            structlog.configure(
+                processors=[
+                    structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso", utc=True),
+                    structlog.processors.JSONRenderer(sort_keys=True),
+                ],
+                logger_factory=structlog.stdlib.LoggerFactory(),
+                cache_logger_on_first_use=True,
+            )
+            _configured = True
     return structlog.get_logger("crucible.audit")
+
+
+def audit_to_file(state_dir: Path) -> Path:
+    """Also append every event to ``state_dir/audit.log`` (0600, in a 0700 directory)."""
+    path = private_dir(state_dir) / AUDIT_FILE
+    with _lock:
+        if path not in _files:
+            private_file(path)  # created 0600 before the handler opens it (mode "a": O_APPEND)
+            handler = logging.FileHandler(path, mode="a", encoding="utf-8")
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            _stdlib_logger().addHandler(handler)
+            _files.add(path)
+    return path
 
 
 def audit_evaluation(result: dict[str, Any], context: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from crucible_ray._version import __version__
 from crucible_ray.api import account, evaluations, operations
 from crucible_ray.api.admission import store_unavailable
 from crucible_ray.api.deps import Services, install, services
+from crucible_ray.audit import audit_to_file
 from crucible_ray.metrics import metrics
 from crucible_ray.settings import Settings
 from crucible_ray.store import EvalStore
@@ -74,4 +75,5 @@ async def store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
 
 
 def make_services(settings: Settings, dispatcher: Any, limiter: Any) -> Services:
+    audit_to_file(settings.state_dir)  # the state dir made 0700, the audit file 0600
     return Services(settings, EvalStore(settings.db_url), dispatcher, limiter)

@@ -8,13 +8,15 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Select, create_engine, delete, func, inspect, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
+from crucible_ray.store.files import private_file, private_umask
 from crucible_ray.store.tables import Base, Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
@@ -69,6 +71,7 @@ class EvalStore:
         self.url = url
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
+            _private_sqlite(url)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
@@ -171,6 +174,21 @@ class EvalStore:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+
+def _private_sqlite(url: str) -> None:
+    """Everyone's results live in the database file: it and its ``-wal`` and ``-shm`` files are
+    0600 (created so before SQLite opens them; tightened if an older install left them 0644)."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    private_umask()  # SQLite creates -wal, -shm and journals itself
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        sibling = path.with_name(path.name + suffix)
+        if suffix == "" or sibling.exists():
+            private_file(sibling)
 
 
 def _add_missing_columns(engine: Engine) -> None:

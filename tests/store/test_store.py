@@ -106,3 +106,24 @@ def test_columns_added_to_the_model_are_added_to_an_old_table(tmp_path):
     store = EvalStore(f"sqlite:///{path}")
     store.add([new("e1", batch_id="b", batch_index=0)])
     assert [r.id for r in store.batch("alice", "b")] == ["e1"]
+
+
+def test_sqlite_files_are_private_whatever_the_umask(tmp_path):
+    """Everyone's results are in these files: no other local account may read them."""
+    import os
+
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    old_db = state / "old.db"
+    old_db.touch(mode=0o644)  # as an install from before left it
+    old_db.chmod(0o644)
+    previous = os.umask(0o022)
+    try:
+        store = EvalStore(f"sqlite:///{state / 'crucible.db'}")
+        store.add([new("m1")])
+        store.finish(final("m1"))
+        EvalStore(f"sqlite:///{old_db}").ping()
+    finally:
+        os.umask(previous)
+    for name in ("crucible.db", "crucible.db-wal", "crucible.db-shm", "old.db"):
+        assert (state / name).stat().st_mode & 0o777 == 0o600, name

@@ -1,0 +1,49 @@
+"""The state directory and the audit log: private to their owner."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+
+from crucible_ray.audit import audit_evaluation, audit_to_file
+from crucible_ray.store.files import private_dir
+
+
+def mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_an_open_state_directory_is_tightened_and_a_shared_one_refused(tmp_path):
+    state = tmp_path / "crucible"
+    state.mkdir(mode=0o755)
+    state.chmod(0o755)  # as /var/lib/crucible was
+    assert mode(private_dir(state)) == 0o700
+    assert mode(private_dir(tmp_path / "new" / "state")) == 0o700
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    with pytest.raises(ValueError, match="shared"):
+        private_dir(shared)
+
+
+def test_audit_events_go_to_a_private_append_only_file(tmp_path, capsys):
+    state = tmp_path / "state"
+    state.mkdir(mode=0o755)
+    previous = os.umask(0o022)
+    try:
+        path = audit_to_file(state)
+    finally:
+        os.umask(previous)
+    assert path == state / "audit.log" and mode(path) == 0o600 and mode(state) == 0o700
+    for n in (1, 2):
+        audit_evaluation({"id": f"e{n}", "language": "python", "status": "succeeded"},
+                         {"user": "ann", "code_sha256": "ab"})  # fmt: skip
+    events = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [(e["event"], e["eval_id"], e["user"]) for e in events[-2:]] == [
+        ("evaluation", "e1", "ann"),
+        ("evaluation", "e2", "ann"),
+    ]
+    assert '"eval_id": "e2"' in capsys.readouterr().out  # and stdout, for log shippers
