@@ -83,10 +83,9 @@ def main() -> None:
         results["sandbox_layer"] = profile(once, args.n, args.c)
     print(results["sandbox_layer"], file=sys.stderr)
     with local_service(900, 9000, max_pending=64) as (url, settings, _):
-        from crucible_ray.api.auth import issue_token
+        from crucible_ray.api.auth import issue_token, signer_of
 
-        once = timed(http_caller(url, issue_token(settings.secret, "cpu", 3600,
-                                                  settings.jwt_issuer)))  # fmt: skip
+        once = timed(http_caller(url, issue_token(signer_of(settings), "cpu", 3600)))  # fmt: skip
         once()
         time.sleep(5)
         results["http"] = profile(once, args.n, args.c)

@@ -84,9 +84,9 @@ def main() -> None:
     with local_service(PORT_OFFSET, HTTP_PORT, max_pending=64) as (url, settings, _):
         results.update(ceilings(policy, n_seq))
         print(f"ceilings: {results['bare_docker_run']} {results['sandbox_layer']}", file=sys.stderr)
-        from crucible_ray.api.auth import issue_token
+        from crucible_ray.api.auth import issue_token, signer_of
 
-        token = issue_token(settings.secret, "bench", 3600, settings.jwt_issuer)
+        token = issue_token(signer_of(settings), "bench", 3600)
         once = timed(http_caller(url, token))
         once()
         time.sleep(3)  # warm pools refilled

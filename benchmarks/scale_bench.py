@@ -53,9 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     results: dict = {"machine": machine(), "program": CODE.format("i")}
     with local_service(PORT_OFFSET, HTTP_PORT, max_pending=16) as (url, settings, state):
-        from crucible_ray.api.auth import issue_token
+        from crucible_ray.api.auth import issue_token, signer_of
 
-        token = issue_token(settings.secret, "scale", 6 * 3600, settings.jwt_issuer)
+        token = issue_token(signer_of(settings), "scale", 6 * 3600)
         with Client(url, token=token, deadline_s=3600) as client:
             results["idle"] = {"cluster": process_usage([n["pid"] for n in state.nodes])}
             for name, n, start in (("small", args.small, 0), ("large", args.large, args.small)):

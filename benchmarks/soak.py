@@ -91,7 +91,7 @@ def main() -> None:
 
 
 def soak(url: str, settings, state, dockerd: int, args) -> dict:
-    from crucible_ray.api.auth import issue_token
+    from crucible_ray.api.auth import issue_token, signer_of
 
     warm_pool = 4  # 2 actors x 2 slots x 1 python sandbox booted ahead per slot
     deadline = time.monotonic() + 120
@@ -100,7 +100,7 @@ def soak(url: str, settings, state, dockerd: int, args) -> dict:
     baseline = sample(state, dockerd)
     ledger: dict = {"answers": {}, "accepted": [], "transport_errors": []}
     lock, stop = threading.Lock(), threading.Event()
-    token = issue_token(settings.secret, "soak", 3600 * 4, settings.jwt_issuer)
+    token = issue_token(signer_of(settings), "soak", 3600 * 4)
     threads = [threading.Thread(target=caller, args=(url, token, stop, ledger, lock, n))
                for n in range(args.callers)]  # fmt: skip
     started = time.monotonic()

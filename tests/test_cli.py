@@ -96,7 +96,7 @@ def test_images_list_json(engine):
 
 
 def test_operator_tokens_carry_the_role(tmp_path):
-    from crucible_ray.api.auth import verify_principal
+    from crucible_ray.api.auth import Verifier, verify_principal
 
     env_secret = "cli-test-secret-Vb7Nq2Lx9Rk4Wm8Tz3Hc6Jd1Fp5"
     run = subprocess.run(
@@ -106,7 +106,7 @@ def test_operator_tokens_carry_the_role(tmp_path):
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr
-    principal = verify_principal(env_secret, run.stdout.strip(), "crucible-ray")
+    principal = verify_principal(Verifier(env_secret), run.stdout.strip())
     assert principal.user == "ops" and principal.roles == {"operator"}
 
 

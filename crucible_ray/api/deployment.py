@@ -10,7 +10,6 @@ from datetime import timedelta
 from typing import Any
 
 import ray
-from pydantic import SecretStr
 from ray import serve
 
 from crucible_ray.api.app import api, install, make_services
@@ -18,7 +17,7 @@ from crucible_ray.api.ratelimit import get_limiter
 from crucible_ray.execution.client import get_dispatcher
 from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
-from crucible_ray.settings import Settings
+from crucible_ray.settings import Settings, load_settings
 from crucible_ray.topology import control_plane_options
 
 log = logging.getLogger(__name__)
@@ -42,7 +41,8 @@ APP_NAME = "crucible"
 )
 @serve.ingress(api)
 class Ingress:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, public: dict[str, Any]) -> None:
+        settings = load_settings(public)  # secrets from this replica's environment or files
         dispatcher = get_dispatcher(settings.dispatcher)
         limiter = get_limiter(settings.rate_limit_per_minute)
         self._services = make_services(settings, dispatcher, limiter)
@@ -85,15 +85,19 @@ class Ingress:
 
 
 def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
-    """Start Serve's HTTP proxy and (re)deploy the app. Ray must be initialised."""
-    settings = settings.model_copy(
-        update={
-            "jwt_secret": SecretStr(
-                settings.secret
-            ),  # replicas on other nodes cannot read our file
-            "dispatcher": settings.dispatcher.model_copy(update={"store_url": settings.db_url}),
-        }
+    """Start Serve's HTTP proxy and (re)deploy the app on this machine's cluster. Ray must be
+    initialised.
+
+    No secret is handed to Ray (Serve keeps a deployment's arguments in its checkpoint in the
+    GCS): they are written to 0600 files under the state directory, which the replicas and the
+    dispatcher, on this machine, read at start."""
+    changed = settings.write_shared_secrets()
+    if settings.jwt_public_keys is None:
+        settings.secret  # noqa: B018 (the generated one is created once, here, not by replicas)
+    dispatcher_config = settings.dispatcher.model_copy(
+        update={"store_state_dir": str(settings.state_dir)}
     )
+    settings = settings.model_copy(update={"dispatcher": dispatcher_config})
     serve.start(
         http_options={
             "host": settings.host,
@@ -102,13 +106,19 @@ def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
         }
     )
     dispatcher = get_dispatcher(settings.dispatcher)
-    if ray.get(dispatcher.config_dump.remote()) != settings.dispatcher.model_dump():
-        get_dispatcher(settings.dispatcher, replace=True)  # e.g. one started without a store
+    started_with = ray.get(dispatcher.config_dump.remote())
+    # Replaced when started otherwise (e.g. without a store) or when the store's URL changed:
+    # the URL is not in its config, so the changed secret file says so.
+    if "database_url" in changed or started_with != settings.dispatcher.model_dump():
+        get_dispatcher(settings.dispatcher, replace=True)
     options: dict[str, Any] = {}
     if num_replicas is not None:
         options = {"num_replicas": num_replicas, "autoscaling_config": None}
     serve.run(
-        Ingress.options(**options).bind(settings), name=APP_NAME, route_prefix="/", blocking=False
+        Ingress.options(**options).bind(settings.public()),
+        name=APP_NAME,
+        route_prefix="/",
+        blocking=False,
     )
 
 

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, HTTPException, Request, Security, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from crucible_ray.api.auth import OPERATOR, AuthError, Principal, bearer_token, verify_principal
+from crucible_ray.api.auth import (
+    OPERATOR,
+    AuthError,
+    Principal,
+    Verifier,
+    bearer_token,
+    verifier_of,
+    verify_principal,
+)
 from crucible_ray.audit import audit_refusal
 from crucible_ray.metrics import metrics
 from crucible_ray.settings import Settings
@@ -20,6 +30,10 @@ class Services:
     store: EvalStore
     dispatcher: Any  # Ray actor handle
     limiter: Any  # Ray actor handle
+
+    @cached_property
+    def verifier(self) -> Verifier:
+        return verifier_of(self.settings)
 
 
 # One Services per process, installed by the Serve replica. (Serve ships its own copy of the
@@ -42,10 +56,22 @@ def client_address(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def current_principal(request: Request, svc: Annotated[Services, Depends(services)]) -> Principal:
+# The OpenAPI security scheme (the docs' Authorize button). Errors stay ours (401, with why).
+bearer_scheme = HTTPBearer(
+    auto_error=False, bearerFormat="JWT", description="a token from `crucible-ray token`"
+)
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Security(bearer_scheme)]
+
+
+def current_principal(
+    request: Request, svc: Annotated[Services, Depends(services)], credentials: Credentials
+) -> Principal:
     try:
-        token = bearer_token(request.headers.get("authorization"))
-        return verify_principal(svc.settings.secret, token, svc.settings.jwt_issuer)
+        if credentials is not None:
+            token = credentials.credentials
+        else:  # missing, or not a bearer token: bearer_token says which
+            token = bearer_token(request.headers.get("authorization"))
+        return verify_principal(svc.verifier, token)
     except AuthError as exc:
         audit_refusal("auth_failed", reason=str(exc), client=client_address(request))
         metrics().inc("crucible_auth_failures", reason=exc.reason)

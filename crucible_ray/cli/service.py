@@ -1,8 +1,9 @@
-"""``crucible-ray up|down|serve|token``: the HTTP service on the local cluster."""
+"""``crucible-ray up|down|serve|token|keygen``: the HTTP service on the local cluster."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -22,21 +23,49 @@ def _settings():
 
 def token(
     user: Annotated[str, typer.Option(help="the user the token identifies")],
-    ttl: Annotated[int, typer.Option(min=60, help="lifetime in seconds")] = 86400,
+    ttl: Annotated[
+        int, typer.Option(min=60, help="lifetime in seconds (at most CRUCIBLE_JWT_MAX_TTL_S)")
+    ] = 86400,
     operator: Annotated[
         bool, typer.Option("--operator", help="may see the dashboard (every user's activity)")
     ] = False,
 ) -> None:
-    """Print a JWT for USER, signed with the server's secret."""
-    from crucible_ray.api.auth import OPERATOR, issue_token
+    """Print a JWT for USER, signed with the private key (`CRUCIBLE_JWT_PRIVATE_KEY`) or else
+    the server's secret."""
+    from crucible_ray.api.auth import OPERATOR, issue_token, signer_of
 
     settings = _settings()
     roles = [OPERATOR] if operator else []
     try:
-        typer.echo(issue_token(settings.secret, user, ttl, settings.jwt_issuer, roles))
+        typer.echo(issue_token(signer_of(settings), user, ttl, roles))
     except ValueError as exc:
         err_console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
+
+
+def keygen(
+    private_key: Annotated[
+        Path, typer.Option("--private-key", help="where to write the new private key (0600)")
+    ],
+) -> None:
+    """Make an Ed25519 key pair for tokens: the private key goes to a new 0600 file (for
+    `CRUCIBLE_JWT_PRIVATE_KEY`, where tokens are issued); the public key is printed as a JWKS
+    (for `CRUCIBLE_JWT_PUBLIC_KEYS` on the ingress; add its entry beside the old key's to
+    rotate)."""
+    import json
+    import os
+
+    from crucible_ray.api.auth import generate_private_key
+
+    pem, jwks = generate_private_key()
+    try:
+        fd = os.open(private_key, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        err_console.print(f"[red]cannot create {private_key}: {exc.strerror}[/]")
+        raise typer.Exit(2) from None
+    with os.fdopen(fd, "w") as f:
+        f.write(pem)
+    typer.echo(json.dumps(jwks))
 
 
 def up(
@@ -107,5 +136,5 @@ def serve(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (up, down, serve, token):
+    for command in (up, down, serve, token, keygen):
         app.command()(command)

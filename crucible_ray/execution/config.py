@@ -42,13 +42,26 @@ class DispatcherConfig(BaseModel):
     state_dir: Path | None = Field(
         None, description="executors' state directory; default: CRUCIBLE_STATE_DIR on their node"
     )
-    store_url: str | None = Field(None, description="record final results in this EvalStore")
+    store_state_dir: str | None = Field(
+        None,
+        description="record final results in the store of the service whose state directory "
+        "this is; the dispatcher reads its URL itself (environment or the secret file there)",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> DispatcherConfig:
         if self.min_actors > self.max_actors:
             raise ValueError("min_actors must not exceed max_actors")
         return self
+
+    def store_url(self) -> str | None:
+        """The store's URL, read in this process: it never passes through Ray (whose actor
+        arguments any holder of the cluster token can read)."""
+        if self.store_state_dir is None:
+            return None
+        from crucible_ray.settings import load_settings
+
+        return load_settings({"state_dir": self.store_state_dir}).db_url
 
     @property
     def admission_limit(self) -> int:

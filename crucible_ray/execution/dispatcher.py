@@ -20,13 +20,14 @@ import logging
 import re
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import ray
 from pydantic import ValidationError
 from ray.exceptions import RayActorError, RayTaskError
 
-from crucible_ray.audit import audit_evaluation
+from crucible_ray.audit import audit_evaluation, audit_to_file
 from crucible_ray.errors import InvalidRequest, SandboxStartFailed, SandboxUnavailable
 from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
@@ -90,7 +91,9 @@ class Dispatcher:
         self._next_start_at = 0.0
         self._control: asyncio.Task | None = None
         self._tasks: set[asyncio.Task] = set()
-        self._recorder = ResultRecorder(self.config.store_url)
+        self._recorder = ResultRecorder(self.config.store_url())
+        if self.config.store_state_dir is not None:
+            audit_to_file(Path(self.config.store_state_dir))
 
     # public API (called through Ray) ---------------------------------------------------------
 
@@ -167,6 +170,8 @@ class Dispatcher:
         return {"cancelled": True, "status": EvalStatus.CANCELLED.value}
 
     async def config_dump(self) -> dict[str, Any]:
+        """The configuration it started with. It holds no secret: the store's URL was read
+        from this process's environment or secret file, never given through Ray."""
         return self.config.model_dump()
 
     async def stats(self) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from crucible_ray.api.auth import issue_token
+from crucible_ray.api.auth import Signer, issue_token
 from crucible_ray.execution import DispatcherConfig
 from crucible_ray.settings import Settings
 from tests.conftest import TEST_PORT_OFFSET, wait_for
@@ -91,7 +91,7 @@ def _healthy(url: str) -> bool:
 @pytest.fixture
 def token_for():
     def make(user: str, ttl_s: int = 600, roles: tuple[str, ...] | list[str] = ()) -> str:
-        return issue_token(TEST_SECRET, user, ttl_s, "crucible-ray", roles)
+        return issue_token(Signer(TEST_SECRET), user, ttl_s, roles)
 
     return make
 

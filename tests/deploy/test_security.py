@@ -166,10 +166,13 @@ def test_only_the_head_holds_kubernetes_api_rights() -> None:
     assert all("*" not in rule["resources"] for rule in role["rules"])
 
 
-def test_secrets_reach_the_ingress_only() -> None:
+def test_secrets_reach_the_control_plane_only() -> None:
+    """Ingress replicas and the dispatcher (head or ingress) read them from their environment;
+    executors never get them."""
     for name, pod in _pods().items():
         refs = [e for c in pod["spec"]["containers"] for e in c.get("envFrom", [])]
-        expected = [{"secretRef": {"name": "crucible-app"}}] if name == "ingress" else []
+        control_plane = name in ("ingress", "headgroup")
+        expected = [{"secretRef": {"name": "crucible-app"}}] if control_plane else []
         assert refs == expected, name
     auth = rayservice()["spec"]["rayClusterConfig"]["authOptions"]
     assert auth == {"mode": "token", "secretName": "crucible-ray-token"}

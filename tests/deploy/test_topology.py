@@ -130,8 +130,9 @@ def test_serve_app_builds_from_the_package(where: str, monkeypatch: pytest.Monke
     module, _, attr = app["import_path"].partition(":")
     builder = getattr(importlib.import_module(module), attr)
     application = builder(app["args"])
-    settings = application._bound_deployment.init_args[0]
-    assert settings.dispatcher.store_url == "postgresql+psycopg://u:p@db:5432/crucible"
+    public = application._bound_deployment.init_args[0]
+    assert "u:p@db" not in str(public)  # the secrets stay in the pods' environment
+    assert public["dispatcher"]["store_state_dir"] == "/var/lib/crucible"
     deployments = {d["name"] for d in app["deployments"]}
     assert deployments == {application._bound_deployment.name}
 

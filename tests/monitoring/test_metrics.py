@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from crucible_ray.api.auth import issue_token
+from crucible_ray.api.auth import Signer, issue_token
 from crucible_ray.monitoring import scrape, scrape_all, value
 from tests.api.conftest import TEST_SECRET
 from tests.conftest import wait_for
@@ -21,7 +21,7 @@ def targets(cluster, role: str | None = None) -> list[str]:
 @pytest.fixture(scope="module")
 def traffic(service) -> None:
     """A little of everything the metrics count (once for the module)."""
-    token = issue_token(TEST_SECRET, "metrics-user", 600, "crucible-ray")
+    token = issue_token(Signer(TEST_SECRET), "metrics-user", 600)
     client = httpx.Client(base_url=service, timeout=120,
                           headers={"Authorization": f"Bearer {token}"})  # fmt: skip
     http = httpx.Client(base_url=service, timeout=120)

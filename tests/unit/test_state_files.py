@@ -1,4 +1,4 @@
-"""The state directory and the audit log: private to their owner."""
+"""The state directory, secret files and the audit log: private to their owner."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import stat
 import pytest
 
 from crucible_ray.audit import audit_evaluation, audit_to_file
+from crucible_ray.settings import Settings, load_settings
 from crucible_ray.store.files import private_dir
+
+SECRET = "state-files-secret-Qx8vN2mP5rT9wZ1bC4dF7gH0"
 
 
 def mode(path) -> int:
@@ -47,3 +50,24 @@ def test_audit_events_go_to_a_private_append_only_file(tmp_path, capsys):
         ("evaluation", "e2", "ann"),
     ]
     assert '"eval_id": "e2"' in capsys.readouterr().out  # and stdout, for log shippers
+
+
+def test_secrets_reach_replicas_through_private_files_only(tmp_path):
+    url = "postgresql+psycopg://crucible:pa55word@db/crucible"
+    settings = Settings(state_dir=tmp_path, database_url=url, jwt_secret=SECRET)
+    assert settings.write_shared_secrets() == {"database_url", "jwt_secret"}
+    public = settings.public()
+    assert "pa55word" not in json.dumps(public) and SECRET not in json.dumps(public)
+    secrets = tmp_path / "secrets"
+    assert mode(secrets) == 0o700
+    assert {p.name: mode(p) for p in secrets.iterdir()} == {
+        "crucible_database_url": 0o600,
+        "crucible_jwt_secret": 0o600,
+    }
+    replica = load_settings(public)  # as an ingress replica or the dispatcher reads them
+    assert replica.db_url == url and replica.secret == SECRET
+    assert replica.dispatcher.store_url() is None  # no store unless deploy() names one
+    assert settings.write_shared_secrets() == set()  # unchanged: nothing rewritten
+    unset = Settings(state_dir=tmp_path, jwt_secret=SECRET)
+    assert unset.write_shared_secrets() == {"database_url"}  # a stale URL file is removed
+    assert load_settings(unset.public()).db_url == f"sqlite:///{tmp_path / 'crucible.db'}"
