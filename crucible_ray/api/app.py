@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray._version import __version__
-from crucible_ray.api import account, evaluations, operations
+from crucible_ray.api import account, docs, evaluations, operations
 from crucible_ray.api.admission import store_unavailable
 from crucible_ray.api.deps import Services, install, services
 from crucible_ray.audit import audit_to_file
@@ -34,10 +34,13 @@ api = FastAPI(
     title="crucible-ray",
     version=__version__,
     description="Run untrusted Python, JavaScript and Go in hardened gVisor sandboxes.",
+    docs_url=None,  # FastAPI's pages load Swagger UI from a CDN; docs.py serves it from here
+    redoc_url=None,
 )
 api.include_router(evaluations.router)
 api.include_router(account.router)
 api.include_router(operations.router)
+api.include_router(docs.router)
 
 
 @api.middleware("http")
@@ -58,6 +61,16 @@ async def limit_body_size(request: Request, call_next: Any) -> Response:
     metrics().inc("crucible_http_requests", method=request.method,
                   route=getattr(route, "path", "unmatched"),
                   code=str(response.status_code))  # fmt: skip
+    return response
+
+
+@api.middleware("http")
+async def security_headers(request: Request, call_next: Any) -> Response:
+    """A Content-Security-Policy on every response: pages set their own (self only); anything
+    else (JSON) may load nothing and be framed by nobody."""
+    response: Response = await call_next(request)
+    response.headers.setdefault("Content-Security-Policy", docs.API_CSP)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
     return response
 
 
