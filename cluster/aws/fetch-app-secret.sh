@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Ingress nodes only: write the service's secrets (a JSON object of CRUCIBLE_* variables in
-# AWS Secrets Manager, readable by the crucible-ingress instance profile alone) to
+# Head and ingress nodes only: write the service's secrets (a JSON object of CRUCIBLE_*
+# variables in AWS Secrets Manager, readable by the crucible-head and crucible-ingress
+# instance profiles alone) to
 # /etc/crucible/env, 0640 root:SSH user, read by `ray start`. Executors never get them.
 set -euo pipefail
 secret_id=${1:?usage: fetch-app-secret.sh SECRET_ID}

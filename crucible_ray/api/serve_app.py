@@ -31,7 +31,8 @@ def cluster_settings(args: dict[str, Any] | None = None) -> Settings:
     if settings.database_url is None:
         # SQLite lives on one pod's disk; the dispatcher and every replica must share the store.
         raise ValueError("set CRUCIBLE_DATABASE_URL (postgresql+psycopg://...) for a cluster")
-    dispatcher = settings.dispatcher.model_copy(update={"store_state_dir": str(settings.state_dir)})
+    store = {"store_state_dir": str(settings.state_dir), "store_needs_database_url": True}
+    dispatcher = settings.dispatcher.model_copy(update=store)
     return settings.model_copy(update={"dispatcher": dispatcher})
 
 

@@ -47,6 +47,11 @@ class DispatcherConfig(BaseModel):
         description="record final results in the store of the service whose state directory "
         "this is; the dispatcher reads its URL itself (environment or the secret file there)",
     )
+    store_needs_database_url: bool = Field(
+        False,
+        description="refuse to start without CRUCIBLE_DATABASE_URL where the dispatcher runs "
+        "(on a cluster, the default SQLite file would be one node's)",
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> DispatcherConfig:
@@ -61,7 +66,10 @@ class DispatcherConfig(BaseModel):
             return None
         from crucible_ray.settings import load_settings
 
-        return load_settings({"state_dir": self.store_state_dir}).db_url
+        settings = load_settings({"state_dir": self.store_state_dir})
+        if self.store_needs_database_url and settings.database_url is None:
+            raise RuntimeError("CRUCIBLE_DATABASE_URL is not set where the dispatcher runs")
+        return settings.db_url
 
     @property
     def admission_limit(self) -> int:

@@ -133,6 +133,7 @@ def test_serve_app_builds_from_the_package(where: str, monkeypatch: pytest.Monke
     public = application._bound_deployment.init_args[0]
     assert "u:p@db" not in str(public)  # the secrets stay in the pods' environment
     assert public["dispatcher"]["store_state_dir"] == "/var/lib/crucible"
+    assert public["dispatcher"]["store_needs_database_url"] is True  # never one node's SQLite
     deployments = {d["name"] for d in app["deployments"]}
     assert deployments == {application._bound_deployment.name}
 

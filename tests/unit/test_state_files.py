@@ -71,3 +71,15 @@ def test_secrets_reach_replicas_through_private_files_only(tmp_path):
     unset = Settings(state_dir=tmp_path, jwt_secret=SECRET)
     assert unset.write_shared_secrets() == {"database_url"}  # a stale URL file is removed
     assert load_settings(unset.public()).db_url == f"sqlite:///{tmp_path / 'crucible.db'}"
+
+
+def test_a_cluster_dispatcher_without_the_database_url_refuses_to_start(tmp_path, monkeypatch):
+    from crucible_ray.execution import DispatcherConfig
+
+    monkeypatch.delenv("CRUCIBLE_DATABASE_URL", raising=False)
+    config = DispatcherConfig(store_state_dir=str(tmp_path), store_needs_database_url=True)
+    with pytest.raises(RuntimeError, match="CRUCIBLE_DATABASE_URL"):
+        config.store_url()
+    url = "postgresql+psycopg://crucible:pw@db/crucible"
+    monkeypatch.setenv("CRUCIBLE_DATABASE_URL", url)  # as the pod's Secret sets it
+    assert config.store_url() == url
