@@ -28,7 +28,8 @@ def test_help_everywhere():
     commands = (
         [], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"],
         ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
-        ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["up"], ["down"], ["serve"],
+        ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["keygen"], ["up"], ["down"],
+        ["serve"],
     )  # fmt: skip
     for args in commands:
         out = cli(*args, "--help")
@@ -160,3 +161,28 @@ def test_cluster_metrics_prints_series_repeated_across_nodes(cluster, cluster_en
     table = cli("cluster", "metrics", "--contains", evaluations, env=cluster_env)
     assert table.returncode == 0, table.stderr
     assert "status=failed" in table.stdout and "status=succeeded" in table.stdout
+
+
+def test_keygen_and_eddsa_tokens(tmp_path):
+    """`keygen` writes a 0600 private key and prints its JWKS; `token` signs with the key, and
+    the JWKS alone verifies the token. An existing key file is never overwritten."""
+    from crucible_ray.api.auth import Verifier, public_key_set, verify_principal
+
+    key = tmp_path / "jwt.key"
+    made = cli("keygen", "--private-key", str(key))
+    assert made.returncode == 0, made.stderr
+    assert key.stat().st_mode & 0o777 == 0o600 and "PRIVATE KEY" in key.read_text()
+    jwks = json.loads(made.stdout)
+    env = {"CRUCIBLE_JWT_PRIVATE_KEY": key.read_text(), "CRUCIBLE_STATE_DIR": str(tmp_path),
+           "PATH": "/usr/bin:/bin"}  # fmt: skip
+    run = subprocess.run([CLI, "token", "--user", "ed"], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    verifier = Verifier(public_keys=public_key_set(jwks))
+    assert verify_principal(verifier, run.stdout.strip()).user == "ed"
+    assert not (tmp_path / "jwt-secret").exists()  # no HS256 secret made on the way
+    again = cli("keygen", "--private-key", str(key))
+    assert again.returncode == 2 and "cannot create" in again.stderr
+    too_long = subprocess.run([CLI, "token", "--user", "ed", "--ttl", "90000"], env=env,
+                              capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert too_long.returncode == 2 and "86400" in too_long.stderr
