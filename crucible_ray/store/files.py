@@ -16,12 +16,6 @@ PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
 
 
-def private_umask() -> None:
-    """Files this process creates from now on (SQLite's database, ``-wal``, ``-shm`` and
-    journal files among them) are readable by their owner only."""
-    os.umask(0o077)
-
-
 def private_dir(path: Path) -> Path:
     """Create ``path`` as a 0700 directory, or tighten an existing one of ours (an install from
     before this was 0755). A shared directory (sticky, like /tmp) is refused: tightening it

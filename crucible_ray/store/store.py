@@ -16,7 +16,7 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
-from crucible_ray.store.files import private_file, private_umask
+from crucible_ray.store.files import private_file
 from crucible_ray.store.tables import Base, Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
@@ -178,11 +178,12 @@ class EvalStore:
 
 def _private_sqlite(url: str) -> None:
     """Everyone's results live in the database file: it and its ``-wal`` and ``-shm`` files are
-    0600 (created so before SQLite opens them; tightened if an older install left them 0644)."""
+    0600. The database is created 0600 before SQLite opens it (tightened if an older install
+    left it 0644); SQLite gives the files it creates beside it the database's mode, whatever
+    the umask. (No process-wide umask: sandbox code directories must stay readable.)"""
     database = make_url(url).database
     if not database or database == ":memory:" or database.startswith("file:"):
         return
-    private_umask()  # SQLite creates -wal, -shm and journals itself
     path = Path(database)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     for suffix in ("", "-wal", "-shm", "-journal"):
