@@ -78,6 +78,7 @@ def audit_evaluation(result: dict[str, Any], context: dict[str, Any]) -> None:
         duration_ms=result.get("duration_ms"),
         runtime=result.get("runtime"),
         error=result.get("error"),
+        error_code=result.get("error_code"),
     )
 
 
