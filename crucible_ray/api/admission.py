@@ -82,6 +82,7 @@ async def accept(
     request: Request,
     items: list[tuple[str, EvalSubmission]],
     batch_id: str | None,
+    digest: str | None = None,
 ) -> list[NewEvaluation]:
     """Record, then admit, in order; returns the records that were admitted. Never left half
     done (a submission cut in the middle would be admitted but forgotten, or recorded but never
@@ -103,6 +104,7 @@ async def accept(
             metadata=item.metadata,
             batch_id=batch_id,
             batch_index=index if batch_id else None,
+            request_sha256=digest,
         )
         for index, (eval_id, item) in enumerate(items)
     ]

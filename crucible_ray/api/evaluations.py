@@ -19,7 +19,13 @@ from crucible_ray.api.admission import (
     too_many,
 )
 from crucible_ray.api.deps import ServicesDep, UserDep
-from crucible_ray.api.idempotency import KeyDep, derived_id, replay
+from crucible_ray.api.idempotency import (
+    KeyDep,
+    batch_replay,
+    derived_id,
+    replay,
+    request_digest,
+)
 from crucible_ray.api.schemas import (
     Accepted,
     BatchAccepted,
@@ -116,7 +122,8 @@ async def submit_batch(
         raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
     check_code_size(svc, body.items)
     batch_id = derived_id(user, key, "batch") if key else uuid.uuid4().hex
-    if key and (earlier := await batch_replay(svc, user, batch_id)) is not None:
+    digest = request_digest(body)
+    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
         return earlier
     # Room first: a batch refused for overload is not charged to the user's rate limit.
     stats = await svc.dispatcher.stats.remote()
@@ -127,19 +134,13 @@ async def submit_batch(
     pairs = [(derived_id(user, key, str(i)) if key else uuid.uuid4().hex, item)
              for i, item in enumerate(body.items)]  # fmt: skip
     try:
-        admitted = await accept(svc, user, request, pairs, batch_id=batch_id)
+        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
     except Duplicate:  # a twin request with this key recorded it a moment before
-        earlier = await batch_replay(svc, user, batch_id)
+        earlier = await batch_replay(svc, user, batch_id, digest)
         if earlier is None:
             raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
         return earlier
     return BatchAccepted(batch_id=batch_id, ids=[record.id for record in admitted])
-
-
-async def batch_replay(svc: ServicesDep, user: str, batch_id: str) -> BatchAccepted | None:
-    """What an earlier request with this key admitted (the same prefix of its items)."""
-    ids = await asyncio.to_thread(lambda: [r.id for r in svc.store.batch(user, batch_id)])
-    return BatchAccepted(batch_id=batch_id, ids=ids) if ids else None
 
 
 @router.get("/api/batch/{batch_id}", response_model=BatchStatus)

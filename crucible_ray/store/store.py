@@ -43,6 +43,7 @@ class NewEvaluation:
     metadata: dict[str, Any] | None = None
     batch_id: str | None = None
     batch_index: int | None = None
+    request_sha256: str | None = None
 
     def row(self, now: datetime) -> Evaluation:
         return Evaluation(
@@ -55,6 +56,7 @@ class NewEvaluation:
             created_at=now,
             warnings=list(self.warnings),
             code_sha256=hashlib.sha256(self.code.encode()).hexdigest(),
+            request_sha256=self.request_sha256,
             metadata_=self.metadata,
             stdout="",
             stderr="",
@@ -150,6 +152,16 @@ class EvalStore:
         with self._session() as session:
             for row in session.scalars(query.execution_options(yield_per=500)):
                 yield _result(row)
+
+    def batch_request(self, user: str, batch_id: str) -> tuple[list[str], str | None]:
+        """A batch's ids in order, and the digest of the request that created it."""
+        with self._session() as session:
+            rows = session.execute(
+                select(Evaluation.id, Evaluation.request_sha256)
+                .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
+                .order_by(Evaluation.batch_index)
+            ).all()
+        return [row.id for row in rows], (rows[0].request_sha256 if rows else None)
 
     def batch_counts(self, user: str, batch_id: str) -> Counter[str]:
         with self._session() as session:
