@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Any
 
@@ -33,17 +34,22 @@ from crucible_ray.api.schemas import (
     BatchSubmission,
     EvalSubmission,
 )
+from crucible_ray.api.waits import long_polls
 from crucible_ray.models import EvalResult, EvalStatus
 
 WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
 router = APIRouter(tags=["evaluations"])
+
+WAIT_REFUSED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "rate limit, overload or too many waits (see X-Crucible-Refusal)"}
+}
 
 
 @router.post(
     "/api/eval",
     status_code=202,
     response_model=Accepted | EvalResult,
-    responses={200: {"model": EvalResult}},
+    responses={200: {"model": EvalResult}, **WAIT_REFUSED},
 )
 async def submit_eval(
     body: EvalSubmission,
@@ -53,6 +59,16 @@ async def submit_eval(
     key: KeyDep,
     wait: Annotated[bool, Query(description="answer with the finished result")] = False,
 ) -> Any:
+    # A bounded number of waits per user, refused before anything is recorded or charged.
+    limit = svc.settings.waits_per_user
+    with long_polls.hold(user, limit) if wait else contextlib.nullcontext():
+        return await _submit_eval(body, request, svc, user, key, wait)
+
+
+async def _submit_eval(
+    body: EvalSubmission, request: Request, svc: ServicesDep, user: str, key: str | None,
+    wait: bool,
+) -> Any:  # fmt: skip
     check_code_size(svc, [body])
     eval_id = derived_id(user, key) if key else uuid.uuid4().hex
     earlier = await replay(svc, user, request, eval_id, body) if key else None
@@ -79,7 +95,7 @@ async def submit_eval(
     return JSONResponse(result.model_dump(mode="json"), code)
 
 
-@router.get("/api/eval/{eval_id}", response_model=EvalResult)
+@router.get("/api/eval/{eval_id}", response_model=EvalResult, responses=WAIT_REFUSED)
 async def get_eval(
     eval_id: str,
     svc: ServicesDep,
@@ -92,7 +108,8 @@ async def get_eval(
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
     if wait and not result.status.is_final:  # long poll: answer as soon as it finishes
-        answer = await svc.dispatcher.wait.remote(eval_id, wait)
+        with long_polls.hold(user, svc.settings.waits_per_user):
+            answer = await svc.dispatcher.wait.remote(eval_id, wait)
         if answer is not None:  # None: the dispatcher no longer knows it; the record stands
             return live(answer, result.metadata, result.warnings)
     return result
