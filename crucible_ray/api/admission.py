@@ -6,16 +6,14 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import itertools
-import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from crucible_ray.analysis import warnings_for
+from crucible_ray.analysis import warnings_for_all
 from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.audit import audit_refusal
@@ -94,13 +92,16 @@ async def accept(
     and the admitted prefix is returned (nothing admitted: refused like a single one). Nothing
     recorded is left queued with no evaluation behind it, whatever fails or is cancelled.
     """
+    # Off the event loop: parsing a large request would stall every request of the replica.
+    sources = [(item.language, item.code) for _, item in items]
+    warnings = await asyncio.to_thread(warnings_for_all, sources)
     records = [
         NewEvaluation(
             id=eval_id,
             user=user,
             code=item.code,
             language=item.language,
-            warnings=warnings_for(item.language, item.code),
+            warnings=warnings[index],
             metadata=item.metadata,
             batch_id=batch_id,
             batch_index=index if batch_id else None,
@@ -180,12 +181,3 @@ def refuse(answer: dict[str, Any], request: Request, user: str) -> None:
         field = ["body", answer["field"]] if answer.get("field") else ["body"]
         raise HTTPException(422, [{"loc": field, "msg": answer["message"], "type": "value_error"}])
     raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"])
-
-
-async def json_lines(results: Any) -> AsyncIterator[bytes]:
-    iterator = iter(results)
-    while True:
-        chunk = await asyncio.to_thread(lambda: list(itertools.islice(iterator, 200)))
-        if not chunk:
-            return
-        yield "".join(json.dumps(r.model_dump(mode="json")) + "\n" for r in chunk).encode()

@@ -14,7 +14,6 @@ from crucible_ray.api.admission import (
     Duplicate,
     accept,
     check_code_size,
-    json_lines,
     live,
     rate_limit,
     too_many,
@@ -34,6 +33,7 @@ from crucible_ray.api.schemas import (
     BatchSubmission,
     EvalSubmission,
 )
+from crucible_ray.api.streams import first_chunk, json_lines
 from crucible_ray.api.waits import long_polls
 from crucible_ray.models import EvalResult, EvalStatus
 
@@ -180,6 +180,5 @@ async def batch_results(batch_id: str, svc: ServicesDep, user: UserDep) -> Strea
     counts = await asyncio.to_thread(svc.store.batch_counts, user, batch_id)
     if not counts:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
-    return StreamingResponse(
-        json_lines(svc.store.batch(user, batch_id)), media_type="application/x-ndjson"
-    )
+    first, rest = await first_chunk(svc.store.batch(user, batch_id))
+    return StreamingResponse(json_lines(first, rest), media_type="application/x-ndjson")

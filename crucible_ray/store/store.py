@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, create_engine, delete, func, inspect, select, update
+from sqlalchemy import Select, create_engine, delete, func, inspect, select, tuple_, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
@@ -18,6 +18,7 @@ from crucible_ray.models import EvalResult, EvalStatus, utcnow
 from crucible_ray.store.tables import Base, Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
+PAGE_ROWS = 200  # rows read per short session when streaming a user's or a batch's results
 # Warnings are recorded at acceptance (static analysis); a result does not replace them.
 _RESULT_FIELDS = (
     "status",
@@ -140,18 +141,38 @@ class EvalStore:
             return session.scalar(select(Evaluation.code_sha256).where(Evaluation.id == eval_id))
 
     def for_user(self, user: str) -> Iterator[EvalResult]:
-        query = select(Evaluation).where(Evaluation.user == user)
-        return self._stream(query.order_by(Evaluation.created_at))
+        """The user's results, oldest first, a page at a time (keyset on created_at, id)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            query = select(Evaluation).where(Evaluation.user == user)
+            if after is not None:
+                query = query.where(tuple_(Evaluation.created_at, Evaluation.id) > tuple_(*after))
+            rows = self._page(query.order_by(Evaluation.created_at, Evaluation.id))
+            yield from (_result(row) for row in rows)
+            if len(rows) < PAGE_ROWS:
+                return
+            after = (rows[-1].created_at, rows[-1].id)
 
     def batch(self, user: str, batch_id: str) -> Iterator[EvalResult]:
-        query = select(Evaluation).where(Evaluation.user == user, Evaluation.batch_id == batch_id)
-        return self._stream(query.order_by(Evaluation.batch_index, Evaluation.id))
+        """A batch's results in submission order, a page at a time (keyset on batch_index)."""
+        after = -1
+        while True:
+            query = select(Evaluation).where(
+                Evaluation.user == user,
+                Evaluation.batch_id == batch_id,
+                Evaluation.batch_index > after,
+            )
+            rows = self._page(query.order_by(Evaluation.batch_index))
+            yield from (_result(row) for row in rows)
+            if len(rows) < PAGE_ROWS:
+                return
+            after = rows[-1].batch_index  # type: ignore[assignment]
 
-    def _stream(self, query: Select) -> Iterator[EvalResult]:
-        """Results in chunks, never the whole table in memory."""
+    def _page(self, query: Select) -> list[Evaluation]:
+        """One page in a session of its own: a slow reader of a long stream holds no database
+        connection between pages, and never more than a page in memory."""
         with self._session() as session:
-            for row in session.scalars(query.execution_options(yield_per=500)):
-                yield _result(row)
+            return list(session.scalars(query.limit(PAGE_ROWS)))
 
     def batch_request(self, user: str, batch_id: str) -> tuple[list[str], str | None]:
         """A batch's ids in order, and the digest of the request that created it."""

@@ -1,15 +1,19 @@
 """Cheap denial of service, over real HTTP: one abusive user must not take the service from
-the others (long polls, health checks)."""
+the others (long polls, health checks, long exports and batch results)."""
 
 from __future__ import annotations
 
+import json
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
+from crucible_ray.models import EvalResult, EvalStatus, utcnow
+from crucible_ray.store import EvalStore, NewEvaluation
 from tests.api.conftest import wait_until_idle
 from tests.conftest import wait_for
 
@@ -97,3 +101,22 @@ def test_health_checks_do_not_load_the_dispatcher(http):
     cost_in_calls = (cpu - idle_cpu / idle_s * elapsed) / per_call
     # One call a second per replica would be about REPLICAS * elapsed; a call per hit, 2,000.
     assert cost_in_calls < hits / 10, (cost_in_calls, elapsed)
+
+
+def test_long_exports_and_batch_results_stream_every_record_in_order(as_user, settings):
+    client = as_user()
+    count, batch_id = 450, uuid.uuid4().hex  # three pages of the store's reads
+    ids = [f"{batch_id[:8]}-{i:04d}" for i in range(count)]
+    store = EvalStore(settings.db_url)  # recorded straight into the service's own store
+    store.add([NewEvaluation(id=eval_id, user=client.user, code="print(1)", language="python",
+                             batch_id=batch_id, batch_index=i)
+               for i, eval_id in enumerate(ids)])  # fmt: skip
+    for eval_id in ids:
+        store.finish(EvalResult(id=eval_id, status=EvalStatus.SUCCEEDED, language="python",
+                                stdout=f"{eval_id}\n", finished_at=utcnow()))  # fmt: skip
+    exported = client.get("/api/me/export")
+    assert exported.status_code == 200 and exported.headers["content-type"] == "application/json"
+    assert [r["id"] for r in exported.json()] == ids  # oldest first (one instant: by id)
+    lines = client.get(f"/api/batch/{batch_id}/results").text.splitlines()
+    assert [json.loads(line)["stdout"] for line in lines] == [f"{i}\n" for i in ids]
+    assert as_user().get("/api/me/export").json() == []

@@ -106,3 +106,13 @@ def test_columns_added_to_the_model_are_added_to_an_old_table(tmp_path):
     store = EvalStore(f"sqlite:///{path}")
     store.add([new("e1", batch_id="b", batch_index=0)])
     assert [r.id for r in store.batch("alice", "b")] == ["e1"]
+
+
+def test_long_reads_hold_no_connection_between_pages(store):
+    ids = [f"p{i:04d}" for i in range(401)]  # three pages of the store's 200 rows
+    store.add([new(eval_id, batch_id="big", batch_index=i) for i, eval_id in enumerate(ids)])
+    for stream in (store.for_user("alice"), store.batch("alice", "big")):
+        first = next(stream)
+        # A slow reader between pages: no session open, no pooled connection checked out.
+        assert store.engine.pool.checkedout() == 0
+        assert [first.id] + [r.id for r in stream] == ids  # every row once, in order
