@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -22,6 +23,7 @@ from crucible_ray.topology import control_plane_options
 
 log = logging.getLogger(__name__)
 APP_NAME = "crucible"
+STORE_PING_S = 5.0
 
 
 @serve.deployment(
@@ -80,7 +82,13 @@ class Ingress:
                 )
 
     async def check_health(self) -> None:
-        self._services.store.ping()  # an unreachable store makes the replica unhealthy
+        """Never fails for the store: a new replica would find it down too. Meanwhile requests
+        that need it get 503 and the replica serves again by itself once it is back. The ping
+        runs off the event loop, bounded, so a hung database cannot stall the replica."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._services.store.ping), STORE_PING_S)
+        except Exception as exc:  # also the timeout; the outage is logged, not fatal
+            log.warning("result store unreachable: %s", type(exc).__name__)
 
 
 def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:

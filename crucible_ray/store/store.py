@@ -4,20 +4,27 @@ result replaces the record exactly once (the first final result wins)."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, create_engine, delete, func, inspect, select, tuple_, update
+from sqlalchemy import Select, create_engine, delete, func, select, tuple_, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
-from crucible_ray.store.tables import Base, Evaluation
+from crucible_ray.store.schema import Sessions, create_schema
+from crucible_ray.store.tables import Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 5  # a database that does not answer: a 503 in seconds, not a hung request
+POOL_TIMEOUT_S = 10
 PAGE_ROWS = 200  # rows read per short session when streaming a user's or a batch's results
 # Warnings are recorded at acceptance (static analysis); a result does not replace them.
 _RESULT_FIELDS = (
@@ -69,16 +76,29 @@ class NewEvaluation:
 class EvalStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT_S}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif url.startswith("postgresql"):  # an unreachable server fails fast, never hangs
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
         self.engine: Engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            with self.engine.begin() as conn:  # concurrent readers and one writer
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._session = Sessions(sessionmaker(self.engine, expire_on_commit=False), self._prepare)
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        try:
+            self._prepare()
+        except SQLAlchemyError as exc:  # down now: every call tries again until it is back
+            log.warning("result store unavailable at start (%s); retrying on use", exc)
+
+    def _prepare(self) -> None:
+        """The schema, once: a store made while its database is down works once it is back."""
+        if self._prepared:
+            return
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            create_schema(self.engine)
+            self._prepared = True
 
     # writes ----------------------------------------------------------------------------------
 
@@ -203,21 +223,6 @@ class EvalStore:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Additive schema upgrades: a column added to the model since the table was created is
-    added to the table (all such columns are nullable). Anything else needs a real migration."""
-    present = {c["name"] for c in inspect(engine).get_columns(Evaluation.__tablename__)}
-    with engine.begin() as conn:
-        for column in Evaluation.__table__.columns:
-            if column.name not in present:
-                if not column.nullable:
-                    raise RuntimeError(f"store schema too old: cannot add {column.name}")
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.exec_driver_sql(
-                    f'ALTER TABLE {Evaluation.__tablename__} ADD COLUMN "{column.name}" {kind}'
-                )
 
 
 def _result(row: Evaluation) -> EvalResult:

@@ -116,3 +116,15 @@ def test_long_reads_hold_no_connection_between_pages(store):
         # A slow reader between pages: no session open, no pooled connection checked out.
         assert store.engine.pool.checkedout() == 0
         assert [first.id] + [r.id for r in stream] == ids  # every row once, in order
+
+
+def test_a_store_made_while_its_database_is_down_works_once_it_is_up(tmp_path):
+    from sqlalchemy.exc import OperationalError
+
+    missing = tmp_path / "not-yet"  # SQLite cannot open a file in a missing directory
+    store = EvalStore(f"sqlite:///{missing / 'store.db'}")
+    with pytest.raises(OperationalError):
+        store.add([new("e1")])
+    missing.mkdir()  # the database is back
+    store.add([new("e1")])
+    assert store.get("alice", "e1").status == "queued"
