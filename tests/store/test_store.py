@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
 from crucible_ray.store import EvalStore, NewEvaluation
@@ -86,7 +87,7 @@ def test_batches_erasure_purge_and_unfinished(store):
 
 def test_one_failing_row_records_nothing(store):
     store.add([new("dup")])
-    with pytest.raises(Exception):  # noqa: B017 - the driver's IntegrityError type differs
+    with pytest.raises(IntegrityError):  # SQLAlchemy's, whichever the driver
         store.add([new("fresh"), new("dup")])
     assert store.get("alice", "fresh") is None
 
