@@ -13,7 +13,7 @@ from typing import Any, ParamSpec, TypeVar
 from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from crucible_ray.analysis import warnings_for_all
+from crucible_ray.api.analyser import analyse
 from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.audit import audit_refusal
@@ -92,9 +92,7 @@ async def accept(
     and the admitted prefix is returned (nothing admitted: refused like a single one). Nothing
     recorded is left queued with no evaluation behind it, whatever fails or is cancelled.
     """
-    # Off the event loop: parsing a large request would stall every request of the replica.
-    sources = [(item.language, item.code) for _, item in items]
-    warnings = await asyncio.to_thread(warnings_for_all, sources)
+    warnings = await analyse([(item.language, item.code) for _, item in items])
     records = [
         NewEvaluation(
             id=eval_id,

@@ -14,6 +14,7 @@ import ray
 from pydantic import SecretStr
 from ray import serve
 
+from crucible_ray.api import analyser
 from crucible_ray.api.app import api, install, make_services
 from crucible_ray.api.ratelimit import get_limiter
 from crucible_ray.execution.client import get_dispatcher
@@ -48,6 +49,7 @@ class Ingress:
         limiter = get_limiter(settings.rate_limit_per_minute)
         self._services = make_services(settings, dispatcher, limiter)
         install(self._services)
+        analyser.warm()
         threading.Thread(target=self._purge_forever, name="purge", daemon=True).start()
 
     def _purge_forever(self) -> None:

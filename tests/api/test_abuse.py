@@ -4,6 +4,7 @@ the others (long polls, health checks, long exports and batch results)."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -101,6 +102,43 @@ def test_health_checks_do_not_load_the_dispatcher(http):
     cost_in_calls = (cpu - idle_cpu / idle_s * elapsed) / per_call
     # One call a second per replica would be about REPLICAS * elapsed; a call per hit, 2,000.
     assert cost_in_calls < hits / 10, (cost_in_calls, elapsed)
+
+
+def _slowest_answer_while(client: httpx.Client, busy) -> float:
+    """The slowest of quick requests (a 404) sent one after another while ``busy()`` runs."""
+    slowest, done = 0.0, threading.Event()
+
+    def ping() -> None:
+        nonlocal slowest
+        while not done.is_set():
+            started = time.monotonic()
+            assert client.get("/api/eval/0123456789abcdef").status_code == 404
+            slowest = max(slowest, time.monotonic() - started)
+
+    with ThreadPoolExecutor(2) as threads:
+        pings = [threads.submit(ping) for _ in range(2)]  # two at once: both replicas
+        try:
+            busy()
+        finally:
+            done.set()
+        for p in pings:
+            p.result()
+    return slowest
+
+
+def test_a_heavy_analysis_does_not_stall_the_replica(as_user):
+    abuser, victim = as_user(), as_user()
+    # Eight sources of 100,000 bytes that take long to parse (calls, each a node to walk).
+    heavy = {"items": [{"code": ("f(a, b, c)\n" * 10_000)[:99_999]} for _ in range(8)]}
+    quiet = _slowest_answer_while(victim, lambda: time.sleep(2))
+
+    def submit() -> None:
+        answer = abuser.post("/api/batch", json=heavy)
+        assert answer.status_code == 202, answer.text
+
+    busy = _slowest_answer_while(victim, submit)
+    # On the event loop the eight parses stall every request of the replica for seconds.
+    assert busy < quiet + 1.0, (busy, quiet)
 
 
 def test_long_exports_and_batch_results_stream_every_record_in_order(as_user, settings):
