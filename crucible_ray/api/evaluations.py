@@ -40,6 +40,18 @@ from crucible_ray.models import EvalResult, EvalStatus
 WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
 router = APIRouter(tags=["evaluations"])
 
+
+def _links(parameter: str, field: str, **operations: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to the calls that take its id (fuzzers follow them)."""
+    return {"links": {name: {"operationId": operation_id,
+                             "parameters": {parameter: f"$response.body#/{field}"}}
+                      for name, operation_id in operations.items()}}  # fmt: skip
+
+
+EVAL_LINKS = _links("eval_id", "id", GetEval="get_eval_api_eval__eval_id__get",
+                    CancelEval="cancel_eval_api_eval__eval_id__delete")  # fmt: skip
+BATCH_LINKS = _links("batch_id", "batch_id", GetBatch="batch_status_api_batch__batch_id__get",
+                     GetBatchResults="batch_results_api_batch__batch_id__results_get")  # fmt: skip
 WAIT_REFUSED: dict[int | str, dict[str, Any]] = {
     429: {"description": "rate limit, overload or too many waits (see X-Crucible-Refusal)"}
 }
@@ -49,7 +61,7 @@ WAIT_REFUSED: dict[int | str, dict[str, Any]] = {
     "/api/eval",
     status_code=202,
     response_model=Accepted | EvalResult,
-    responses={200: {"model": EvalResult}, **WAIT_REFUSED},
+    responses={202: EVAL_LINKS, 200: {"model": EvalResult, **EVAL_LINKS}, **WAIT_REFUSED},
 )
 async def submit_eval(
     body: EvalSubmission,
@@ -131,7 +143,8 @@ async def cancel_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResu
     return EvalResult.model_validate(final) if final else result
 
 
-@router.post("/api/batch", status_code=202, response_model=BatchAccepted)
+@router.post("/api/batch", status_code=202, response_model=BatchAccepted,
+             responses={202: BATCH_LINKS})  # fmt: skip
 async def submit_batch(
     body: BatchSubmission, request: Request, svc: ServicesDep, user: UserDep, key: KeyDep
 ) -> BatchAccepted:
