@@ -25,6 +25,12 @@ DANGEROUS_MODULES = {
 DANGEROUS_CALLS = {"eval", "exec", "compile", "__import__", "open", "breakpoint", "getattr"}
 INTROSPECTION = {"__subclasses__", "__globals__", "__builtins__", "__code__"}
 MAX_WARNINGS = 20
+# Parsing is CPU-bound and holds the GIL: a bound per source and per request keeps one large
+# request from costing seconds of a replica's time (a batch may carry 32 MiB of code).
+MAX_SOURCE_BYTES = 100_000
+MAX_REQUEST_BYTES = 2 << 20
+TOO_LARGE = "not analysed: source too large"
+OVER_BUDGET = "not analysed: request too large"
 
 
 def python_warnings(code: str) -> list[str]:
@@ -59,4 +65,22 @@ def python_warnings(code: str) -> list[str]:
 
 
 def warnings_for(language: str, code: str) -> list[str]:
-    return python_warnings(code) if language == "python" else []
+    if language != "python":
+        return []
+    return [TOO_LARGE] if len(code.encode()) > MAX_SOURCE_BYTES else python_warnings(code)
+
+
+def warnings_for_all(
+    sources: list[tuple[str, str]], budget_bytes: int = MAX_REQUEST_BYTES
+) -> list[list[str]]:
+    """Warnings for each (language, code) of one request, analysing at most ``budget_bytes``
+    of Python in all; the rest are marked as not analysed (blocking: run it in a thread)."""
+    found = []
+    for language, code in sources:
+        size = len(code.encode()) if language == "python" else 0
+        if size > budget_bytes:
+            found.append([OVER_BUDGET])
+            continue
+        found.append(warnings_for(language, code))
+        budget_bytes -= min(size, MAX_SOURCE_BYTES)
+    return found

@@ -24,7 +24,10 @@ class Reason(StrEnum):
     INVALID_REQUEST = "invalid_request"
     CLIENT_STOPPED_WAITING = "client_stopped_waiting"
     INTERNAL = "internal"
-    # a request was refused (HTTP error bodies' `code`)
+    # a request was refused (the X-Crucible-Refusal header: 429, then 503)
+    RATE_LIMITED = "rate_limited"
+    OVERLOADED = "overloaded"
+    TOO_MANY_WAITS = "too_many_waits"
     NO_EXECUTOR = "no_executor"
     STORE_UNAVAILABLE = "store_unavailable"
 
@@ -47,6 +50,9 @@ _SENTENCES: dict[Reason, str] = {
     Reason.INVALID_REQUEST: "the request is invalid",
     Reason.CLIENT_STOPPED_WAITING: "the client stopped waiting for the result",
     Reason.INTERNAL: "an internal error; the operators have the details",
+    Reason.RATE_LIMITED: "the user's rate limit is used up",
+    Reason.OVERLOADED: "the service is full",
+    Reason.TOO_MANY_WAITS: "too many long polls of this user at once",
     Reason.NO_EXECUTOR: "no executor can take work now",
     Reason.STORE_UNAVAILABLE: "the result store is unavailable",
 }

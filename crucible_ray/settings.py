@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     rate_limit_per_minute: int = Field(10, ge=1, description="evaluations per user per minute")
+    waits_per_user: int = Field(
+        8, ge=1, description="concurrent long polls (?wait) per user and ingress replica"
+    )
     retention_days: float = Field(30, gt=0, description="results older than this are purged")
     maintenance_every_s: float = Field(60, gt=0, description="purge and reconcile this often")
     reconcile_after_s: float = Field(

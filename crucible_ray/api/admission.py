@@ -6,16 +6,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import itertools
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
-from crucible_ray.analysis import warnings_for
+from crucible_ray.api.analyser import analyse
 from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.audit import audit_refusal
@@ -40,7 +39,9 @@ def live(answer: dict[str, Any], metadata: Any, warnings: list[str]) -> EvalResu
     )
 
 
-def too_many(message: str, retry_after_s: float, reason: str = "overloaded") -> HTTPException:
+def too_many(
+    message: str, retry_after_s: float, reason: str = Reason.OVERLOADED.value
+) -> HTTPException:
     """429; the ``X-Crucible-Refusal`` header tells clients a rate limit from an overload."""
     return HTTPException(
         status.HTTP_429_TOO_MANY_REQUESTS,
@@ -78,7 +79,7 @@ async def rate_limit(svc: Services, user: str, request: Request) -> None:
         audit_refusal("rate_limited", user=user, client=client_address(request))
         metrics().inc("crucible_rate_limited")
         limit = svc.settings.rate_limit_per_minute
-        raise too_many(f"rate limit of {limit}/minute", retry_after, "rate_limited")
+        raise too_many(f"rate limit of {limit}/minute", retry_after, Reason.RATE_LIMITED.value)
 
 
 def _runs_to_completion(fn: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
@@ -99,6 +100,7 @@ async def accept(
     request: Request,
     items: list[tuple[str, EvalSubmission]],
     batch_id: str | None,
+    digest: str | None = None,
 ) -> list[NewEvaluation]:
     """Record, then admit, in order; returns the records that were admitted. Never left half
     done (a submission cut in the middle would be admitted but forgotten, or recorded but never
@@ -110,16 +112,18 @@ async def accept(
     and the admitted prefix is returned (nothing admitted: refused like a single one). Nothing
     recorded is left queued with no evaluation behind it, whatever fails or is cancelled.
     """
+    warnings = await analyse([(item.language, item.code) for _, item in items])
     records = [
         NewEvaluation(
             id=eval_id,
             user=user,
             code=item.code,
             language=item.language,
-            warnings=warnings_for(item.language, item.code),
+            warnings=warnings[index],
             metadata=item.metadata,
             batch_id=batch_id,
             batch_index=index if batch_id else None,
+            request_sha256=digest,
         )
         for index, (eval_id, item) in enumerate(items)
     ]
@@ -199,12 +203,3 @@ def refuse(answer: dict[str, Any], request: Request, user: str) -> None:
         raise _unprocessable(["body", answer.get("field") or "body"], answer["message"])
     raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"],
                         headers={REFUSAL_HEADER: Reason.NO_EXECUTOR.value})  # fmt: skip
-
-
-async def json_lines(results: Any) -> AsyncIterator[bytes]:
-    iterator = iter(results)
-    while True:
-        chunk = await asyncio.to_thread(lambda: list(itertools.islice(iterator, 200)))
-        if not chunk:
-            return
-        yield "".join(json.dumps(r.model_dump(mode="json")) + "\n" for r in chunk).encode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import threading
@@ -12,6 +13,7 @@ from typing import Any
 import ray
 from ray import serve
 
+from crucible_ray.api import analyser
 from crucible_ray.api.app import api, install, make_services
 from crucible_ray.api.ratelimit import get_limiter
 from crucible_ray.execution.client import get_dispatcher
@@ -22,6 +24,7 @@ from crucible_ray.topology import control_plane_options
 
 log = logging.getLogger(__name__)
 APP_NAME = "crucible"
+STORE_PING_S = 5.0
 
 
 @serve.deployment(
@@ -47,6 +50,7 @@ class Ingress:
         limiter = get_limiter(settings.rate_limit_per_minute)
         self._services = make_services(settings, dispatcher, limiter)
         install(self._services)
+        analyser.warm()
         threading.Thread(target=self._purge_forever, name="purge", daemon=True).start()
 
     def _purge_forever(self) -> None:
@@ -81,7 +85,13 @@ class Ingress:
                 )
 
     async def check_health(self) -> None:
-        self._services.store.ping()  # an unreachable store makes the replica unhealthy
+        """Never fails for the store: a new replica would find it down too. Meanwhile requests
+        that need it get 503 and the replica serves again by itself once it is back. The ping
+        runs off the event loop, bounded, so a hung database cannot stall the replica."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self._services.store.ping), STORE_PING_S)
+        except Exception as exc:  # also the timeout; the outage is logged, not fatal
+            log.warning("result store unreachable: %s", type(exc).__name__)
 
 
 def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:

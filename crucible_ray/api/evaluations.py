@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from typing import Annotated, Any
 
@@ -13,13 +14,18 @@ from crucible_ray.api.admission import (
     Duplicate,
     accept,
     check_limits,
-    json_lines,
     live,
     rate_limit,
     too_many,
 )
 from crucible_ray.api.deps import ServicesDep, UserDep
-from crucible_ray.api.idempotency import KeyDep, derived_id, replay
+from crucible_ray.api.idempotency import (
+    KeyDep,
+    batch_replay,
+    derived_id,
+    replay,
+    request_digest,
+)
 from crucible_ray.api.schemas import (
     Accepted,
     BatchAccepted,
@@ -27,17 +33,35 @@ from crucible_ray.api.schemas import (
     BatchSubmission,
     EvalSubmission,
 )
+from crucible_ray.api.streams import first_chunk, json_lines
+from crucible_ray.api.waits import long_polls
 from crucible_ray.models import EvalResult, EvalStatus
 
 WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
 router = APIRouter(tags=["evaluations"])
 
 
+def _links(parameter: str, field: str, **operations: str) -> dict[str, Any]:
+    """OpenAPI links from an answer to the calls that take its id (fuzzers follow them)."""
+    return {"links": {name: {"operationId": operation_id,
+                             "parameters": {parameter: f"$response.body#/{field}"}}
+                      for name, operation_id in operations.items()}}  # fmt: skip
+
+
+EVAL_LINKS = _links("eval_id", "id", GetEval="get_eval_api_eval__eval_id__get",
+                    CancelEval="cancel_eval_api_eval__eval_id__delete")  # fmt: skip
+BATCH_LINKS = _links("batch_id", "batch_id", GetBatch="batch_status_api_batch__batch_id__get",
+                     GetBatchResults="batch_results_api_batch__batch_id__results_get")  # fmt: skip
+WAIT_REFUSED: dict[int | str, dict[str, Any]] = {
+    429: {"description": "rate limit, overload or too many waits (see X-Crucible-Refusal)"}
+}
+
+
 @router.post(
     "/api/eval",
     status_code=202,
     response_model=Accepted | EvalResult,
-    responses={200: {"model": EvalResult}},
+    responses={202: EVAL_LINKS, 200: {"model": EvalResult, **EVAL_LINKS}, **WAIT_REFUSED},
 )
 async def submit_eval(
     body: EvalSubmission,
@@ -47,6 +71,16 @@ async def submit_eval(
     key: KeyDep,
     wait: Annotated[bool, Query(description="answer with the finished result")] = False,
 ) -> Any:
+    # A bounded number of waits per user, refused before anything is recorded or charged.
+    limit = svc.settings.waits_per_user
+    with long_polls.hold(user, limit) if wait else contextlib.nullcontext():
+        return await _submit_eval(body, request, svc, user, key, wait)
+
+
+async def _submit_eval(
+    body: EvalSubmission, request: Request, svc: ServicesDep, user: str, key: str | None,
+    wait: bool,
+) -> Any:  # fmt: skip
     check_limits(svc, [body])
     eval_id = derived_id(user, key) if key else uuid.uuid4().hex
     earlier = await replay(svc, user, request, eval_id, body) if key else None
@@ -73,7 +107,7 @@ async def submit_eval(
     return JSONResponse(result.model_dump(mode="json"), code)
 
 
-@router.get("/api/eval/{eval_id}", response_model=EvalResult)
+@router.get("/api/eval/{eval_id}", response_model=EvalResult, responses=WAIT_REFUSED)
 async def get_eval(
     eval_id: str,
     svc: ServicesDep,
@@ -86,7 +120,8 @@ async def get_eval(
     if result is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
     if wait and not result.status.is_final:  # long poll: answer as soon as it finishes
-        answer = await svc.dispatcher.wait.remote(eval_id, wait)
+        with long_polls.hold(user, svc.settings.waits_per_user):
+            answer = await svc.dispatcher.wait.remote(eval_id, wait)
         if answer is not None:  # None: the dispatcher no longer knows it; the record stands
             return live(answer, result.metadata, result.warnings)
     return result
@@ -108,7 +143,8 @@ async def cancel_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResu
     return EvalResult.model_validate(final) if final else result
 
 
-@router.post("/api/batch", status_code=202, response_model=BatchAccepted)
+@router.post("/api/batch", status_code=202, response_model=BatchAccepted,
+             responses={202: BATCH_LINKS})  # fmt: skip
 async def submit_batch(
     body: BatchSubmission, request: Request, svc: ServicesDep, user: UserDep, key: KeyDep
 ) -> BatchAccepted:
@@ -116,7 +152,8 @@ async def submit_batch(
         raise HTTPException(422, f"at most {svc.settings.max_batch_items} items per batch")
     check_limits(svc, body.items)
     batch_id = derived_id(user, key, "batch") if key else uuid.uuid4().hex
-    if key and (earlier := await batch_replay(svc, user, batch_id)) is not None:
+    digest = request_digest(body)
+    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
         return earlier
     # Room first: a batch refused for overload is not charged to the user's rate limit.
     stats = await svc.dispatcher.stats.remote()
@@ -127,19 +164,13 @@ async def submit_batch(
     pairs = [(derived_id(user, key, str(i)) if key else uuid.uuid4().hex, item)
              for i, item in enumerate(body.items)]  # fmt: skip
     try:
-        admitted = await accept(svc, user, request, pairs, batch_id=batch_id)
+        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
     except Duplicate:  # a twin request with this key recorded it a moment before
-        earlier = await batch_replay(svc, user, batch_id)
+        earlier = await batch_replay(svc, user, batch_id, digest)
         if earlier is None:
             raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
         return earlier
     return BatchAccepted(batch_id=batch_id, ids=[record.id for record in admitted])
-
-
-async def batch_replay(svc: ServicesDep, user: str, batch_id: str) -> BatchAccepted | None:
-    """What an earlier request with this key admitted (the same prefix of its items)."""
-    ids = await asyncio.to_thread(lambda: [r.id for r in svc.store.batch(user, batch_id)])
-    return BatchAccepted(batch_id=batch_id, ids=ids) if ids else None
 
 
 @router.get("/api/batch/{batch_id}", response_model=BatchStatus)
@@ -162,6 +193,5 @@ async def batch_results(batch_id: str, svc: ServicesDep, user: UserDep) -> Strea
     counts = await asyncio.to_thread(svc.store.batch_counts, user, batch_id)
     if not counts:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
-    return StreamingResponse(
-        json_lines(svc.store.batch(user, batch_id)), media_type="application/x-ndjson"
-    )
+    first, rest = await first_chunk(svc.store.batch(user, batch_id))
+    return StreamingResponse(json_lines(first, rest), media_type="application/x-ndjson")

@@ -3,7 +3,8 @@
 A client that lost its answer (connection cut, an ingress replica killed, a 5xx) resends the
 same request with the same key and gets the same evaluation back, never a second run. Ids
 are derived from the user and the key, so a replay finds its record wherever it lands. A key
-names one request: reusing it for a different program is refused (422). The Python client
+names one request: reusing it for a different program, or a batch for a different body, is
+refused (422). The Python client
 sends a fresh key with every submission and resends on such failures.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import time
 from typing import Annotated
 
@@ -18,7 +20,7 @@ from fastapi import Depends, Header, HTTPException, Request
 
 from crucible_ray.api.admission import refuse, submission_context
 from crucible_ray.api.deps import Services
-from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.api.schemas import BatchAccepted, BatchSubmission, EvalSubmission
 from crucible_ray.models import EvalResult
 
 KEY_HEADER = "Idempotency-Key"
@@ -49,6 +51,29 @@ def derived_id(user: str, key: str, *parts: str) -> str:
     return hashlib.sha256("\0".join((user, key, *parts)).encode()).hexdigest()[:32]
 
 
+def request_digest(body: BatchSubmission) -> str:
+    """SHA-256 of the request's content, defaults filled in: equal for equal requests however
+    their JSON was spelled."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def reused(what: str) -> HTTPException:
+    return HTTPException(422, f"{KEY_HEADER} already used for a different {what}")
+
+
+async def batch_replay(svc: Services, user: str, batch_id: str,
+                       digest: str) -> BatchAccepted | None:  # fmt: skip
+    """What an earlier request with this key admitted (the same prefix of its items); 422 if
+    that request had another body."""
+    ids, earlier = await asyncio.to_thread(svc.store.batch_request, user, batch_id)
+    if not ids:
+        return None
+    if earlier is not None and earlier != digest:  # None: recorded before digests were kept
+        raise reused("batch")
+    return BatchAccepted(batch_id=batch_id, ids=ids)
+
+
 async def replay(svc: Services, user: str, request: Request, eval_id: str,
                  body: EvalSubmission) -> EvalResult | None:  # fmt: skip
     """The evaluation an earlier request with this key created, or None if there is none.
@@ -63,7 +88,7 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
             return None  # never recorded, or refused and forgotten: a new submission
         fingerprint = await asyncio.to_thread(svc.store.code_sha256, eval_id)
         if (fingerprint, existing.language) != (context["code_sha256"], body.language):
-            raise HTTPException(422, f"{KEY_HEADER} already used for a different request")
+            raise reused("request")
         if existing.status.is_final or await svc.dispatcher.wait.remote(eval_id, 0) is not None:
             return existing
         if time.monotonic() > deadline:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import math
+import time
 from datetime import timedelta
 from importlib import resources
 from typing import Annotated, Any
@@ -10,11 +13,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 from fastapi.responses import JSONResponse, Response
 
-from crucible_ray.api.deps import OperatorDep, ServicesDep
+from crucible_ray.api.deps import OperatorDep, Services, ServicesDep
 from crucible_ray.api.schemas import Health
 from crucible_ray.models import utcnow
 from crucible_ray.store.activity import activity
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["operations"])
 STATIC = resources.files("crucible_ray.api") / "static"
 ASSETS = {"app.js": "text/javascript", "app.css": "text/css"}
@@ -26,12 +30,29 @@ SECURITY_HEADERS = {
 }
 
 
-@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
-async def healthz(svc: ServicesDep) -> Any:
+class HealthCache:
+    """The last health answer, for ``HEALTH_TTL_S``: ``/healthz`` is unauthenticated, so each
+    hit must not cost a dispatcher call; one call at a time refreshes it for everyone."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._answer: tuple[dict[str, Any], int] | None = None
+        self._at = -math.inf
+        self._lock = asyncio.Lock()
+
+    async def get(self, svc: Services) -> tuple[dict[str, Any], int]:
+        async with self._lock:  # concurrent hits on an expired answer wait for one call
+            if self._answer is None or time.monotonic() - self._at >= self.ttl_s:
+                self._answer = await _health(svc)
+                self._at = time.monotonic()
+            return self._answer
+
+
+async def _health(svc: Services) -> tuple[dict[str, Any], int]:
     try:
         stats = await asyncio.wait_for(svc.dispatcher.stats.remote(), 5)
     except Exception:
-        return JSONResponse(Health(status="unavailable", executors=0).model_dump(), 503)
+        return Health(status="unavailable", executors=0).model_dump(), 503
     ready = sum(1 for e in stats["executors"] if e["ready"])
     health = Health(
         status="ok" if ready else "unavailable",
@@ -40,7 +61,17 @@ async def healthz(svc: ServicesDep) -> Any:
         queued=stats["queued"],
         admission_limit=stats["admission_limit"],
     )
-    return JSONResponse(health.model_dump(), 200 if ready else 503)
+    return health.model_dump(), 200 if ready else 503
+
+
+HEALTH_TTL_S = 1.0
+health_cache = HealthCache(HEALTH_TTL_S)
+
+
+@router.get("/healthz", response_model=Health, responses={503: {"model": Health}})
+async def healthz(svc: ServicesDep) -> Any:
+    body, code = await health_cache.get(svc)
+    return JSONResponse(body, code)
 
 
 @router.get("/dashboard", response_class=Response, include_in_schema=False)
@@ -68,7 +99,9 @@ async def dashboard_data(
     try:
         stats = await asyncio.wait_for(svc.dispatcher.stats.remote(), 5)
     except Exception as exc:  # a hung or restarting dispatcher must not hold the page
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"dispatcher: {exc}") from None
+        log.warning("dashboard: the dispatcher did not answer: %s", exc)
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            "the dispatcher did not answer; try again") from None  # fmt: skip
     window = timedelta(minutes=window_minutes)
     records = await asyncio.to_thread(activity, svc.store, window)
     return {"generated_at": utcnow().isoformat(), "dispatcher": stats, **records}

@@ -11,6 +11,8 @@ import os
 import stat
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 log = logging.getLogger(__name__)
 PRIVATE_DIR = 0o700
 PRIVATE_FILE = 0o600
@@ -59,3 +61,21 @@ def write_private(path: Path, text: str) -> bool:
         f.write(text)
     tmp.replace(path)
     return True
+
+
+def private_sqlite(url: str) -> None:
+    """Everyone's results live in the database file: it and its ``-wal`` and ``-shm`` files are
+    0600. The database is created 0600 before SQLite opens it (tightened if an older install
+    left it 0644); SQLite gives the files it creates beside it the database's mode, whatever
+    the umask. (No process-wide umask: sandbox code directories must stay readable.) A missing
+    directory is left to SQLite to refuse, like a database that is down."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.is_dir():
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        sibling = path.with_name(path.name + suffix)
+        if suffix == "" or sibling.exists():
+            private_file(sibling)

@@ -4,22 +4,29 @@ result replaces the record exactly once (the first final result wins)."""
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Select, create_engine, delete, func, inspect, select, update
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy import Select, create_engine, delete, func, select, tuple_, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
-from crucible_ray.store.files import private_file
-from crucible_ray.store.tables import Base, Evaluation
+from crucible_ray.store.files import private_sqlite
+from crucible_ray.store.schema import Sessions, create_schema
+from crucible_ray.store.tables import Evaluation
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
+log = logging.getLogger(__name__)
+CONNECT_TIMEOUT_S = 5  # a database that does not answer: a 503 in seconds, not a hung request
+POOL_TIMEOUT_S = 10
+PAGE_ROWS = 200  # rows read per short session when streaming a user's or a batch's results
 # Warnings are recorded at acceptance (static analysis); a result does not replace them.
 _RESULT_FIELDS = (
     "status",
@@ -46,6 +53,7 @@ class NewEvaluation:
     metadata: dict[str, Any] | None = None
     batch_id: str | None = None
     batch_index: int | None = None
+    request_sha256: str | None = None
 
     def row(self, now: datetime) -> Evaluation:
         return Evaluation(
@@ -58,6 +66,7 @@ class NewEvaluation:
             created_at=now,
             warnings=list(self.warnings),
             code_sha256=hashlib.sha256(self.code.encode()).hexdigest(),
+            request_sha256=self.request_sha256,
             metadata_=self.metadata,
             stdout="",
             stderr="",
@@ -69,17 +78,31 @@ class NewEvaluation:
 class EvalStore:
     def __init__(self, url: str) -> None:
         self.url = url
-        kwargs: dict[str, Any] = {"pool_pre_ping": True}
+        kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT_S}
         if url.startswith("sqlite"):
-            _private_sqlite(url)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+        elif url.startswith("postgresql"):  # an unreachable server fails fast, never hangs
+            kwargs["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_S}
         self.engine: Engine = create_engine(url, **kwargs)
-        if url.startswith("sqlite"):
-            with self.engine.begin() as conn:  # concurrent readers and one writer
-                conn.exec_driver_sql("PRAGMA journal_mode=WAL")
-        Base.metadata.create_all(self.engine)
-        _add_missing_columns(self.engine)
-        self._session = sessionmaker(self.engine, expire_on_commit=False)
+        self._session = Sessions(sessionmaker(self.engine, expire_on_commit=False), self._prepare)
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        try:
+            self._prepare()
+        except SQLAlchemyError as exc:  # down now: every call tries again until it is back
+            log.warning("result store unavailable at start (%s); retrying on use", exc)
+
+    def _prepare(self) -> None:
+        """The schema, once: a store made while its database is down works once it is back."""
+        if self._prepared:
+            return
+        with self._prepare_lock:
+            if self._prepared:
+                return
+            if self.url.startswith("sqlite"):
+                private_sqlite(self.url)  # before SQLite creates the files
+            create_schema(self.engine)
+            self._prepared = True
 
     # writes ----------------------------------------------------------------------------------
 
@@ -142,18 +165,48 @@ class EvalStore:
             return session.scalar(select(Evaluation.code_sha256).where(Evaluation.id == eval_id))
 
     def for_user(self, user: str) -> Iterator[EvalResult]:
-        query = select(Evaluation).where(Evaluation.user == user)
-        return self._stream(query.order_by(Evaluation.created_at))
+        """The user's results, oldest first, a page at a time (keyset on created_at, id)."""
+        after: tuple[datetime, str] | None = None
+        while True:
+            query = select(Evaluation).where(Evaluation.user == user)
+            if after is not None:
+                query = query.where(tuple_(Evaluation.created_at, Evaluation.id) > tuple_(*after))
+            rows = self._page(query.order_by(Evaluation.created_at, Evaluation.id))
+            yield from (_result(row) for row in rows)
+            if len(rows) < PAGE_ROWS:
+                return
+            after = (rows[-1].created_at, rows[-1].id)
 
     def batch(self, user: str, batch_id: str) -> Iterator[EvalResult]:
-        query = select(Evaluation).where(Evaluation.user == user, Evaluation.batch_id == batch_id)
-        return self._stream(query.order_by(Evaluation.batch_index, Evaluation.id))
+        """A batch's results in submission order, a page at a time (keyset on batch_index)."""
+        after = -1
+        while True:
+            query = select(Evaluation).where(
+                Evaluation.user == user,
+                Evaluation.batch_id == batch_id,
+                Evaluation.batch_index > after,
+            )
+            rows = self._page(query.order_by(Evaluation.batch_index))
+            yield from (_result(row) for row in rows)
+            if len(rows) < PAGE_ROWS:
+                return
+            after = rows[-1].batch_index  # type: ignore[assignment]
 
-    def _stream(self, query: Select) -> Iterator[EvalResult]:
-        """Results in chunks, never the whole table in memory."""
+    def _page(self, query: Select) -> list[Evaluation]:
+        """One page in a session of its own: a slow reader of a long stream holds no database
+        connection between pages, and never more than a page in memory."""
         with self._session() as session:
-            for row in session.scalars(query.execution_options(yield_per=500)):
-                yield _result(row)
+            return list(session.scalars(query.limit(PAGE_ROWS)))
+
+    def batch_request(self, user: str, batch_id: str) -> tuple[list[str], str | None]:
+        """A batch's ids in order, and the digest of the request that created it."""
+        with self._session() as session:
+            rows = session.execute(
+                select(Evaluation.id, Evaluation.request_sha256)
+                .where(Evaluation.user == user, Evaluation.batch_id == batch_id)
+                .order_by(Evaluation.batch_index)
+            ).all()
+        return [row.id for row in rows], (rows[0].request_sha256 if rows else None)
 
     def batch_counts(self, user: str, batch_id: str) -> Counter[str]:
         with self._session() as session:
@@ -174,37 +227,6 @@ class EvalStore:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
-
-
-def _private_sqlite(url: str) -> None:
-    """Everyone's results live in the database file: it and its ``-wal`` and ``-shm`` files are
-    0600. The database is created 0600 before SQLite opens it (tightened if an older install
-    left it 0644); SQLite gives the files it creates beside it the database's mode, whatever
-    the umask. (No process-wide umask: sandbox code directories must stay readable.)"""
-    database = make_url(url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
-        return
-    path = Path(database)
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm", "-journal"):
-        sibling = path.with_name(path.name + suffix)
-        if suffix == "" or sibling.exists():
-            private_file(sibling)
-
-
-def _add_missing_columns(engine: Engine) -> None:
-    """Additive schema upgrades: a column added to the model since the table was created is
-    added to the table (all such columns are nullable). Anything else needs a real migration."""
-    present = {c["name"] for c in inspect(engine).get_columns(Evaluation.__tablename__)}
-    with engine.begin() as conn:
-        for column in Evaluation.__table__.columns:
-            if column.name not in present:
-                if not column.nullable:
-                    raise RuntimeError(f"store schema too old: cannot add {column.name}")
-                kind = column.type.compile(dialect=engine.dialect)
-                conn.exec_driver_sql(
-                    f'ALTER TABLE {Evaluation.__tablename__} ADD COLUMN "{column.name}" {kind}'
-                )
 
 
 def _result(row: Evaluation) -> EvalResult:

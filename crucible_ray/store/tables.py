@@ -23,6 +23,8 @@ class Evaluation(Base):
     status: Mapped[str] = mapped_column(String(16), index=True)
     language: Mapped[str] = mapped_column(String(32))
     code_sha256: Mapped[str] = mapped_column(String(64))
+    # The digest of the whole request that created it (an Idempotency-Key replay must match).
+    request_sha256: Mapped[str | None] = mapped_column(String(64))
     exit_code: Mapped[int | None] = mapped_column(Integer)
     stdout: Mapped[str] = mapped_column(Text, default="")
     stderr: Mapped[str] = mapped_column(Text, default="")

@@ -68,3 +68,25 @@ def test_a_resent_batch_is_the_same_batch(as_user):
     assert first.status_code == again.status_code == 202, again.text
     assert first.json() == again.json()
     assert len(client.get("/api/me/export").json()) == 3
+
+
+def test_a_key_reused_for_another_batch_is_422_and_records_nothing(as_user):
+    client, key = as_user(), _key()
+    items = [{"code": f"print({i})"} for i in range(2)]
+    first = client.post("/api/batch", json={"items": items}, headers=key)
+    assert first.status_code == 202, first.text
+    # Other code, the same code with other input, one item fewer: each is another request.
+    others = [
+        [{"code": "print('other')"}, items[1]],
+        [items[0], {**items[1], "stdin": "different"}],
+        items[:1],
+    ]
+    for other in others:
+        reused = client.post("/api/batch", json={"items": other}, headers=key)
+        assert reused.status_code == 422, (other, reused.text)
+        assert reused.json()["detail"] == "Idempotency-Key already used for a different batch"
+    # The same content spelled with its defaults is the same request.
+    spelled = [{**item, "language": "python", "stdin": ""} for item in items]
+    again = client.post("/api/batch", json={"items": spelled}, headers=key)
+    assert again.status_code == 202 and again.json() == first.json()
+    assert len(client.get("/api/me/export").json()) == 2

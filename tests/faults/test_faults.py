@@ -14,6 +14,7 @@ from collections import Counter
 import httpx
 import pytest
 
+from crucible_ray.api.idempotency import derived_id
 from crucible_ray.execution.client import ExecutionClient
 from tests.api.conftest import HTTP_PORT, poll
 from tests.conftest import wait_for
@@ -162,15 +163,30 @@ def test_python_client_callers_never_notice_an_ingress_replica_dying(service, to
             assert len(records_of(http)) == len(done[user])  # and none of them ran twice
 
 
-def _raw_request(body: bytes, token: str, *, send_body: bool = True) -> socket.socket:
+def _raw_request(
+    body: bytes, token: str, *, send_body: bool = True, key: str | None = None
+) -> socket.socket:
     head = (
         f"POST /api/eval?wait=true HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
+        + (f"Idempotency-Key: {key}\r\n" if key else "")
+        + f"Content-Length: {len(body)}\r\n\r\n"
     ).encode()
     sock = socket.create_connection(("127.0.0.1", HTTP_PORT), timeout=10)
     sock.sendall(head + (body if send_body else body[: len(body) // 2]))
     return sock
+
+
+def _resend(client: httpx.Client, body: bytes, key: str) -> dict:
+    """Resend under ``key`` until admitted, as a client would (the admission limit is small)."""
+    headers = {"Idempotency-Key": key, "Content-Type": "application/json"}
+    deadline = time.monotonic() + 60
+    while True:
+        answer = client.post("/api/eval", content=body, headers=headers)
+        if answer.status_code != 429 or time.monotonic() > deadline:
+            assert answer.status_code == 202, answer.text
+            return answer.json()
+        time.sleep(float(answer.headers["retry-after"]))
 
 
 def test_clients_that_disconnect_lose_nothing(as_user, token_for):
@@ -181,16 +197,21 @@ def test_clients_that_disconnect_lose_nothing(as_user, token_for):
     assert wait_for(lambda: len(records_of(waiting)) == 5, timeout_s=30)
     for sock in sockets:
         sock.close()
-    # Gone right after sending: each one was accepted whole, or not at all.
-    for _ in range(5):
-        _raw_request(body, token_for(hasty.user)).close()
+    # Gone right after sending: each one was accepted whole, or not at all. Each carries a key,
+    # so resending it (as a client would) finds the one it made, or makes it once now.
+    keys = [f"hasty-{i}" for i in range(5)]
+    for key in keys:
+        _raw_request(body, token_for(hasty.user), key=key).close()
     # Gone in the middle of the body: nothing can have been accepted.
     for _ in range(5):
         _raw_request(body, token_for(halfway.user), send_body=False).close()
+    time.sleep(1)  # the server has seen them all go
+    for key in keys:
+        assert _resend(hasty, body, key)["id"] == derived_id(hasty.user, key)
     for client in (waiting, hasty):
         assert wait_for(lambda c=client: all_final(c), timeout_s=120), records_of(client)
-        assert {r["stdout"] for r in records_of(client)} <= {"42\n"}
-    assert len(records_of(waiting)) == 5 and len(records_of(hasty)) <= 5
+        assert [r["stdout"] for r in records_of(client)] == ["42\n"] * 5  # none lost or doubled
+    assert {r["id"] for r in records_of(hasty)} == {derived_id(hasty.user, k) for k in keys}
     assert records_of(halfway) == []
     assert waiting.post("/api/eval?wait=true", json={"code": "print(1)"}).status_code == 200
 
@@ -206,7 +227,9 @@ def test_slow_clients_do_not_hold_up_others(as_user, token_for):
     try:
         for i in range(5):
             answer = client.post("/api/eval?wait=true", json={"code": f"print({i})"})
-            assert answer.status_code == 200 and answer.json()["stdout"] == f"{i}\n"
+            refusal = answer.headers.get("x-crucible-refusal")
+            assert answer.status_code == 200, (answer.text, refusal)
+            assert answer.json()["stdout"] == f"{i}\n"
     finally:
         for sock in stalled + readers:
             sock.close()

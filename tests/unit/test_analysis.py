@@ -21,3 +21,19 @@ def test_never_raises_on_bad_source():
     assert python_warnings("def (:") == ["syntax error at line 1: invalid syntax"]
     deep = python_warnings("(" * 100_000)
     assert len(deep) == 1 and ("could not be analysed" in deep[0] or "syntax error" in deep[0])
+
+
+def test_analysis_is_bounded_per_source_and_per_request():
+    from crucible_ray.analysis import (
+        MAX_SOURCE_BYTES,
+        OVER_BUDGET,
+        TOO_LARGE,
+        warnings_for_all,
+    )
+
+    big = "import os\n" + "x = 1\n" * (MAX_SOURCE_BYTES // 6)  # just over one source's bound
+    assert warnings_for("python", big) == [TOO_LARGE]
+    small = "import os\n" + "#" * 990  # 1,000 bytes
+    found = warnings_for_all([("python", small)] * 3 + [("go", "package main")], 2_500)
+    imports_os = ["imports os (operating system)"]
+    assert found == [imports_os, imports_os, [OVER_BUDGET], []]  # the third is over budget
