@@ -51,12 +51,15 @@ def too_many(
 
 
 def check_limits(svc: Services, items: list[EvalSubmission]) -> None:
-    """Code size (413) and metadata size (422) of every item, before anything is recorded.
+    """Batch size (422), code size (413) and metadata size (422), before anything is recorded.
 
     Both come from the settings: the code limit from the one sandbox policy, the object the
     dispatcher checks the rest with (stdin, timeout: 422 for a single submission, an ``error``
     result of its own for a batch item) and hands to every executor and sandbox.
     """
+    if len(items) > svc.settings.max_batch_items:
+        message = f"at most {svc.settings.max_batch_items} items per batch"
+        raise _unprocessable(["body", "items"], message)
     metadata_limit = svc.settings.metadata_limit_bytes
     for index, item in enumerate(items):
         try:
