@@ -26,7 +26,12 @@ OWN_PORT_OFFSET = TEST_PORT_OFFSET + 50  # offsets are 100 apart: this one colli
 def one_executor(engine, tmp_path) -> Iterator[dict[str, str]]:
     """A running cluster with one executor node; yields the CLI's environment for it."""
     state_dir = tmp_path / "cluster"
-    local.up(executors=1, slots=1, state_dir=state_dir, port_offset=OWN_PORT_OFFSET)
+    try:
+        local.up(executors=1, slots=1, state_dir=state_dir, port_offset=OWN_PORT_OFFSET)
+    except local.ClusterError:  # Ray's own 30 s node start-up limit, on a loaded machine: once more
+        if (state_dir / "state.json").exists():
+            local.down(state_dir)
+        local.up(executors=1, slots=1, state_dir=state_dir, port_offset=OWN_PORT_OFFSET)
     try:
         yield {**os.environ, "CRUCIBLE_STATE_DIR": str(tmp_path)}
     finally:
