@@ -4,6 +4,7 @@ record-then-admit, and the mapping of refusals to HTTP answers."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import json
@@ -180,6 +181,10 @@ class Duplicate(Exception):
 
 
 async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:
+    if len(eval_ids) == 1:  # a resend under its Idempotency-Key may have admitted it meanwhile
+        with contextlib.suppress(Exception):
+            if await svc.dispatcher.wait.remote(eval_ids[0], 0) is not None:
+                return  # it runs: its record stays
     try:
         await asyncio.to_thread(svc.store.delete_user_evals, user, eval_ids)
     except SQLAlchemyError as exc:  # left queued: reconciliation ends them as errors

@@ -11,17 +11,20 @@ sends a fresh key with every submission and resends on such failures.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import time
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
+from sqlalchemy.exc import IntegrityError
 
 from crucible_ray.api.admission import refuse, submission_context
 from crucible_ray.api.deps import Services
 from crucible_ray.api.schemas import BatchAccepted, BatchSubmission, EvalSubmission
 from crucible_ray.models import EvalResult
+from crucible_ray.store import NewEvaluation
 
 KEY_HEADER = "Idempotency-Key"
 KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -99,4 +102,11 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
     if not answer["accepted"]:
         await asyncio.to_thread(svc.store.delete_user_evals, user, [eval_id])  # an orphan
         refuse(answer, request, user)
+    if await asyncio.to_thread(svc.store.get, user, eval_id) is None:
+        # The first request was refused and forgot the record just before this one admitted
+        # it: record it again, or its result would have nowhere to go.
+        record = NewEvaluation(id=eval_id, user=user, code=body.code, language=body.language,
+                               metadata=body.metadata)  # fmt: skip
+        with contextlib.suppress(IntegrityError):
+            await asyncio.to_thread(svc.store.add, [record])
     return existing
