@@ -20,6 +20,7 @@ from pathlib import Path
 
 from crucible_ray.cluster.processes import node_alive, stop_node
 from crucible_ray.cluster.state import (
+    CLIENT_PORT_BASE,
     DASHBOARD_PORT,
     HEAD_PORT,
     METRICS_PORT_BASE,
@@ -95,6 +96,7 @@ def up(executors: int | None = None, slots: int | None = None, head_cpus: int = 
         ["--head", f"--port={HEAD_PORT + port_offset}", f"--num-cpus={head_cpus}",
          f"--labels={_labels_arg({ROLE_LABEL: HEAD_ROLE})}",
          f"--dashboard-port={state.dashboard_port}", "--dashboard-host=127.0.0.1",
+         f"--ray-client-server-port={CLIENT_PORT_BASE + port_offset}",
          *node_ports(0, port_offset)],
         state, "head",
     )  # fmt: skip

@@ -17,6 +17,9 @@ DASHBOARD_PORT = 8265
 METRICS_PORT_BASE = 8090  # node i exports Prometheus metrics on 8090 + i
 AGENT_PORT_BASE = 52400
 NODE_PORT_BASE = 20100
+# The head's Ray client server (Ray's default 10001 is one port for the whole machine: a second
+# cluster's head could not start beside the first).
+CLIENT_PORT_BASE = 23000
 
 
 def node_ports(i: int, offset: int) -> list[str]:
