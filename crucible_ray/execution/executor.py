@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -91,8 +90,6 @@ class ExecutorActor:
             "running": self._running,
             "warm_ready": self._runner.warm_ready(),
             "owner": self._runner.owner,
-            "work_dir": str(self._runner.work_dir),
-            "pid": os.getpid(),
         }
 
     async def sweep(self) -> int:
