@@ -31,7 +31,7 @@ from crucible_ray.cluster.state import (
     node_ports,
 )
 from crucible_ray.errors import CrucibleError
-from crucible_ray.sandbox.engine import process_start_time
+from crucible_ray.sandbox.owners import process_start_time
 from crucible_ray.topology import (
     EXECUTOR_ROLE,
     HEAD_ROLE,

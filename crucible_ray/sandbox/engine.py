@@ -10,10 +10,7 @@ gVisor ignores the container's seccomp profile; measured on runsc 2024-07-29).
 from __future__ import annotations
 
 import os
-import socket
-import uuid
 from functools import cached_property
-from pathlib import Path
 
 import docker
 import docker.errors
@@ -32,32 +29,6 @@ LABEL_LANGUAGE = "dev.crucible.language"
 
 # Transient engine failures: the daemon restarting, its socket missing, a dropped connection.
 ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
-
-
-def owner_token() -> str:
-    """Names one SandboxRunner: ``pid-starttime-instance@host``. The pid's start time tells a
-    live owner from a dead one whose pid was reused."""
-    pid = os.getpid()
-    return f"{pid}-{process_start_time(pid)}-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-
-
-def process_start_time(pid: int) -> str:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22: start time in clock ticks
-
-
-def owner_alive(token: str) -> bool:
-    ident, at, host = token.rpartition("@")
-    if not at:
-        return False  # not a token of ours: nothing can own it
-    if host != socket.gethostname():
-        return True  # another machine's sandboxes are not ours to judge
-    pid, _, rest = ident.partition("-")
-    started = rest.partition("-")[0]
-    return pid.isdigit() and process_start_time(int(pid)) == started
 
 
 class Engine:

@@ -2,7 +2,7 @@
 
 Docker's attach stream (no TTY) is a sequence of frames: an 8-byte header (stream id, 3 zero
 bytes, big-endian length) and that many bytes. Past the cap bytes are counted and dropped, so
-a 1 GB flood costs a bounded buffer, never host memory.
+a 1 GB flood costs a bounded buffer, never host memory (:mod:`crucible_ray.sandbox.streams`).
 """
 
 from __future__ import annotations
@@ -10,35 +10,12 @@ from __future__ import annotations
 import socket
 import struct
 import time
-from dataclasses import dataclass, field
+
+from crucible_ray.sandbox.streams import CappedStream, Deadline
 
 STDOUT, STDERR = 1, 2
 _HEADER = struct.Struct(">BxxxI")
 _RECV_BYTES = 64 * 1024
-
-
-class Deadline(Exception):
-    """The deadline passed before the stream ended."""
-
-
-@dataclass
-class CappedStream:
-    limit: int
-    data: bytearray = field(default_factory=bytearray)
-    total: int = 0
-
-    def add(self, chunk: bytes | memoryview) -> None:
-        self.total += len(chunk)
-        room = self.limit - len(self.data)
-        if room > 0:
-            self.data += chunk[:room]
-
-    @property
-    def truncated(self) -> bool:
-        return self.total > self.limit
-
-    def text(self) -> str:
-        return self.data.decode("utf-8", errors="replace")
 
 
 class FrameReader:

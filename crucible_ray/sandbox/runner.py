@@ -34,7 +34,8 @@ from crucible_ray.sandbox.container import (
     execute,
     prepare,
 )
-from crucible_ray.sandbox.engine import ENGINE_ERRORS, Engine, owner_token
+from crucible_ray.sandbox.engine import ENGINE_ERRORS, Engine
+from crucible_ray.sandbox.owners import owner_token
 from crucible_ray.sandbox.pool import WarmPool
 from crucible_ray.sandbox.sweep import sweep_orphans
 

@@ -19,14 +19,8 @@ from pathlib import Path
 import docker.errors
 
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.engine import (
-    ENGINE_ERRORS,
-    LABEL_MANAGED,
-    LABEL_OWNER,
-    Engine,
-    owner_alive,
-    process_start_time,
-)
+from crucible_ray.sandbox.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
+from crucible_ray.sandbox.owners import owner_alive, process_start_time
 
 
 def sweep_orphans(engine: Engine, work_root: Path, *, everything: bool = False) -> int:

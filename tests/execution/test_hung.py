@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from crucible_ray import EvalRequest
-from crucible_ray.sandbox.engine import process_start_time
+from crucible_ray.sandbox.owners import process_start_time
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker

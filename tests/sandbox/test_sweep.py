@@ -38,9 +38,14 @@ def gvisor_sandbox(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
             )  # fmt: skip
         if _started_or_gone(process) and process.poll() is None:
             break
+        _kill_group(process)  # slow or failed: never leave a second sandbox with this id
     assert process.poll() is None, log.read_text()[-2000:]
     yield container_id, process
-    with contextlib.suppress(ProcessLookupError):  # the sweep may have killed it (test 2)
+    _kill_group(process)  # the sweep may have killed it already (test 2)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)
     process.wait()
 

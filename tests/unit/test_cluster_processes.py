@@ -7,7 +7,7 @@ import subprocess
 import time
 
 from crucible_ray.cluster.processes import node_alive, stop_node
-from crucible_ray.sandbox.engine import process_start_time
+from crucible_ray.sandbox.owners import process_start_time
 
 
 def _start_sleeper() -> subprocess.Popen:

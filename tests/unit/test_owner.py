@@ -2,7 +2,7 @@ import os
 import socket
 import subprocess
 
-from crucible_ray.sandbox.engine import owner_alive, owner_token
+from crucible_ray.sandbox.owners import owner_alive, owner_token
 
 
 def test_own_token_is_alive_and_unique_per_runner():

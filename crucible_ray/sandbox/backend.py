@@ -1,0 +1,145 @@
+"""The sandbox layer's one seam: what a sandbox backend does, and nothing else.
+
+A backend starts fresh, hardened sandboxes on this machine and runs programs in them. Two ship:
+``docker`` (Docker with the gVisor runtime, or runc) and ``runsc`` (gVisor driven directly from
+an OCI bundle, no daemon). Everything above this module (the runner, warm pools, result mapping,
+executor actors, the dispatcher) is backend-neutral and never imports ``docker`` or runs
+``runsc``; :data:`BACKENDS` is the registry that names them.
+
+Lifecycle of one sandbox, each step a method below::
+
+    check(policy)        once: can this host enforce the policy? (fail secure: raise, never weaken)
+    image(spec)          once per language: the root image exists and is intact
+    prepare(...)         boot ahead: the sandbox is up and its launcher waits for a program
+    execute(sandbox, p)  run the program in it (the handle outlives the run: see execute)
+    destroy(sandbox)     always, exactly once (kill() may come first, from any thread)
+    sweep(work_root)     now and then: remove what dead owners left behind
+
+Launcher protocol (every image's launcher, every backend): once booted and waiting, the launcher
+writes ``R`` to stderr. The host then writes ``<length of the code in bytes>\\n``, the code, and
+the program's stdin, then closes stdin. The launcher writes ``G`` to stderr once it holds the
+code, and runs it with the rest of stdin as its stdin. A sandbox whose stderr does not start
+with ``G`` never ran the code, so running the evaluation again elsewhere is safe.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar, Literal, Protocol
+
+from crucible_ray.errors import CrucibleError
+from crucible_ray.languages import LanguageSpec
+from crucible_ray.policy import SandboxPolicy
+
+BackendName = Literal["docker", "runsc"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one program in a sandbox, before it becomes an EvalResult."""
+
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    truncated: bool
+    oom_killed: bool
+    timed_out: bool
+    killed: bool  # killed from the host (deadline or cancellation)
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class Program:
+    """One program to run in a prepared sandbox: its source and its stdin."""
+
+    code: bytes
+    stdin: bytes
+    timeout_s: float
+
+
+class Sandbox(Protocol):
+    """A booted sandbox, owned by the backend that prepared it. Never reused across
+    evaluations: once destroyed it is gone."""
+
+    @property
+    def sandbox_id(self) -> str: ...
+
+    @property
+    def language(self) -> str: ...
+
+    def kill(self) -> None:
+        """Kill everything in the sandbox now. Idempotent, safe from any thread; the program's
+        outcome then says ``killed``."""
+
+
+class BackendFailed(CrucibleError):
+    """The backend's own machinery failed (engine call, runsc invocation, lost connection).
+
+    ``transient``: worth another attempt (a restarting daemon, a dropped connection), as
+    opposed to a refusal that would repeat (an invalid configuration).
+    """
+
+    def __init__(self, message: str, *, transient: bool = True) -> None:
+        super().__init__(message)
+        self.transient = transient
+
+
+class SandboxBackend(ABC):
+    """One way of running sandboxes on this host. Thread-safe: the runner calls ``prepare``,
+    ``execute`` and ``destroy`` from many threads at once."""
+
+    name: ClassVar[BackendName]
+
+    @abstractmethod
+    def check(self, policy: SandboxPolicy) -> str:
+        """Fail secure: raise :class:`~crucible_ray.errors.SandboxUnavailable` (with the reason)
+        unless this host can enforce every control of ``policy``. Returns the runtime that will
+        run sandboxes, as recorded in results (``runsc`` or ``runc``)."""
+
+    @abstractmethod
+    def describe(self) -> dict[str, str]:
+        """What ``doctor`` shows: versions and locations this backend uses."""
+
+    @abstractmethod
+    def image(self, spec: LanguageSpec) -> str:
+        """The root image for ``spec``, verified; raises ImageMissing when it is not built or
+        not intact. Returns its reference (an image tag, or a content-addressed path)."""
+
+    @abstractmethod
+    def prepare(self, spec: LanguageSpec, policy: SandboxPolicy, image: str, work_dir: Path,
+                owner: str) -> Sandbox:  # fmt: skip
+        """Boot a sandbox and wait until its launcher is ready for a program.
+
+        Raises SandboxFault when the sandbox broke while booting (nothing ran), BackendFailed
+        when the backend itself failed. ``work_dir`` is this owner's private directory (host
+        state of its sandboxes, and the ledger the orphan sweep reads).
+        """
+
+    @abstractmethod
+    def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
+        """Run ``program`` in ``sandbox`` under its deadline, output read with the policy's caps.
+
+        Raises SandboxFault when the sandbox died before the program started (safe to retry),
+        EngineInterrupted when something outside stopped it mid-run. Does not destroy it: the
+        sandbox outlives its first program, so a judging session can run more processes in it
+        (compile once, run each test) before ``destroy``.
+        """
+
+    @abstractmethod
+    def destroy(self, sandbox: Sandbox) -> None:
+        """Remove the sandbox and everything of it on the host. Never raises for a sandbox that
+        is already gone; what cannot be removed now is retried by :meth:`maintain` or the sweep."""
+
+    @abstractmethod
+    def sweep(self, work_root: Path, *, everything: bool = False) -> int:
+        """Remove sandboxes whose owner (a directory under ``work_root``) is dead; with
+        ``everything``, all of this backend's sandboxes of any owner under ``work_root``.
+        Touches only what this backend provably created. Returns how many were removed."""
+
+    def maintain(self) -> None:  # noqa: B027 - most backends have nothing deferred
+        """Retry cleanups that failed earlier (e.g. the engine was restarting)."""
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections and helpers; sandboxes are destroyed by their owner first."""
