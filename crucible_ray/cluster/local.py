@@ -20,14 +20,14 @@ from pathlib import Path
 
 from crucible_ray.cluster.processes import node_alive, stop_node
 from crucible_ray.cluster.state import (
-    CLIENT_PORT_BASE,
     DASHBOARD_PORT,
     HEAD_PORT,
     METRICS_PORT_BASE,
-    NODE_PORT_BASE,
     STATE_DIR,
     ClusterError,
     ClusterState,
+    client_port,
+    node_port,
     node_ports,
 )
 from crucible_ray.errors import CrucibleError
@@ -96,7 +96,7 @@ def up(executors: int | None = None, slots: int | None = None, head_cpus: int = 
         ["--head", f"--port={HEAD_PORT + port_offset}", f"--num-cpus={head_cpus}",
          f"--labels={_labels_arg({ROLE_LABEL: HEAD_ROLE})}",
          f"--dashboard-port={state.dashboard_port}", "--dashboard-host=127.0.0.1",
-         f"--ray-client-server-port={CLIENT_PORT_BASE + port_offset}",
+         f"--ray-client-server-port={client_port(port_offset)}",
          *node_ports(0, port_offset)],
         state, "head",
     )  # fmt: skip
@@ -179,7 +179,7 @@ def _wait_for_nodes(state: ClusterState, timeout_s: float) -> None:
 
 
 def _node_manager_port(node: dict, offset: int) -> int:
-    return NODE_PORT_BASE + offset + 10 * node.get("index", 0)
+    return node_port(node.get("index", 0), offset)
 
 
 def _ray_alive_ports(state: ClusterState) -> set[int]:

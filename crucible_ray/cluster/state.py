@@ -16,14 +16,29 @@ DASHBOARD_PORT = 8265
 # on one machine otherwise race for the same free port at start.
 METRICS_PORT_BASE = 8090  # node i exports Prometheus metrics on 8090 + i
 AGENT_PORT_BASE = 52400
+# Node i's own four ports are node_port(i) .. +3. A cluster's block holds MAX_NODES nodes and is
+# 10 * offset from the next one's, so clusters whose offsets are >= 50 apart never share a port
+# however many executor nodes come and go (each new node takes a new index).
 NODE_PORT_BASE = 20100
-# The head's Ray client server (Ray's default 10001 is one port for the whole machine: a second
-# cluster's head could not start beside the first).
-CLIENT_PORT_BASE = 23000
+MAX_NODES = 50
+
+
+def node_port(i: int, offset: int) -> int:
+    """Node i's node-manager port: how ``up`` recognises it among the nodes Ray reports."""
+    if i >= MAX_NODES:
+        raise ClusterError(f"a local cluster runs at most {MAX_NODES} nodes over its lifetime; "
+                           "run `crucible-ray cluster down` and `up` again")  # fmt: skip
+    return NODE_PORT_BASE + 10 * offset + 10 * i
+
+
+def client_port(offset: int) -> int:
+    """The head's Ray client server (Ray's default 10001 is one port for the whole machine: a
+    second cluster's head could not start beside the first)."""
+    return HEAD_PORT + offset + 1
 
 
 def node_ports(i: int, offset: int) -> list[str]:
-    base = NODE_PORT_BASE + offset + 10 * i
+    base = node_port(i, offset)
     return [
         f"--metrics-export-port={METRICS_PORT_BASE + offset + i}",
         f"--dashboard-agent-listen-port={AGENT_PORT_BASE + offset + i}",
