@@ -6,7 +6,7 @@ from typing import Protocol
 
 from crucible_ray.images.build import image_tag
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.sandbox.engine import RUNSC_RUNTIME_NAME
+from crucible_ray.sandbox.docker.engine import RUNSC_RUNTIME_NAME
 
 CODE = "print(sum(range(1000)))\n"
 EXPECTED = "499500\n"

@@ -28,7 +28,7 @@ from common import levels_table, machine, summary, write_results
 from crucible_ray import EvalRequest, SandboxPolicy, SandboxRunner
 from crucible_ray.images.build import image_tag
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.sandbox.engine import RUNSC_RUNTIME_NAME
+from crucible_ray.sandbox.docker.engine import RUNSC_RUNTIME_NAME
 
 CODE = "print(sum(range(1000)))\n"
 EXPECTED = "499500\n"

@@ -36,7 +36,7 @@ from crucible_ray.errors import (
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus
 from crucible_ray.policy import SandboxPolicy
-from crucible_ray.sandbox import Engine, SandboxRunner
+from crucible_ray.sandbox import SandboxBackend, SandboxRunner, make_backend
 
 __all__ = [
     "LANGUAGES",
@@ -46,7 +46,6 @@ __all__ = [
     "ClientConfig",
     "CrucibleError",
     "DeadlineExceeded",
-    "Engine",
     "EngineUnavailable",
     "EvalRequest",
     "EvalResult",
@@ -58,6 +57,7 @@ __all__ = [
     "Overloaded",
     "RateLimited",
     "RuntimeUnavailable",
+    "SandboxBackend",
     "SandboxFault",
     "SandboxPolicy",
     "SandboxRunner",
@@ -66,4 +66,5 @@ __all__ = [
     "ServiceUnavailable",
     "UnsupportedLanguage",
     "__version__",
+    "make_backend",
 ]

@@ -11,9 +11,9 @@ from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
-from crucible_ray.sandbox.engine import LABEL_MANAGED, Engine
+from crucible_ray.sandbox.docker.engine import LABEL_MANAGED, Engine
+from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes
 from crucible_ray.sandbox.owners import owner_alive
-from crucible_ray.sandbox.sweep import stray_gvisor_processes
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 

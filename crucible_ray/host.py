@@ -17,7 +17,7 @@ from typing import Any
 
 import docker
 
-from crucible_ray.sandbox.engine import RUNSC_RUNTIME_ARGS, RUNSC_RUNTIME_NAME
+from crucible_ray.sandbox.docker.engine import RUNSC_RUNTIME_ARGS, RUNSC_RUNTIME_NAME
 
 DAEMON_JSON = Path("/etc/docker/daemon.json")
 DOCKERD_LOG = Path("/var/log/crucible-dockerd.log")

@@ -1,12 +1,12 @@
 """Every supported language, in one place: its image contents, how it runs, what it needs.
 
 A sandbox image holds a Debian ``minbase`` root plus the language's packages and a small
-*launcher* (``crucible_ray/images/launchers``). Every launcher speaks the same protocol, which is
-what lets sandboxes boot before the code arrives:
+*launcher* (``crucible_ray/images/launchers``). Every launcher speaks the same protocol (see
+:mod:`crucible_ray.sandbox.backend`), which is what lets sandboxes boot before the code arrives:
 
 1. write ``R`` to stderr once booted and waiting;
-2. read one line on stdin (the go signal: the code file is now in ``/code``);
-3. write ``G`` to stderr, then run ``/code/<source_file>`` with the rest of stdin as its stdin.
+2. read ``<length>`` and a newline, then the code, on stdin, and save it as ``/tmp/<source_file>``;
+3. write ``G`` to stderr, then run it with the rest of stdin as its stdin.
 
 Per-language needs that differ from :class:`~crucible_ray.policy.SandboxPolicy` live here, in
 ``policy_overrides`` (documented per language below), and nowhere else.
@@ -24,7 +24,7 @@ from crucible_ray.errors import UnsupportedLanguage
 class LanguageSpec:
     name: str
     packages: tuple[str, ...]  # Debian packages installed on top of minbase
-    source_file: str  # name of the code file inside /code
+    source_file: str  # name of the code file in the sandbox's /tmp
     launcher: str  # file in crucible_ray/images/launchers, installed in /opt/crucible
     command: tuple[str, ...]  # how the container starts the launcher
     env: dict[str, str] = field(default_factory=dict)

@@ -41,7 +41,7 @@ class MetricSpec:
 SPECS: dict[str, MetricSpec] = {s.name: s for s in (
     # dispatcher: admission and outcomes
     MetricSpec("crucible_evaluations", "counter", "finished evaluations",
-               ("status", "language", "runtime")),
+               ("status", "language", "runtime", "backend")),
     MetricSpec("crucible_evaluation_duration_seconds", "histogram",
                "wall time of the program itself", ("language", "status"), SECONDS_FAST),
     MetricSpec("crucible_evaluation_latency_seconds", "histogram",
@@ -66,7 +66,7 @@ SPECS: dict[str, MetricSpec] = {s.name: s for s in (
     # executor actors: sandboxes
     MetricSpec("crucible_sandboxes_running", "gauge", "sandboxes running a program, per actor"),
     MetricSpec("crucible_sandbox_boot_seconds", "histogram", "time to boot one sandbox",
-               ("language",), SECONDS_SLOW),
+               ("language", "backend"), SECONDS_SLOW),
     MetricSpec("crucible_sandbox_wait_seconds", "histogram",
                "time an evaluation waited for a ready sandbox", ("language", "warm"),
                SECONDS_SLOW),

@@ -49,6 +49,7 @@ class EvalResult(BaseModel):
     oom_killed: bool = False
     duration_ms: float | None = Field(None, description="wall time of the program itself")
     runtime: str | None = Field(None, description="container runtime that ran it: runsc or runc")
+    backend: str | None = Field(None, description="sandbox backend that ran it: docker or runsc")
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)

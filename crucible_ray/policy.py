@@ -2,7 +2,8 @@
 
 Every limit a sandbox enforces is a field here, and only here. Per-language exceptions are in
 :mod:`crucible_ray.languages` (``policy_overrides``); :meth:`SandboxPolicy.for_language` applies
-them. How the fields become Docker settings is in :mod:`crucible_ray.sandbox.container`.
+them. How the fields become a backend's settings is in that backend's package
+(``crucible_ray.sandbox.docker``, ``crucible_ray.sandbox.runsc``).
 
 Things deliberately *not* configurable, because there is no safe alternative: the network
 (none), the read-only root, dropping every capability, no-new-privileges, the non-root user.
@@ -39,6 +40,8 @@ DEFAULT_SECCOMP_PROFILE = Path(str(resources.files("crucible_ray") / "seccomp" /
 GVISOR_HOST_PIDS_HEADROOM = 1024
 
 Runtime = Literal["runsc", "runc"]
+# docker: Docker with the gVisor runtime (or runc); runsc: gVisor driven directly, no daemon.
+BackendName = Literal["docker", "runsc"]
 
 
 class SandboxPolicy(BaseModel):
@@ -49,6 +52,9 @@ class SandboxPolicy(BaseModel):
     runtime: Runtime = Field(
         "runsc",
         description="runsc (gVisor) by default; runc only when an operator sets it explicitly",
+    )
+    backend: BackendName = Field(
+        "docker", description="how sandboxes are started: docker, or runsc (gVisor, no daemon)"
     )
     network: Literal["none"] = "none"
     memory_mb: int = Field(100, ge=32, le=8192, description="memory limit; swap is not allowed")

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from crucible_ray import CrucibleError, Engine, SandboxPolicy, SandboxRunner
+from crucible_ray import CrucibleError
 from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.sandbox.engine import LABEL_MANAGED
+from crucible_ray.sandbox.docker.engine import LABEL_MANAGED, Engine
 
 # Several checkouts can run the suite at once on one machine: each picks its own ports.
 TEST_PORT_OFFSET = int(os.environ.get("CRUCIBLE_TEST_PORT_OFFSET", "200"))
@@ -44,20 +44,6 @@ def engine() -> Engine:
     except CrucibleError as exc:
         _unavailable(str(exc))
     return engine
-
-
-@pytest.fixture(scope="session")
-def runner(engine: Engine) -> Iterator[SandboxRunner]:
-    """A gVisor runner with one warm Python sandbox, shared by the sandbox tests."""
-    with SandboxRunner(engine=engine, warm={"python": 1}) as runner:
-        yield runner
-
-
-@pytest.fixture(scope="session")
-def runc_runner(engine: Engine) -> Iterator[SandboxRunner]:
-    """The explicit, weaker runc path (used to prove the seccomp profile applies there)."""
-    with SandboxRunner(SandboxPolicy(runtime="runc"), engine=engine) as runner:
-        yield runner
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ from rich.table import Table
 from crucible_ray.cli.common import reported_errors
 from crucible_ray.images.build import build_image, list_images
 from crucible_ray.languages import LANGUAGES, get_language
-from crucible_ray.sandbox.engine import Engine
+from crucible_ray.sandbox.docker.engine import Engine
 
 app = typer.Typer(help="Build and list the sandbox images (built offline from Debian).",
                   no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip

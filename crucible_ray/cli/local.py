@@ -31,7 +31,7 @@ def setup() -> None:
     Safe to run again: it only does what is missing."""
     from crucible_ray import host
     from crucible_ray.images.build import build_image
-    from crucible_ray.sandbox.engine import Engine
+    from crucible_ray.sandbox.docker.engine import Engine
 
     try:
         changed = host.register_runtime()
@@ -76,6 +76,7 @@ def run(
     runtime: Annotated[
         str, typer.Option(help="runsc (gVisor, default) or runc (weaker, explicit opt-in)")
     ] = "runsc",
+    backend: BackendOpt = None,
 ) -> None:
     """Run one program in a fresh sandbox on this machine and print the result.
 
@@ -85,7 +86,8 @@ def run(
     code, language, stdin_text = read_program(file, language, stdin)
     with reported_errors():
         request = _request(code=code, language=language, stdin=stdin_text, timeout_s=timeout)
-        with SandboxRunner(SandboxPolicy(runtime=_runtime(runtime))) as runner:
+        policy = SandboxPolicy(runtime=_runtime(runtime), **_backend(backend))
+        with SandboxRunner(policy) as runner:
             result = runner.run(request)
     print_result(result, as_json)
 
@@ -94,15 +96,39 @@ def sweep(
     everything: Annotated[
         bool, typer.Option("--all", help="also remove sandboxes of live processes")
     ] = False,
+    backend: BackendOpt = None,
 ) -> None:
-    """Remove sandbox containers left behind by crashed or killed processes."""
+    """Remove sandboxes left behind by crashed or killed processes (every backend, or one)."""
     from crucible_ray.paths import sandboxes_dir
-    from crucible_ray.sandbox.engine import Engine
-    from crucible_ray.sandbox.sweep import sweep_orphans
+    from crucible_ray.sandbox.registry import make_backend, sweep_every_backend
 
     with reported_errors():
-        removed = sweep_orphans(Engine(), sandboxes_dir(), everything=everything)
-    typer.echo(f"removed {removed} sandbox container(s)")
+        if backend is None:
+            swept = sweep_every_backend(sandboxes_dir(), everything=everything)
+        else:
+            _backend(backend)
+            swept = {backend: make_backend(backend).sweep(sandboxes_dir(), everything=everything)}
+    for name, removed in swept.items():
+        if isinstance(removed, int):
+            typer.echo(f"{name}: removed {removed} sandbox(es)")
+        else:
+            typer.echo(f"{name}: not swept ({removed})")
+
+
+BackendOpt = Annotated[
+    str | None, typer.Option("--backend", help="sandbox backend: docker (default) or runsc")
+]
+
+
+def _backend(value: str | None) -> dict[str, str]:
+    from crucible_ray.sandbox.registry import BACKEND_NAMES
+
+    if value is None:
+        return {}
+    if value not in BACKEND_NAMES:
+        err_console.print(f"unknown backend {value!r}: use {' or '.join(BACKEND_NAMES)}")
+        raise typer.Exit(EXIT_USAGE)
+    return {"backend": value}
 
 
 def _runtime(value: str) -> Runtime:

@@ -218,11 +218,10 @@ def down(state_dir: Path = STATE_DIR, timeout_s: float = 5.0) -> int:
 
 def _sweep_sandboxes() -> None:
     from crucible_ray.paths import sandboxes_dir
-    from crucible_ray.sandbox.engine import Engine
-    from crucible_ray.sandbox.sweep import sweep_orphans
+    from crucible_ray.sandbox.registry import sweep_every_backend
 
     with contextlib.suppress(CrucibleError):
-        sweep_orphans(Engine(), sandboxes_dir())
+        sweep_every_backend(sandboxes_dir())
 
 
 def kill_executor(state: ClusterState, node: dict) -> None:

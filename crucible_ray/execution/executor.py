@@ -21,9 +21,7 @@ from crucible_ray.errors import CrucibleError
 from crucible_ray.execution.telemetry import SandboxMetrics
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
-from crucible_ray.sandbox.engine import ENGINE_ERRORS
 from crucible_ray.sandbox.runner import SandboxRunner
-from crucible_ray.sandbox.sweep import sweep_orphans
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
@@ -42,14 +40,15 @@ class ExecutorActor:
         context = ray.get_runtime_context()
         self.node_id = context.get_node_id()
         self.node_labels = context.get_node_labels()
-        self._telemetry = SandboxMetrics()
+        policy = policy or SandboxPolicy()
+        self._telemetry = SandboxMetrics(policy.backend)
         self._runner = SandboxRunner(
-            policy or SandboxPolicy(),
+            policy,
             state_dir=state_dir,
             warm=warm or {"python": slots},
             boot_workers=boot_workers,
             observer=self._telemetry,
-        ).start()  # fails secure: no gVisor, no actor
+        ).start()  # fails secure: no safe sandboxes, no actor
         self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self._running = 0
         self._precancelled: set[str] = set()  # cancelled before their run() arrived
@@ -97,14 +96,14 @@ class ExecutorActor:
         return await asyncio.to_thread(self._sweep)
 
     def _sweep(self) -> int:
-        return sweep_orphans(self._runner.engine, self._runner.work_dir.parent)
+        return self._runner.backend.sweep(self._runner.work_dir.parent)
 
     def _sweep_forever(self) -> None:
         while True:
             time.sleep(SWEEP_INTERVAL_S)
             try:
                 self._sweep()
-            except (CrucibleError, *ENGINE_ERRORS) as exc:
+            except CrucibleError as exc:
                 log.warning("orphan sweep failed: %s", exc)
 
     async def shutdown(self) -> None:

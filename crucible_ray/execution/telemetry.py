@@ -64,7 +64,8 @@ def executor_lost() -> None:
 def finished(result: dict[str, Any], latency_s: float) -> None:
     m, language, status = metrics(), result["language"], result["status"]
     m.inc("crucible_evaluations", status=status, language=language,
-          runtime=result.get("runtime") or "none")  # fmt: skip
+          runtime=result.get("runtime") or "none",
+          backend=result.get("backend") or "none")  # fmt: skip
     m.observe("crucible_evaluation_latency_seconds", latency_s, language=language)
     if result.get("duration_ms") is not None:
         m.observe("crucible_evaluation_duration_seconds", result["duration_ms"] / 1000,
@@ -98,12 +99,14 @@ def pool(queued: int, running: int, limit: int, executors: Iterable[Any]) -> Non
 class SandboxMetrics:
     """The executor actor's SandboxObserver: sandbox boots and waits, sandboxes running."""
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str) -> None:
         self._running = 0
+        self._backend = backend
 
     @_never_raises
     def sandbox_booted(self, language: str, seconds: float) -> None:
-        metrics().observe("crucible_sandbox_boot_seconds", seconds, language=language)
+        metrics().observe("crucible_sandbox_boot_seconds", seconds, language=language,
+                          backend=self._backend)  # fmt: skip
 
     @_never_raises
     def sandbox_acquired(self, language: str, warm: bool, seconds: float) -> None:

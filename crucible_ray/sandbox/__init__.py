@@ -1,7 +1,19 @@
-"""The sandbox layer: one untrusted program in a fresh hardened gVisor container."""
+"""The sandbox layer: one untrusted program in a fresh hardened gVisor sandbox.
 
-from crucible_ray.sandbox.engine import Engine
+:class:`SandboxRunner` is the entry point; :class:`SandboxBackend` the seam behind it (Docker,
+or runsc driven directly), chosen by ``SandboxPolicy.backend``.
+"""
+
+from crucible_ray.sandbox.backend import Outcome, Program, Sandbox, SandboxBackend
+from crucible_ray.sandbox.registry import BACKEND_NAMES, make_backend
 from crucible_ray.sandbox.runner import SandboxRunner
-from crucible_ray.sandbox.sweep import sweep_orphans
 
-__all__ = ["Engine", "SandboxRunner", "sweep_orphans"]
+__all__ = [
+    "BACKEND_NAMES",
+    "Outcome",
+    "Program",
+    "Sandbox",
+    "SandboxBackend",
+    "SandboxRunner",
+    "make_backend",
+]

@@ -27,13 +27,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Literal, Protocol
+from typing import ClassVar, Protocol
 
 from crucible_ray.errors import CrucibleError
 from crucible_ray.languages import LanguageSpec
-from crucible_ray.policy import SandboxPolicy
-
-BackendName = Literal["docker", "runsc"]
+from crucible_ray.policy import BackendName, SandboxPolicy
 
 
 @dataclass(frozen=True)
@@ -137,6 +135,11 @@ class SandboxBackend(ABC):
         """Remove sandboxes whose owner (a directory under ``work_root``) is dead; with
         ``everything``, all of this backend's sandboxes of any owner under ``work_root``.
         Touches only what this backend provably created. Returns how many were removed."""
+
+    @abstractmethod
+    def live_sandboxes(self, work_dir: Path) -> set[str]:
+        """Ids of the sandboxes of the owner of ``work_dir`` that exist on this host now
+        (booting, waiting or running): what doctor reports and what tests watch."""
 
     def maintain(self) -> None:  # noqa: B027 - most backends have nothing deferred
         """Retry cleanups that failed earlier (e.g. the engine was restarting)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 from crucible_ray.errors import CrucibleError
-from crucible_ray.sandbox.container import PreparedSandbox
+from crucible_ray.sandbox.backend import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -23,22 +23,22 @@ class WarmPool:
     def __init__(
         self,
         size: int,
-        factory: Callable[[], PreparedSandbox],
-        destroy: Callable[[PreparedSandbox], None],
+        factory: Callable[[], Sandbox],
+        destroy: Callable[[Sandbox], None],
         refill: ThreadPoolExecutor,
     ) -> None:
         self.size = size
         self._factory = factory
         self._destroy = destroy
         self._refill = refill
-        self._ready: collections.deque[PreparedSandbox] = collections.deque()
+        self._ready: collections.deque[Sandbox] = collections.deque()
         self._pending = 0
         self._lock = threading.Lock()
         self._closed = False
         self.failures = 0
         self._top_up()
 
-    def take(self) -> PreparedSandbox | None:
+    def take(self) -> Sandbox | None:
         """A ready sandbox, or None when none is ready (the caller then boots one itself)."""
         with self._lock:
             sandbox = self._ready.popleft() if self._ready else None

@@ -12,7 +12,6 @@ from functools import partial
 from pathlib import Path
 from typing import Protocol, Self
 
-import docker.errors
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from crucible_ray.errors import (
@@ -21,23 +20,15 @@ from crucible_ray.errors import (
     SandboxFault,
     SandboxStartFailed,
 )
-from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.reasons import Reason, error_fields
-from crucible_ray.sandbox.container import (
-    Outcome,
-    PreparedSandbox,
-    destroy,
-    execute,
-    prepare,
-)
-from crucible_ray.sandbox.engine import ENGINE_ERRORS, Engine
+from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbox, SandboxBackend
 from crucible_ray.sandbox.owners import owner_token
 from crucible_ray.sandbox.pool import WarmPool
-from crucible_ray.sandbox.sweep import sweep_orphans
+from crucible_ray.sandbox.registry import make_backend
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +53,8 @@ class _Unobserved:
 
 
 class SandboxRunner:
-    """Runs untrusted programs, each in a fresh hardened sandbox on this machine's engine.
+    """Runs untrusted programs, each in a fresh hardened sandbox of this machine's backend
+    (``backend``, or the one ``policy.backend`` names).
 
     ``warm`` boots that many sandboxes per language ahead of demand (an int for every language,
     or a mapping per language); ``boot_workers`` bounds how many boot at once (each boot costs
@@ -74,7 +66,7 @@ class SandboxRunner:
         self,
         policy: SandboxPolicy | None = None,
         *,
-        engine: Engine | None = None,
+        backend: SandboxBackend | None = None,
         state_dir: Path | None = None,
         warm: int | Mapping[str, int] = 0,
         boot_workers: int = 2,
@@ -82,15 +74,15 @@ class SandboxRunner:
     ) -> None:
         self.policy = policy or SandboxPolicy()
         self.observer: SandboxObserver = observer or _Unobserved()
-        self.engine = engine or Engine()
+        self.backend = backend or make_backend(self.policy.backend)
         self.owner = owner_token()
         self.work_dir = sandboxes_dir(state_dir) / self.owner  # default: CRUCIBLE_STATE_DIR
         self._warm = dict.fromkeys(LANGUAGES, warm) if isinstance(warm, int) else dict(warm)
         self._pools: dict[str, WarmPool] = {}
         self._images: dict[str, str] = {}
-        self._runtime_name: str | None = None
+        self._runtime: str | None = None  # what check() found, recorded in results
         self._refill = ThreadPoolExecutor(boot_workers, thread_name_prefix="sandbox-warm")
-        self._active: dict[str, PreparedSandbox | None] = {}
+        self._active: dict[str, Sandbox | None] = {}
         self._cancelled: set[str] = set()
         self._lock = threading.Lock()
 
@@ -98,15 +90,14 @@ class SandboxRunner:
 
     def start(self) -> Self:
         """Check every safeguard (fail secure), sweep orphans, boot the warm pools."""
-        self._runtime_name = self.engine.check_runtime(self.policy.runtime)
-        self.policy.seccomp_json()  # raises when the profile is missing or broken
-        sweep_orphans(self.engine, self.work_dir.parent)
+        self._runtime = self.backend.check(self.policy)
+        self.backend.sweep(self.work_dir.parent)
         self.work_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         for language, size in self._warm.items():
             if size > 0:
                 spec = get_language(language)
                 self._pools[language] = WarmPool(
-                    size, partial(self._prepare, spec), partial(destroy, self.engine), self._refill
+                    size, partial(self._prepare, spec), self.backend.destroy, self._refill
                 )
         return self
 
@@ -119,8 +110,8 @@ class SandboxRunner:
         with self._lock:
             running = [s for s in self._active.values() if s is not None]
         for sandbox in running:
-            sandbox.kill(self.engine)
-        self.engine.retry_removals()
+            sandbox.kill()
+        self.backend.close()
         shutil.rmtree(self.work_dir, ignore_errors=True)
 
     def __enter__(self) -> Self:
@@ -140,22 +131,20 @@ class SandboxRunner:
         the program may have started, every failure is an EvalResult (status ``error`` with an
         ``error_code`` when the platform, not the program, failed).
         """
-        if self._runtime_name is None:
+        if self._runtime is None:
             raise RuntimeError("SandboxRunner.start() was not called")
         eval_id = eval_id or new_eval_id()
-        spec, policy, timeout_s = self.policy.resolve(request)
-        if self.engine.pending_removals:
-            self.engine.retry_removals()
-        result = EvalResult(
-            id=eval_id, status=EvalStatus.RUNNING, language=spec.name, runtime=policy.runtime
-        )
-        code, stdin = request.code.encode(), request.stdin.encode()
+        spec, _, timeout_s = self.policy.resolve(request)
+        self.backend.maintain()
+        result = EvalResult(id=eval_id, status=EvalStatus.RUNNING, language=spec.name,
+                            runtime=self._runtime, backend=self.backend.name)  # fmt: skip
+        program = Program(request.code.encode(), request.stdin.encode(), timeout_s)
         with self._lock:
             self._active[eval_id] = None
         try:
             for attempt in range(1, ATTEMPTS + 1):
                 try:
-                    outcome = self._attempt(eval_id, spec, code, stdin, timeout_s)
+                    outcome = self._attempt(eval_id, spec, program)
                 except SandboxFault as exc:
                     log.warning("sandbox fault (attempt %d) for %s: %s", attempt, eval_id, exc)
                     if attempt == ATTEMPTS:
@@ -166,8 +155,8 @@ class SandboxRunner:
                 except EngineInterrupted as exc:
                     log.warning("evaluation %s interrupted: %s", eval_id, exc)
                     return _finish(result, EvalStatus.ERROR, Reason.ENGINE_INTERRUPTED)
-                except ENGINE_ERRORS as exc:
-                    log.warning("engine failed during evaluation %s: %s", eval_id, exc)
+                except BackendFailed as exc:
+                    log.warning("backend failed during evaluation %s: %s", eval_id, exc)
                     return _finish(result, EvalStatus.ERROR, Reason.ENGINE_FAILED)
                 return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))
             raise AssertionError("unreachable")
@@ -184,7 +173,7 @@ class SandboxRunner:
             self._cancelled.add(eval_id)
             sandbox = self._active[eval_id]
         if sandbox is not None:
-            sandbox.kill(self.engine)
+            sandbox.kill()
         return True
 
     def warm_ready(self) -> dict[str, int]:
@@ -192,12 +181,11 @@ class SandboxRunner:
 
     # internals -------------------------------------------------------------------------------
 
-    def _prepare(self, spec: LanguageSpec) -> PreparedSandbox:
+    def _prepare(self, spec: LanguageSpec) -> Sandbox:
         image = self._images.get(spec.name)
         if image is None:
-            image = self._images[spec.name] = require_image(self.engine.api, spec)
+            image = self._images[spec.name] = self.backend.image(spec)
         policy = self.policy.for_language(spec.policy_overrides)
-        assert self._runtime_name is not None
         started = time.monotonic()
         try:
             for attempt in Retrying(
@@ -207,30 +195,29 @@ class SandboxRunner:
                 reraise=True,
             ):
                 with attempt:
-                    sandbox = prepare(self.engine, spec, policy, self._runtime_name, image,
-                                      self.work_dir, self.owner)  # fmt: skip
-        except ENGINE_ERRORS as exc:
+                    sandbox = self.backend.prepare(spec, policy, image, self.work_dir, self.owner)
+        except BackendFailed as exc:
             # Still failing: is it this machine (refuse everything) or this sandbox only?
-            self.engine.check_runtime(self.policy.runtime)  # raises if the node cannot
+            self.backend.check(self.policy)  # raises if the node cannot
             raise SandboxStartFailed(f"cannot start a sandbox: {exc}") from exc
         self.observer.sandbox_booted(spec.name, time.monotonic() - started)
         return sandbox
 
-    def _attempt(
-        self, eval_id: str, spec: LanguageSpec, code: bytes, stdin: bytes, timeout_s: float
-    ) -> Outcome:
+    def _attempt(self, eval_id: str, spec: LanguageSpec, program: Program) -> Outcome:
         pool = self._pools.get(spec.name)
         started = time.monotonic()
         warm = pool.take() if pool else None
         sandbox = warm or self._prepare(spec)
         self.observer.sandbox_acquired(spec.name, warm is not None, time.monotonic() - started)
-        with self._lock:
-            cancelled = eval_id in self._cancelled
-            self._active[eval_id] = sandbox
-        if cancelled:
-            destroy(self.engine, sandbox)
-            raise _Cancelled
-        return execute(self.engine, sandbox, code, stdin, timeout_s)
+        try:
+            with self._lock:
+                cancelled = eval_id in self._cancelled
+                self._active[eval_id] = sandbox
+            if cancelled:
+                raise _Cancelled
+            return self.backend.execute(sandbox, program)
+        finally:
+            self.backend.destroy(sandbox)
 
     def _was_cancelled(self, eval_id: str) -> bool:
         with self._lock:
@@ -238,10 +225,8 @@ class SandboxRunner:
 
 
 def _transient(exc: BaseException) -> bool:
-    """Engine errors worth another try: the daemon or its connection, not a refused request."""
-    if isinstance(exc, docker.errors.APIError) and exc.is_client_error():
-        return False
-    return isinstance(exc, ENGINE_ERRORS)
+    """Backend failures worth another try: the daemon or its connection, not a refusal."""
+    return isinstance(exc, BackendFailed) and exc.transient
 
 
 class _Cancelled(CrucibleError):

@@ -8,7 +8,7 @@ import pytest
 import ray
 
 from crucible_ray import EvalRequest, InvalidRequest, NoExecutors, Overloaded
-from crucible_ray.sandbox.engine import LABEL_OWNER
+from crucible_ray.sandbox.docker.engine import LABEL_OWNER
 from crucible_ray.topology import EXECUTOR_ROLE, ROLE_LABEL
 from tests.conftest import crucible_containers, wait_for
 

@@ -10,7 +10,7 @@ import pytest
 from crucible_ray import EvalRequest
 from crucible_ray.cluster import local
 from crucible_ray.reasons import Reason
-from crucible_ray.sandbox.engine import LABEL_OWNER
+from crucible_ray.sandbox.docker.engine import LABEL_OWNER
 from tests.conftest import crucible_containers, wait_for
 
 pytestmark = pytest.mark.docker

@@ -8,7 +8,7 @@ import pytest
 from crucible_ray import EvalRequest
 from crucible_ray.execution import ExecutionClient, get_dispatcher
 from crucible_ray.execution.client import stop_dispatcher
-from crucible_ray.sandbox.engine import LABEL_OWNER
+from crucible_ray.sandbox.docker.engine import LABEL_OWNER
 from crucible_ray.settings import Settings
 from tests.conftest import crucible_containers, wait_for
 

@@ -1,5 +1,7 @@
-"""Ordinary programs in real gVisor sandboxes: every language, stdin, exit codes, errors."""
+"""Ordinary programs in real gVisor sandboxes, on every backend (the conformance suite):
+every language, stdin, exit codes, errors."""
 
+import hashlib
 import os
 
 import pytest
@@ -18,10 +20,11 @@ HELLO = {
 
 
 @pytest.mark.parametrize("language", sorted(HELLO))
-def test_hello_world_in_each_language_under_gvisor(runner, language):
+def test_hello_world_in_each_language_under_gvisor(runner, backend_name, language):
     result = runner.run(EvalRequest(code=HELLO[language], language=language, stdin="world\n"))
     assert result.status == "succeeded", result
     assert result.stdout == "hello world\n"
+    assert (result.runtime, result.backend) == ("runsc", backend_name)
     assert (result.exit_code, result.runtime, result.language) == (0, "runsc", language)
     assert result.stderr == "" and not result.truncated and not result.oom_killed
     assert result.duration_ms > 0 and result.finished_at >= result.created_at
@@ -35,7 +38,8 @@ def test_exit_code_and_stderr(runner):
 def test_uncaught_exception_traceback_shows_user_code_only(runner):
     result = runner.run(EvalRequest(code="def f():\n    raise ValueError('boom')\nf()\n"))
     assert result.status == "failed" and result.exit_code == 1
-    assert 'File "/code/main.py", line 2, in f' in result.stderr
+    assert 'File "/tmp/main.py", line 2, in f' in result.stderr
+    assert "    raise ValueError('boom')" in result.stderr  # the source line: a real file
     assert "launch.py" not in result.stderr and result.stderr.endswith("ValueError: boom\n")
 
 
@@ -46,7 +50,24 @@ def test_program_sees_itself_as_main_with_full_stdlib(runner):
         "    print(sys.argv[0], __file__, exit is not None)\n"
     )
     result = runner.run(EvalRequest(code=code))
-    assert result.stdout == "/code/main.py /code/main.py True\n", result.stderr
+    assert result.stdout == "/tmp/main.py /tmp/main.py True\n", result.stderr
+
+
+@pytest.mark.parametrize("language", ["python", "go"])
+def test_code_and_stdin_arrive_exactly_however_large(runner, language):
+    """The launcher takes exactly the code's bytes off stdin and leaves the program the rest:
+    large code (near the limit, no final newline) and large binary stdin both arrive intact."""
+    stdin = bytes(range(256)).decode("latin-1") * 800  # ~200 KB, every byte value, UTF-8 encoded
+    padding = "#" + "x" * 90_000 + "\n"
+    code = {
+        "python": padding + "import sys, hashlib\n"
+        "print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest(), end='')",
+        "go": "// " + padding + 'package main\nimport ("crypto/sha256";"fmt";"io";"os")\n'
+        'func main(){b,_:=io.ReadAll(os.Stdin);fmt.Printf("%x",sha256.Sum256(b))}',
+    }[language]
+    result = runner.run(EvalRequest(code=code, language=language, stdin=stdin, timeout_s=30))
+    assert result.status == "succeeded", result
+    assert result.stdout == hashlib.sha256(stdin.encode()).hexdigest()
 
 
 def test_go_compile_error_is_a_failure_with_the_compiler_message(runner):

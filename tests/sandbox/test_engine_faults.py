@@ -13,7 +13,8 @@ import requests
 
 from crucible_ray import EvalRequest, SandboxRunner
 from crucible_ray.errors import EngineUnavailable, SandboxStartFailed
-from crucible_ray.sandbox.engine import Engine
+from crucible_ray.sandbox.docker import DockerBackend
+from crucible_ray.sandbox.docker.engine import Engine
 
 pytestmark = pytest.mark.docker
 
@@ -43,7 +44,7 @@ class FlakyEngine(Engine):
 
 def test_a_transient_engine_error_is_retried_and_the_evaluation_runs(engine, tmp_path):
     flaky = FlakyEngine(failures=2)
-    with SandboxRunner(engine=flaky, state_dir=tmp_path) as runner:  # no warm pool
+    with SandboxRunner(backend=DockerBackend(flaky), state_dir=tmp_path) as runner:  # no warm pool
         result = runner.run(EvalRequest(code="print('ran')"))
     assert (result.status, result.stdout) == ("succeeded", "ran\n"), result
     assert flaky.calls == 3
@@ -51,7 +52,7 @@ def test_a_transient_engine_error_is_retried_and_the_evaluation_runs(engine, tmp
 
 def test_a_lasting_error_with_a_healthy_engine_fails_this_start_only(engine, tmp_path):
     flaky = FlakyEngine(failures=3)
-    with SandboxRunner(engine=flaky, state_dir=tmp_path) as runner:
+    with SandboxRunner(backend=DockerBackend(flaky), state_dir=tmp_path) as runner:
         with pytest.raises(SandboxStartFailed):  # not SandboxUnavailable: the node is fine
             runner.run(EvalRequest(code="print(1)"))
         assert runner.run(EvalRequest(code="print(2)")).stdout == "2\n"  # the next one runs
@@ -59,7 +60,7 @@ def test_a_lasting_error_with_a_healthy_engine_fails_this_start_only(engine, tmp
 
 def test_an_engine_that_really_cannot_run_sandboxes_is_refused(engine, tmp_path):
     flaky = FlakyEngine(failures=10, engine_down=True)
-    runner = SandboxRunner(engine=flaky, state_dir=tmp_path).start()
+    runner = SandboxRunner(backend=DockerBackend(flaky), state_dir=tmp_path).start()
     try:
         with pytest.raises(EngineUnavailable):
             runner.run(EvalRequest(code="print(1)"))

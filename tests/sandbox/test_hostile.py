@@ -1,4 +1,5 @@
-"""Hostile programs in real gVisor sandboxes: each attack is contained and reported."""
+"""Hostile programs in real gVisor sandboxes, on every backend (the conformance suite): each
+attack is contained and reported."""
 
 import json
 import subprocess
@@ -10,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from crucible_ray import EvalRequest, SandboxRunner
-from tests.conftest import crucible_containers
+from crucible_ray import EvalRequest
 
 pytestmark = pytest.mark.docker
 ROOT = Path(__file__).resolve().parents[2]
@@ -23,11 +23,11 @@ def run(runner, code: str, **fields):
 
 FLOOD_SCRIPT = """
 import json, resource, sys
-from crucible_ray import EvalRequest, SandboxRunner
-megabytes = int(sys.argv[1])
+from crucible_ray import EvalRequest, SandboxPolicy, SandboxRunner
+megabytes, backend = int(sys.argv[1]), sys.argv[2]
 code = ("import sys\\nb = b'x' * (1 << 20)\\nfor _ in range(%d):\\n"
         "    sys.stdout.buffer.write(b)\\n    sys.stderr.buffer.write(b[:4096])\\n" % megabytes)
-with SandboxRunner() as runner:
+with SandboxRunner(SandboxPolicy(backend=backend)) as runner:
     r = runner.run(EvalRequest(code=code, timeout_s=30))
 print(json.dumps({"status": r.status, "truncated": r.truncated, "out": len(r.stdout),
                   "err": len(r.stderr),
@@ -35,10 +35,10 @@ print(json.dumps({"status": r.status, "truncated": r.truncated, "out": len(r.std
 """
 
 
-def _flood(megabytes: int) -> dict:
+def _flood(megabytes: int, backend: str) -> dict:
     # A fresh interpreter each time, so its peak RSS measures this evaluation alone.
     out = subprocess.run(
-        [sys.executable, "-c", FLOOD_SCRIPT, str(megabytes)],
+        [sys.executable, "-c", FLOOD_SCRIPT, str(megabytes), backend],
         capture_output=True,
         text=True,
         check=True,
@@ -46,9 +46,9 @@ def _flood(megabytes: int) -> dict:
     return json.loads(out.stdout)
 
 
-def test_one_gigabyte_flood_is_capped_while_reading_and_host_memory_stays_flat():
-    baseline = _flood(1)  # 1 MiB: the same process, nothing to cap
-    report = _flood(1024)  # 1 GiB through the same path
+def test_one_gigabyte_flood_is_capped_while_reading_and_host_memory_stays_flat(checked_backend):
+    baseline = _flood(1, checked_backend)  # 1 MiB: the same process, nothing to cap
+    report = _flood(1024, checked_backend)  # 1 GiB through the same path
     assert report["truncated"] and report["out"] == 1 << 20 and report["err"] == 1 << 20
     assert report["status"] in ("succeeded", "timed_out")
     # Buffering the flood would cost over 1,000 MB; capping while reading keeps it near flat.
@@ -60,7 +60,7 @@ def test_invalid_utf8_output_is_replaced(runner):
     assert result.status == "succeeded" and result.stdout == "a\ufffd\ufffdb\n"
 
 
-def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(engine):
+def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(make_runner):
     code = """
         import os, signal, subprocess, threading, time
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -78,29 +78,30 @@ def test_timeout_kills_children_daemons_threads_and_sigterm_ignorers(engine):
         print("started", flush=True)
         while True: time.sleep(1)
     """
-    with SandboxRunner(engine=engine) as runner:
-        ids: list[str] = []
-        watcher = threading.Thread(target=lambda: ids.extend(_container_ids(engine, runner.owner)))
-        started = time.monotonic()
-        watcher.start()
-        result = run(runner, code, timeout_s=3)
-        elapsed = time.monotonic() - started
-        watcher.join()
+    runner = make_runner()
+    ids: list[str] = []
+    watcher = threading.Thread(target=lambda: ids.extend(_sandbox_ids(runner)))
+    started = time.monotonic()
+    watcher.start()
+    result = run(runner, code, timeout_s=3)
+    elapsed = time.monotonic() - started
+    watcher.join()
     assert result.status == "timed_out" and result.exit_code is None
     assert result.stdout == "started\n"
     assert elapsed < 15, elapsed  # killed at the deadline, not when the program chose to stop
-    (container_id,) = ids
+    (sandbox_id,) = ids
     # Every host process of that sandbox (gVisor's sentry and gofer) is gone with it.
-    leftover = subprocess.run(["pgrep", "-f", container_id], capture_output=True, text=True)
+    leftover = subprocess.run(["pgrep", "-f", sandbox_id], capture_output=True, text=True)
     assert leftover.stdout == ""
+    assert runner.backend.live_sandboxes(runner.work_dir) == set()
 
 
-def _container_ids(engine, owner: str) -> list[str]:
+def _sandbox_ids(runner) -> list[str]:
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
-        found = [c["Id"] for c in crucible_containers(engine) if owner in c["Labels"].values()]
+        found = runner.backend.live_sandboxes(runner.work_dir)
         if found:
-            return found
+            return sorted(found)
         time.sleep(0.05)
     return []
 
@@ -196,21 +197,26 @@ def test_disk_fill_is_bounded_and_root_is_read_only(runner):
         print(fill("/tmp/fill"))
         os.remove("/tmp/fill")
         print(fill("/dev/shm/fill"))
-        for path in ("/fill", "/code/fill", "/etc/passwd"):
+        for path in ("/fill", "/opt/crucible/fill", "/etc/passwd"):
             try:
                 open(path, "a").write("x")
                 print(path, "WRITABLE")
             except OSError as e:
                 print(path, "denied" if e.errno in (errno.EROFS, errno.EACCES) else e)
         mounts = {line.split()[1]: line.split()[3] for line in open("/proc/mounts")}
-        print(mounts["/"].split(",")[0], mounts["/code"].split(",")[0])
+        print(mounts["/"].split(",")[0], sorted(mounts))
     """
     lines = run(runner, code, timeout_s=20).stdout.splitlines()
     tmp_mb, tmp_err = eval(lines[0])
     shm_mb, shm_err = eval(lines[1])
     assert tmp_mb <= 16 and tmp_err == "ENOSPC"
     assert shm_mb <= 4 and shm_err == "ENOSPC"
-    assert lines[2:] == ["/fill denied", "/code/fill denied", "/etc/passwd denied", "ro ro"]
+    assert lines[2:5] == ["/fill denied", "/opt/crucible/fill denied", "/etc/passwd denied"]
+    root, mounted = lines[5].split(" ", 1)
+    assert root == "ro"
+    # Nothing of the host is mounted in: only the root, /tmp, and the kernel's own filesystems.
+    assert set(eval(mounted)) <= {"/", "/tmp", "/dev", "/dev/shm", "/dev/pts", "/dev/mqueue",
+                                  "/proc", "/sys", "/sys/fs/cgroup"}, mounted  # fmt: skip
 
 
 def test_network_is_absent(runner):
@@ -307,9 +313,15 @@ SECCOMP_PROBE = """
 """
 
 
-@pytest.mark.parametrize("runtime", ["runsc", "runc"])
-def test_seccomp_profile_denies_dangerous_syscalls(request, runtime):
-    runner = request.getfixturevalue("runner" if runtime == "runsc" else "runc_runner")
+def test_seccomp_profile_denies_dangerous_syscalls(runner):
+    _all_denied(runner, "runsc")
+
+
+def test_seccomp_profile_denies_dangerous_syscalls_on_docker_runc(runc_runner):
+    _all_denied(runc_runner, "runc")
+
+
+def _all_denied(runner, runtime: str) -> None:
     result = run(runner, SECCOMP_PROBE, timeout_s=20)
     assert result.status == "succeeded" and result.runtime == runtime, result
     verdicts = dict(line.split() for line in result.stdout.splitlines())

@@ -16,7 +16,8 @@ import pytest
 
 from crucible_ray import EvalRequest, SandboxRunner
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.sweep import stray_gvisor_processes, sweep_orphans
+from crucible_ray.sandbox.docker import DockerBackend
+from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes, sweep_orphans
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.docker
@@ -61,7 +62,7 @@ def _gvisor_started(pid: int) -> bool:
 
 def test_a_gvisor_sandbox_that_is_not_ours_is_never_killed(engine, tmp_path, gvisor_sandbox):
     _, process = gvisor_sandbox
-    with SandboxRunner(engine=engine, state_dir=tmp_path / "state") as runner:
+    with SandboxRunner(backend=DockerBackend(engine), state_dir=tmp_path / "state") as runner:
         assert runner.run(EvalRequest(code="print(1)")).stdout == "1\n"
         assert stray_gvisor_processes(engine, runner.work_dir.parent) == []
         sweep_orphans(engine, runner.work_dir.parent, everything=True)
@@ -84,7 +85,9 @@ def test_a_gvisor_sandbox_our_ledger_records_and_the_engine_forgot_is_killed(
 
 
 def test_a_normal_evaluation_leaves_no_ledger_entry(engine, tmp_path):
-    with SandboxRunner(engine=engine, state_dir=tmp_path, warm={"python": 1}) as runner:
+    with SandboxRunner(
+        backend=DockerBackend(engine), state_dir=tmp_path, warm={"python": 1}
+    ) as runner:
         assert runner.run(EvalRequest(code="print(2)")).stdout == "2\n"
         warm = ledger.recorded(runner.work_dir)
         assert len(warm) == 1  # the warm sandbox booted for the next evaluation

@@ -1,7 +1,7 @@
 import json
 
 from crucible_ray.host import merged_daemon_config, register_runtime
-from crucible_ray.sandbox.engine import RUNSC_RUNTIME_ARGS, RUNSC_RUNTIME_NAME
+from crucible_ray.sandbox.docker.engine import RUNSC_RUNTIME_ARGS, RUNSC_RUNTIME_NAME
 
 
 def test_merge_keeps_existing_settings_and_runtimes():

@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from crucible_ray.sandbox.output import STDERR, STDOUT, Deadline, FrameReader
+from crucible_ray.sandbox.docker.frames import STDERR, STDOUT, FrameReader
+from crucible_ray.sandbox.streams import Deadline
 
 
 def frame(stream: int, data: bytes) -> bytes:

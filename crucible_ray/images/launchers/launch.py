@@ -1,32 +1,48 @@
 # crucible sandbox launcher for Python (runs inside the sandbox image as /opt/crucible/launch.py).
-# Protocol (see crucible_ray/languages.py): "R" on stderr when ready, wait for one line on
-# stdin, "G" on stderr, then run /code/main.py as __main__ with the rest of stdin.
+# Protocol (crucible_ray/sandbox/backend.py): "R" on stderr when ready; read "<length>\n" and the
+# code from stdin, save it as /tmp/main.py, "G" on stderr, then run it as __main__ with the rest
+# of stdin as its stdin.
 import os
 import sys
 
 os.write(2, b"R")
-while True:  # byte by byte: whatever follows the go line is the program's stdin
-    byte = os.read(0, 1)
-    if not byte:
-        os._exit(0)  # the host went away before sending code
-    if byte == b"\n":
-        break
+
+
+def _read_exactly(size):
+    chunks = []
+    while size:
+        chunk = os.read(0, min(size, 1 << 16))  # never past the code: the rest is the program's
+        if not chunk:
+            os._exit(0)  # the host went away before sending the code
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
+_header = b""
+while not _header.endswith(b"\n"):
+    _header += _read_exactly(1)
+    if len(_header) > 16:
+        os._exit(2)
+_source = _read_exactly(int(_header))
+_PATH = "/tmp/main.py"
+_fd = os.open(_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+_view = memoryview(_source)
+while _view:
+    _view = _view[os.write(_fd, _view) :]
+os.close(_fd)
 os.write(2, b"G")
 
-_PATH = "/code/main.py"
 
-
-def _main():
+def _main(source):
     import types
 
-    with open(_PATH, "rb") as f:
-        source = f.read()
     module = types.ModuleType("__main__")
     module.__file__ = _PATH
     module.__builtins__ = __builtins__
     sys.modules["__main__"] = module
     sys.argv = [_PATH]
-    sys.path[0] = "/code"
+    sys.path[0] = "/tmp"
     try:
         exec(compile(source, _PATH, "exec"), module.__dict__)
     except SystemExit:
@@ -39,4 +55,4 @@ def _main():
         sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
-_main()
+_main(_source)

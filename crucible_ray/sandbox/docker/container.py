@@ -1,38 +1,38 @@
 """One sandbox container: how a policy becomes Docker settings, boot ahead, run once, destroy.
 
 A sandbox is *prepared* (created, attached, started, and its launcher waiting on stdin) before
-any code is known, then *executed* exactly once: the code file appears in its read-only
-``/code`` mount, a go line on stdin starts it, output is read with caps until exit or deadline,
-and the container is destroyed. Nothing is ever reused between evaluations.
+any code is known, then *executed*: the code and the program's stdin go down the attach socket
+(the launcher protocol in :mod:`crucible_ray.sandbox.backend`), output is read with caps until
+exit or deadline, and the container is destroyed. Nothing is ever reused between evaluations.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import shutil
 import socket
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import docker.errors
 import docker.types
 
 from crucible_ray.errors import EngineInterrupted, SandboxFault
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.engine import (
+from crucible_ray.sandbox.backend import Outcome, Program
+from crucible_ray.sandbox.docker.engine import (
     ENGINE_ERRORS,
     LABEL_LANGUAGE,
     LABEL_MANAGED,
     LABEL_OWNER,
     Engine,
 )
-from crucible_ray.sandbox.output import STDERR, STDOUT, CappedStream, Deadline, FrameReader
+from crucible_ray.sandbox.docker.frames import STDERR, STDOUT, FrameReader
+from crucible_ray.sandbox.streams import CappedStream, Deadline
 
 BOOT_TIMEOUT_S = 30.0  # a sandbox that is not ready by then is a platform fault
 EXIT_GRACE_S = 5.0  # after output ends, how long the engine may take to report the exit
@@ -44,7 +44,6 @@ def container_config(
     spec: LanguageSpec,
     runtime_name: str,
     image: str,
-    code_dir: Path,
     owner: str,
 ) -> dict[str, Any]:
     """Keyword arguments for ``APIClient.create_container``: the policy, as Docker settings."""
@@ -73,7 +72,6 @@ def container_config(
         tmpfs={"/tmp": f"{tmp_flags},size={policy.tmp_size_mb}m,mode=1777"},
         shm_size=f"{policy.shm_size_mb}m",
         ipc_mode="private",
-        binds={str(code_dir): {"bind": "/code", "mode": "ro"}},
         log_config=docker.types.LogConfig(type="none"),
         runtime=runtime_name,
     )
@@ -94,37 +92,32 @@ def container_config(
 
 
 @dataclass
-class Outcome:
-    """What happened to one program, before it becomes an EvalResult."""
-
-    exit_code: int | None
-    stdout: str
-    stderr: str
-    truncated: bool
-    oom_killed: bool
-    timed_out: bool
-    killed: bool  # killed from the host (timeout or cancellation)
-    duration_ms: float
-
-
-@dataclass
-class PreparedSandbox:
+class DockerSandbox:
     container_id: str
     spec: LanguageSpec
     policy: SandboxPolicy
-    code_dir: Path
+    engine: Engine
+    owner_dir: Path  # holds the ledger entry
     sock: socket.socket
     reader: FrameReader
     ready_at: float
     _keepalive: Any = None  # the HTTP response object that owns the hijacked socket
     _killed: threading.Event = field(default_factory=threading.Event)
 
-    def kill(self, engine: Engine) -> None:
+    @property
+    def sandbox_id(self) -> str:
+        return self.container_id
+
+    @property
+    def language(self) -> str:
+        return self.spec.name
+
+    def kill(self) -> None:
         """Kill the sandbox now (timeout or cancellation). Safe from any thread, idempotent."""
         self._killed.set()
         # Already gone, or the engine is down: destroy() and the orphan sweep follow up.
         with contextlib.suppress(*ENGINE_ERRORS):
-            engine.api.kill(self.container_id, "SIGKILL")
+            self.engine.api.kill(self.container_id, "SIGKILL")
 
 
 def prepare(
@@ -135,13 +128,11 @@ def prepare(
     image: str,
     work_dir: Path,
     owner: str,
-) -> PreparedSandbox:
+) -> DockerSandbox:
     """Create, attach and start a sandbox, and wait until its launcher is ready for code."""
-    code_dir = work_dir / uuid.uuid4().hex
-    code_dir.mkdir(mode=0o755, parents=True)
     container_id = None
     try:
-        config = container_config(policy, spec, runtime_name, image, code_dir, owner)
+        config = container_config(policy, spec, runtime_name, image, owner)
         container_id = engine.api.create_container(**config)["Id"]
         ledger.record(work_dir, container_id)  # before it starts: its processes are ours
         response = engine.api.attach_socket(
@@ -158,36 +149,26 @@ def prepare(
             raise SandboxFault(f"sandbox failed to boot: {reader.streams[STDERR].text()[:500]}")
         reader.reset()
         reader.streams[STDERR] = CappedStream(policy.output_limit_bytes + 1)  # + the "G" ack
-        return PreparedSandbox(
-            container_id, spec, policy, code_dir, sock, reader, time.monotonic(), response
-        )
+        return DockerSandbox(container_id, spec, policy, engine, work_dir, sock, reader,
+                             time.monotonic(), response)  # fmt: skip
     except BaseException:
         # A failed start can leave gVisor processes the engine forgot: the ledger entry stays
         # for the orphan sweep to find them.
-        destroy_container(engine, container_id, code_dir, keep_record=True)
+        remove_container(engine, container_id, work_dir, keep_record=True)
         raise
 
 
-def execute(
-    engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes, timeout_s: float
-) -> Outcome:
-    """Run ``code`` once in a prepared sandbox; the sandbox is destroyed before returning."""
-    try:
-        return _execute(engine, sandbox, code, stdin, timeout_s)
-    finally:
-        destroy(engine, sandbox)
+def execute(sandbox: DockerSandbox, program: Program) -> Outcome:
+    """Run ``program`` in a prepared sandbox (which the caller destroys afterwards)."""
+    return _execute(sandbox.engine, sandbox, program.code, program.stdin, program.timeout_s)
 
 
 def _execute(
-    engine: Engine, sandbox: PreparedSandbox, code: bytes, stdin: bytes, timeout_s: float
+    engine: Engine, sandbox: DockerSandbox, code: bytes, stdin: bytes, timeout_s: float
 ) -> Outcome:
-    path = sandbox.code_dir / sandbox.spec.source_file
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-    with os.fdopen(fd, "wb") as f:
-        f.write(code)
     started, started_wall = time.monotonic(), time.time()
     deadline = started + timeout_s
-    _send_stdin(sandbox.sock, b"\n" + stdin)
+    _send_stdin(sandbox.sock, b"%d\n%s%s" % (len(code), code, stdin))
     reader = sandbox.reader
     timed_out = False
     exit_code: int | None = None
@@ -202,7 +183,7 @@ def _execute(
             timed_out = True
         else:
             raise
-        sandbox.kill(engine)
+        sandbox.kill()
     finished = time.monotonic()
     stderr = reader.streams[STDERR]
     if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
@@ -259,24 +240,24 @@ def _send_stdin(sock: socket.socket, payload: bytes) -> None:
         threading.Thread(target=send, name="sandbox-stdin", daemon=True).start()
 
 
-def destroy(engine: Engine, sandbox: PreparedSandbox) -> None:
+def destroy(sandbox: DockerSandbox) -> None:
     with contextlib.suppress(OSError):
         sandbox.sock.close()
-    destroy_container(engine, sandbox.container_id, sandbox.code_dir)
+    remove_container(sandbox.engine, sandbox.container_id, sandbox.owner_dir)
 
 
-def destroy_container(
-    engine: Engine, container_id: str | None, code_dir: Path, *, keep_record: bool = False
+def remove_container(
+    engine: Engine, container_id: str | None, owner_dir: Path, *, keep_record: bool = False
 ) -> None:
-    """Remove a sandbox container (killing it if needed) and its code directory."""
-    if container_id is not None:
-        try:
-            engine.api.remove_container(container_id, force=True)
-        except docker.errors.NotFound:
-            pass
-        except ENGINE_ERRORS:
-            engine.remove_later(container_id)  # engine down or restarting: retried later
-            keep_record = True
-        if not keep_record:
-            ledger.forget(code_dir.parent, container_id)
-    shutil.rmtree(code_dir, ignore_errors=True)
+    """Remove a sandbox container (killing it if needed) and, once gone, its ledger entry."""
+    if container_id is None:
+        return
+    try:
+        engine.api.remove_container(container_id, force=True)
+    except docker.errors.NotFound:
+        pass
+    except ENGINE_ERRORS:
+        engine.remove_later(container_id)  # engine down or restarting: retried later
+        keep_record = True
+    if not keep_record:
+        ledger.forget(owner_dir, container_id)

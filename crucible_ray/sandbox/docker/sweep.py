@@ -19,7 +19,7 @@ from pathlib import Path
 import docker.errors
 
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
+from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
 from crucible_ray.sandbox.owners import owner_alive, process_start_time
 
 

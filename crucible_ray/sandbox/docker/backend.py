@@ -1,0 +1,90 @@
+"""DockerBackend: sandboxes as Docker containers under the gVisor runtime (or runc).
+
+The one place where the sandbox layer meets the Docker SDK: every engine error is turned into
+:class:`~crucible_ray.sandbox.backend.BackendFailed` here, so nothing above the seam needs to
+know what Docker raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker.errors
+
+from crucible_ray.images.build import require_image
+from crucible_ray.languages import LanguageSpec
+from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbox, SandboxBackend
+from crucible_ray.sandbox.docker import container
+from crucible_ray.sandbox.docker.container import DockerSandbox
+from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
+from crucible_ray.sandbox.docker.sweep import sweep_orphans
+
+
+@contextlib.contextmanager
+def engine_errors() -> Iterator[None]:
+    """Docker's exceptions, as the seam's one error: a refused request (4xx) is not transient."""
+    try:
+        yield
+    except ENGINE_ERRORS as exc:
+        refused = isinstance(exc, docker.errors.APIError) and exc.is_client_error()
+        raise BackendFailed(f"Docker engine: {exc}", transient=not refused) from exc
+
+
+class DockerBackend(SandboxBackend):
+    name = "docker"
+
+    def __init__(self, engine: Engine | None = None) -> None:
+        self.engine = engine or Engine()
+        self._runtime_name: str | None = None
+
+    def check(self, policy: SandboxPolicy) -> str:
+        self._runtime_name = self.engine.check_runtime(policy.runtime)
+        policy.seccomp_json()  # raises when the profile is missing or broken
+        return policy.runtime
+
+    def describe(self) -> dict[str, str]:
+        info = self.engine.info()
+        return {"engine": f"Docker {info.get('ServerVersion', '?')}",
+                "runtimes": ", ".join(sorted(info.get("Runtimes", {})))}  # fmt: skip
+
+    def image(self, spec: LanguageSpec) -> str:
+        with engine_errors():
+            return require_image(self.engine.api, spec)
+
+    def prepare(self, spec: LanguageSpec, policy: SandboxPolicy, image: str, work_dir: Path,
+                owner: str) -> DockerSandbox:  # fmt: skip
+        if self._runtime_name is None:
+            raise RuntimeError("DockerBackend.check() was not called")
+        with engine_errors():
+            return container.prepare(self.engine, spec, policy, self._runtime_name, image,
+                                     work_dir, owner)  # fmt: skip
+
+    def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
+        assert isinstance(sandbox, DockerSandbox)
+        with engine_errors():
+            return container.execute(sandbox, program)
+
+    def destroy(self, sandbox: Sandbox) -> None:
+        assert isinstance(sandbox, DockerSandbox)
+        container.destroy(sandbox)
+
+    def sweep(self, work_root: Path, *, everything: bool = False) -> int:
+        with engine_errors():
+            return sweep_orphans(self.engine, work_root, everything=everything)
+
+    def live_sandboxes(self, work_dir: Path) -> set[str]:
+        with engine_errors():
+            found = self.engine.api.containers(
+                all=True, filters={"label": [LABEL_MANAGED, f"{LABEL_OWNER}={work_dir.name}"]}
+            )
+        return {c["Id"] for c in found}
+
+    def maintain(self) -> None:
+        if self.engine.pending_removals:
+            self.engine.retry_removals()
+
+    def close(self) -> None:
+        self.engine.retry_removals()

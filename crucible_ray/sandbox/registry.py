@@ -1,0 +1,43 @@
+"""The registry of sandbox backends, by name. Backends are imported on first use, so a host
+without Docker's SDK configured (or without runsc) only pays for the backend it runs."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from pathlib import Path
+from typing import get_args
+
+from crucible_ray.errors import CrucibleError, InvalidRequest
+from crucible_ray.policy import BackendName
+from crucible_ray.sandbox.backend import SandboxBackend
+
+_BACKENDS: dict[BackendName, str] = {
+    "docker": "crucible_ray.sandbox.docker:DockerBackend",
+}
+BACKEND_NAMES: tuple[BackendName, ...] = tuple(n for n in get_args(BackendName) if n in _BACKENDS)
+
+
+def backend_class(name: str) -> type[SandboxBackend]:
+    try:
+        module, _, attribute = _BACKENDS[name].partition(":")
+    except KeyError:
+        known = ", ".join(BACKEND_NAMES)
+        raise InvalidRequest(f"unknown sandbox backend {name!r}; known: {known}",
+                             field="backend") from None  # fmt: skip
+    return getattr(import_module(module), attribute)
+
+
+def make_backend(name: str) -> SandboxBackend:
+    """A new backend instance of that name, with its defaults."""
+    return backend_class(name)()
+
+
+def sweep_every_backend(work_root: Path, *, everything: bool = False) -> dict[str, int | str]:
+    """Sweep with each backend this host has; a backend that cannot run here says why."""
+    swept: dict[str, int | str] = {}
+    for name in BACKEND_NAMES:
+        try:
+            swept[name] = make_backend(name).sweep(work_root, everything=everything)
+        except CrucibleError as exc:
+            swept[name] = str(exc)
+    return swept
