@@ -49,12 +49,13 @@ def setup() -> None:
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     runtime: Annotated[str, typer.Option(help="runtime to check: runsc or runc")] = "runsc",
+    backend: BackendOpt = None,
 ) -> None:
-    """Check the engine, runtime, seccomp profile and images; run a probe; print fixes."""
+    """Check the backend, runtime, seccomp profile and images; run a probe; print fixes."""
     from crucible_ray.doctor import as_json as checks_json
     from crucible_ray.doctor import run_checks
 
-    checks = run_checks(SandboxPolicy(runtime=_runtime(runtime)))
+    checks = run_checks(SandboxPolicy(runtime=_runtime(runtime), **_backend(backend)))
     if as_json:
         typer.echo(checks_json(checks))
     else:
