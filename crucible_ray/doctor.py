@@ -15,7 +15,7 @@ from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
-from crucible_ray.sandbox.registry import BACKEND_NAMES, make_backend
+from crucible_ray.sandbox.registry import BACKEND_NAMES, backend_for, make_backend
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 
@@ -32,12 +32,15 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     from crucible_ray.sandbox.runner import SandboxRunner
 
     policy = policy or SandboxPolicy()
-    build = f"crucible-ray images build --backend {policy.backend}"
     try:
-        backend = make_backend(policy.backend)
-        checks = [Check("sandbox backend", True, f"{policy.backend}: " + _described(backend))]
+        backend = backend_for(policy)
+        chosen = " (auto: the cheapest usable here)" if policy.backend == "auto" else ""
+        checks = [Check("sandbox backend", True,
+                        f"{backend.name}{chosen}: " + _described(backend))]  # fmt: skip
     except CrucibleError as exc:
         return [Check("sandbox backend", False, f"{policy.backend}: {exc}", "crucible-ray setup")]
+    policy = policy.model_copy(update={"backend": backend.name})
+    build = f"crucible-ray images build --backend {backend.name}"
     try:
         runtime = backend.check(policy)
         detail = "gVisor" if runtime == "runsc" else f"{runtime} (NOT gVisor: explicit opt-in)"

@@ -104,7 +104,7 @@ def sweep(
     from crucible_ray.sandbox.registry import make_backend, sweep_every_backend
 
     with reported_errors():
-        if backend is None:
+        if backend in (None, "auto"):
             swept = sweep_every_backend(sandboxes_dir(), everything=everything)
         else:
             _backend(backend)
@@ -117,8 +117,10 @@ def sweep(
 
 
 BackendOpt = Annotated[
-    str | None, typer.Option("--backend", help="sandbox backend: docker (default) or runsc")
-]
+    str | None,
+    typer.Option("--backend", help="sandbox backend: docker or runsc (default: auto, the "
+                 "cheapest that can enforce the policy here; see `doctor`)"),
+]  # fmt: skip
 
 
 def _backend(value: str | None) -> dict[str, str]:
@@ -126,8 +128,8 @@ def _backend(value: str | None) -> dict[str, str]:
 
     if value is None:
         return {}
-    if value not in BACKEND_NAMES:
-        err_console.print(f"unknown backend {value!r}: use {' or '.join(BACKEND_NAMES)}")
+    if value not in ("auto", *BACKEND_NAMES):
+        err_console.print(f"unknown backend {value!r}: use auto, {' or '.join(BACKEND_NAMES)}")
         raise typer.Exit(EXIT_USAGE)
     return {"backend": value}
 
