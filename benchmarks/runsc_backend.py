@@ -1,0 +1,263 @@
+"""CPU per evaluation: the runsc backend (EROFS root, goferless; directory root, with a gofer)
+against ``docker run --runtime crucible-runsc`` with the same hardening, in one run.
+
+One evaluation = a fresh sandbox booted, ``print(sum(range(1000)))`` run, the sandbox torn
+down. CPU is the whole machine's busy time from ``/proc/stat`` over the arm, minus the idle
+machine's rate measured just before it (the machine is shared). Extra arms (sequential only):
+``python3 -I -S -B``, ``--platform=ptrace``, and no per-sandbox cgroups (``--ignore-cgroups``,
+limits NOT enforced: what our cgroups cost).
+
+    .venv/bin/python benchmarks/runsc_backend.py [-n 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import dataclasses
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.common import machine, summary, write_results
+from crucible_ray.images.build import image_tag
+from crucible_ray.languages import LANGUAGES
+from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
+from crucible_ray.sandbox.backend import Program
+from crucible_ray.sandbox.owners import owner_token
+from crucible_ray.sandbox.runsc import RunscBackend, cgroups, runsc
+from crucible_ray.sandbox.runsc.sweep import processes_of
+
+CODE = b"print(sum(range(1000)))"
+EXPECTED = "499500\n"
+POLICY = SandboxPolicy(backend="runsc")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_seconds() -> float:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def tree_seconds(pids: tuple[int, ...] = ()) -> float:
+    """CPU of this process and every child it reaped (runsc run reaps its sentry and gofer),
+    plus the cumulative CPU (own + reaped children) of ``pids`` (Docker's daemons, init)."""
+    total = 0.0
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN):
+        usage = resource.getrusage(who)
+        total += usage.ru_utime + usage.ru_stime
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(v) for v in fields[11:15]) / _TICK  # utime stime cutime cstime
+    return total
+
+
+def daemon_pids() -> tuple[int, ...]:
+    """dockerd, containerd and init (which reaps orphaned shims)."""
+    found = [1]
+    for proc in Path("/proc").iterdir():
+        with contextlib.suppress(OSError):
+            if proc.name.isdigit() and (proc / "comm").read_text().strip() in (
+                "dockerd",
+                "containerd",
+            ):
+                found.append(int(proc.name))
+    return tuple(found)
+
+
+def idle_rate(seconds: float = 5.0) -> float:
+    before, t = busy_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return (busy_seconds() - before) / (time.monotonic() - t)
+
+
+def measure(one: Callable[[], None], n: int, concurrency: int,
+            pids: tuple[int, ...] = ()) -> dict[str, float]:  # fmt: skip
+    background = idle_rate()
+    latencies: list[float] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def worker(count: int) -> None:
+        for _ in range(count):
+            t = time.monotonic()
+            try:
+                one()
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+                return
+            with lock:
+                latencies.append(time.monotonic() - t)
+
+    threads = [
+        threading.Thread(target=worker, args=(n // concurrency,)) for _ in range(concurrency)
+    ]
+    busy0, tree0, t0 = busy_seconds(), tree_seconds(pids), time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    wall, busy = time.monotonic() - t0, busy_seconds() - busy0
+    tree = tree_seconds(pids) - tree0
+    if errors:
+        raise errors[0]
+    result = summary(latencies, wall)
+    result["cpu_ms_raw"] = round(busy / len(latencies) * 1000, 1)
+    result["cpu_ms"] = round((busy - background * wall) / len(latencies) * 1000, 1)
+    result["tree_cpu_ms"] = round(tree / len(latencies) * 1000, 1)
+    result["idle_cpu_s_per_s"] = round(background, 3)
+    return result
+
+
+def runsc_arm(backend: RunscBackend, work: Path, command: tuple[str, ...] | None = None):
+    spec = LANGUAGES["python"]
+    if command:
+        spec = dataclasses.replace(spec, command=command)
+    image = backend.image(spec)
+    owner = owner_token()
+    work_dir = work / owner
+    work_dir.mkdir(parents=True)
+
+    def one() -> None:
+        sandbox = backend.prepare(spec, POLICY, image, work_dir, owner)
+        try:
+            out = backend.execute(sandbox, Program(CODE, b"", 10))
+        finally:
+            backend.destroy(sandbox)
+        assert out.stdout == EXPECTED, out
+
+    return one, work_dir, owner
+
+
+def docker_arm(seccomp_file: Path) -> Callable[[], None]:
+    spec, p = LANGUAGES["python"], POLICY
+    cmd = ["docker", "run", "--rm", "-i", "--runtime", "crucible-runsc", "--network", "none",
+           f"--memory={p.memory_mb}m", f"--memory-swap={p.memory_mb}m", f"--cpus={p.cpus}",
+           f"--pids-limit={p.pids_limit + GVISOR_HOST_PIDS_HEADROOM}", "--ulimit", "core=0",
+           "--ulimit", "nofile=1024", "--ulimit", f"nproc={p.pids_limit}", "--read-only",
+           "--cap-drop", "ALL", "--security-opt", "no-new-privileges",
+           "--security-opt", f"seccomp={seccomp_file}",
+           "--tmpfs", f"/tmp:rw,nosuid,nodev,noexec,size={p.tmp_size_mb}m,mode=1777",
+           f"--shm-size={p.shm_size_mb}m", "--ipc", "private", "--log-driver", "none",
+           "--user", p.user, "-w", "/tmp", "--hostname", "sandbox",
+           *[a for k, v in spec.env.items() for a in ("-e", f"{k}={v}")],
+           image_tag(spec), *spec.command]  # fmt: skip
+    payload = b"%d\n" % len(CODE) + CODE
+
+    def one() -> None:
+        out = subprocess.run(cmd, input=payload, capture_output=True, timeout=60)
+        assert out.stdout.decode() == EXPECTED and out.stderr[:2] == b"RG", out
+
+    return one
+
+
+def gofer_check(backend: RunscBackend, work: Path) -> list[str]:
+    """The runsc processes of one live sandbox (argv[0]): shows whether a gofer runs."""
+    spec = LANGUAGES["python"]
+    owner = owner_token()
+    work_dir = work / f"probe-{backend.rootfs}" / owner
+    work_dir.mkdir(parents=True)
+    sandbox = backend.prepare(spec, POLICY, backend.image(spec), work_dir, owner)
+    try:
+        return sorted(Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+                      for pid, _ in processes_of(work_dir / "runsc"))  # fmt: skip
+    finally:
+        backend.destroy(sandbox)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("-n", type=int, default=200)
+    parser.add_argument("--extra-n", type=int, default=100)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="crucible-bench-"))
+    seccomp_file = work / "seccomp.json"
+    seccomp_file.write_text(POLICY.seccomp_json())
+    erofs, directory = RunscBackend("erofs"), RunscBackend("directory")
+    erofs.check(POLICY)
+    results: dict[str, dict] = {"machine": machine(), "n": args.n, "arms": {}}
+    results["processes"] = {"erofs": gofer_check(erofs, work),
+                            "directory": gofer_check(directory, work)}  # fmt: skip
+    arms = {
+        "runsc-erofs": runsc_arm(erofs, work / "erofs")[0],
+        "runsc-directory": runsc_arm(directory, work / "dir")[0],
+        "docker-run": docker_arm(seccomp_file),
+    }
+    for concurrency in (1, 2):
+        for name, one in arms.items():
+            one()  # warm the page cache and the image
+            key = f"{name} c={concurrency}"
+            pids = daemon_pids() if name == "docker-run" else ()
+            results["arms"][key] = measure(one, args.n, concurrency, pids)
+            print(key, results["arms"][key], flush=True)
+    extras = {"runsc-erofs -I -S -B": ("/usr/bin/python3", "-I", "-S", "-B",
+                                       "/opt/crucible/launch.py")}  # fmt: skip
+    for name, command in extras.items():
+        one = runsc_arm(erofs, work / "extra", command)[0]
+        one()
+        results["arms"][f"{name} c=1"] = measure(one, args.extra_n, 1)
+        print(name, results["arms"][f"{name} c=1"], flush=True)
+    variants = (("runsc-erofs --platform=ptrace", ("--platform=ptrace",), False),
+                ("runsc-erofs --ignore-cgroups", ("--ignore-cgroups",), True))  # fmt: skip
+    for name, flags, no_cgroups in variants:
+        saved_flags, saved_create = runsc.SANDBOX_FLAGS, cgroups.SandboxCgroup.create
+        runsc.SANDBOX_FLAGS = (*saved_flags, *flags)
+        if no_cgroups:
+            cgroups.SandboxCgroup.create = lambda self, resources: None  # type: ignore[method-assign]
+        try:
+            one = runsc_arm(erofs, work / name.split()[-1].strip("-"))[0]
+            one()
+            results["arms"][f"{name} c=1"] = measure(one, args.extra_n, 1)
+            print(name, results["arms"][f"{name} c=1"], flush=True)
+        finally:
+            runsc.SANDBOX_FLAGS, cgroups.SandboxCgroup.create = saved_flags, saved_create
+    erofs.close()
+    directory.close()
+    shutil.rmtree(work, ignore_errors=True)
+    write_results("runsc-backend", results, markdown(results))
+
+
+def markdown(results: dict) -> str:
+    arms = results["arms"]
+    lines = [
+        "# runsc backend: CPU per evaluation (fresh sandbox, `print(sum(range(1000)))`)",
+        "",
+        f"{results['machine']['date']}, {results['machine']['cpus']} cores, "
+        f"{results['machine']['runsc']}. N={results['n']} per main arm (extras N as listed). "
+        "CPU = whole-machine busy time (`/proc/stat`) per evaluation, idle rate subtracted "
+        "(raw in brackets); the machine is shared, so this column is noisy. "
+        "Process-tree CPU = this process plus every process it reaped (exact for runsc: "
+        "`runsc run` reaps its sentry and gofer); for docker-run also dockerd, containerd and "
+        "init (reaped shims), so it includes any other Docker use during the arm.",
+        "",
+        "| arm | machine CPU ms/eval (raw) | tree CPU ms/eval | tree vs docker-run | evals/s "
+        "| p50 / p95 ms | n |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for key, arm in arms.items():
+        concurrency = key.rsplit("c=", 1)[1]
+        base = arms.get(f"docker-run c={concurrency}")
+        ratio = f"{arm['tree_cpu_ms'] / base['tree_cpu_ms']:.2f}" if base else ""
+        lines.append(
+            f"| {key} | {arm['cpu_ms']} ({arm['cpu_ms_raw']}) | {arm['tree_cpu_ms']} | {ratio} "
+            f"| {arm['evals_per_s']} | {arm['p50_ms']} / {arm['p95_ms']} | {arm['n']} |"
+        )
+    lines += ["", "runsc processes of one live sandbox (argv[0]):", ""]
+    for fmt, names in results["processes"].items():
+        lines.append(f"- {fmt} root: {', '.join(names)}")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
