@@ -17,7 +17,7 @@ from crucible_ray.errors import CrucibleError, ImageMissing, RuntimeUnavailable
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.backend import Outcome, Program
+from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program
 from crucible_ray.sandbox.owners import owner_token
 from crucible_ray.sandbox.runsc import cgroups
 from crucible_ray.sandbox.runsc.backend import RunscBackend
@@ -231,6 +231,17 @@ def test_sweep_leaves_a_live_owners_sandbox(backend, owner_dir):
     finally:
         backend.destroy(sandbox)
     assert out.stdout == "2\n"
+
+
+def test_a_runsc_that_cannot_start_is_a_backend_failure_that_leaves_nothing(backend, owner_dir):
+    broken = RunscBackend(rootfs=backend.rootfs, binary="/nonexistent/runsc")
+    with pytest.raises(BackendFailed, match="could not start a sandbox") as raised:
+        broken.prepare(PY, POLICY, broken.image(PY), owner_dir, owner_dir.name)
+    assert raised.value.transient
+    assert ledger.recorded(owner_dir) == set() and list((owner_dir / "bundles").iterdir()) == []
+    parent = cgroups.CGROUP_ROOT / "memory" / cgroups.PARENT / cgroups.owner_key(owner_dir.name)
+    assert list(parent.glob("*/")) == []
+    broken.close()
 
 
 def test_missing_root_image_is_refused(tmp_path):

@@ -23,7 +23,13 @@ from crucible_ray.images.local import RootFormat, RootImage, images_dir, verify_
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox import ledger
-from crucible_ray.sandbox.backend import Outcome, Program, Sandbox, SandboxBackend
+from crucible_ray.sandbox.backend import (
+    BackendFailed,
+    Outcome,
+    Program,
+    Sandbox,
+    SandboxBackend,
+)
 from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.bundle import bundle_config
 from crucible_ray.sandbox.runsc.channel import Channel
@@ -118,13 +124,15 @@ class RunscBackend(SandboxBackend):
             channel.stdout = CappedStream(policy.output_limit_bytes)
             channel.stderr = CappedStream(policy.output_limit_bytes + 1)  # + the "G" ack
             return sandbox
-        except BaseException:
+        except BaseException as exc:
             if sandbox is not None:
                 self.destroy(sandbox)
             else:
                 cgroup.remove()
                 shutil.rmtree(bundle, ignore_errors=True)
                 ledger.forget(work_dir, sandbox_id)
+            if isinstance(exc, OSError):  # runsc or the cgroups could not be used
+                raise BackendFailed(f"runsc could not start a sandbox ({exc.strerror})") from exc
             raise
 
     def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
