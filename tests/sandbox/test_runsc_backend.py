@@ -57,6 +57,10 @@ def run(backend: RunscBackend, owner_dir: Path, code: str, stdin: bytes = b"",
         backend.destroy(sandbox)
 
 
+def _argv0(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+
+
 def test_hello_world_stdin_and_exit_code_and_nothing_left_behind(backend, owner_dir):
     out = run(backend, owner_dir, "import sys\nprint(sys.stdin.read()[::-1])\nsys.exit(3)", b"abc")
     assert (out.stdout, out.stderr, out.exit_code) == ("cba\n", "", 3)
@@ -188,11 +192,31 @@ print(libc.ptrace(0, 0, 0, 0), ctypes.get_errno())  # PTRACE_TRACEME
     assert run(backend, owner_dir, code).stdout.splitlines() == ["-1 1", "-1 1"]  # EPERM
 
 
+def test_limits_are_in_the_sandbox_cgroups_and_the_sandbox_is_in_them(backend, owner_dir):
+    sandbox = backend.prepare(PY, POLICY, backend.image(PY), owner_dir, owner_dir.name)
+    try:
+        base = cgroups.CGROUP_ROOT
+        path = sandbox.cgroup.path.lstrip("/")
+        memory = base / "memory" / path
+        limits = [(memory / f).read_text().strip()
+                  for f in ("memory.limit_in_bytes", "memory.memsw.limit_in_bytes")]  # fmt: skip
+        quota = (base / "cpu" / path / "cpu.cfs_quota_us").read_text().strip()
+        pids_max = (base / "pids" / path / "pids.max").read_text().strip()
+        members = {int(p) for c in ("memory", "cpu", "pids")
+                   for p in (base / c / path / "cgroup.procs").read_text().split()}  # fmt: skip
+        ours = processes_of(owner_dir / "runsc")
+        sentries = {pid for pid, _ in ours if _argv0(pid) == "runsc-sandbox"}
+    finally:
+        backend.destroy(sandbox)
+    assert limits == [str(100 << 20)] * 2
+    assert quota == "50000" and pids_max == str(50 + 1024)
+    assert sentries and sentries <= members
+
+
 def test_erofs_root_runs_goferless_and_directory_root_with_a_gofer(backend, owner_dir):
     sandbox = backend.prepare(PY, POLICY, backend.image(PY), owner_dir, owner_dir.name)
     try:
-        names = [Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
-                 for pid, _ in processes_of(owner_dir / "runsc")]  # fmt: skip
+        names = [_argv0(pid) for pid, _ in processes_of(owner_dir / "runsc")]
     finally:
         backend.destroy(sandbox)
     assert "runsc-sandbox" in names
