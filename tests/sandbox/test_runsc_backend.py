@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from crucible_ray import EvalRequest, SandboxRunner
 from crucible_ray.errors import CrucibleError, ImageMissing, RuntimeUnavailable
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.policy import SandboxPolicy
@@ -266,6 +267,21 @@ def test_a_runsc_that_cannot_start_is_a_backend_failure_that_leaves_nothing(back
     parent = cgroups.CGROUP_ROOT / "memory" / cgroups.PARENT / cgroups.owner_key(owner_dir.name)
     assert list(parent.glob("*/")) == []
     broken.close()
+
+
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("javascript", "console.log(6 * 7)"),
+        ("go", 'package main\nimport "fmt"\nfunc main() { fmt.Println(6 * 7) }'),
+    ],
+)
+def test_every_language_runs_through_the_runner(backend, tmp_path, language, code):
+    policy = SandboxPolicy(backend="runsc")
+    backend.image(LANGUAGES[language])
+    with SandboxRunner(policy, backend=backend, state_dir=tmp_path) as runner:
+        result = runner.run(EvalRequest(language=language, code=code, timeout_s=30))
+    assert (result.status, result.stdout) == ("succeeded", "42\n"), result
 
 
 def test_missing_root_image_is_refused(tmp_path):
