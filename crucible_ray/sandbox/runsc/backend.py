@@ -121,6 +121,7 @@ class RunscBackend(SandboxBackend):
             if channel.stderr.data[:1] != b"R":
                 log.warning("runsc sandbox failed to boot: %s", channel.stderr.text()[-500:])
                 raise SandboxFault(f"sandbox failed to boot (runsc exit {process.poll()})")
+            cgroup.throttle(config["linux"]["resources"])  # before any code can arrive
             channel.stdout = CappedStream(policy.output_limit_bytes)
             channel.stderr = CappedStream(policy.output_limit_bytes + 1)  # + the "G" ack
             return sandbox

@@ -52,17 +52,21 @@ class SandboxCgroup:
         return CGROUP_ROOT / controller / self.path.lstrip("/")
 
     def create(self, resources: dict[str, Any]) -> None:
-        """Create our cgroups and apply ``linux.resources`` of the bundle (order matters: the
-        memory+swap limit may never be below the memory limit)."""
+        """Create our cgroups and apply ``linux.resources`` of the bundle, all but the CPU quota
+        (see :meth:`throttle`). Order matters: memory+swap may never be below memory."""
         for controller in OURS:
             self._dir(controller).mkdir(parents=True, exist_ok=True)
         memory = self._dir("memory")
         (memory / "memory.limit_in_bytes").write_text(str(resources["memory"]["limit"]))
         (memory / "memory.memsw.limit_in_bytes").write_text(str(resources["memory"]["swap"]))
-        cpu = self._dir("cpu")
-        (cpu / "cpu.cfs_period_us").write_text(str(resources["cpu"]["period"]))
-        (cpu / "cpu.cfs_quota_us").write_text(str(resources["cpu"]["quota"]))
+        (self._dir("cpu") / "cpu.cfs_period_us").write_text(str(resources["cpu"]["period"]))
         (self._dir("pids") / "pids.max").write_text(str(resources["pids"]["limit"]))
+
+    def throttle(self, resources: dict[str, Any]) -> None:
+        """Apply the CPU quota. Called once the launcher is ready and before the code is sent:
+        gVisor's own boot (trusted, ~150 ms of CPU) is not slowed by the program's quota, the
+        program never runs without it."""
+        (self._dir("cpu") / "cpu.cfs_quota_us").write_text(str(resources["cpu"]["quota"]))
 
     def oom_kills(self) -> int:
         """How many processes the kernel OOM-killed in this sandbox's memory cgroup."""

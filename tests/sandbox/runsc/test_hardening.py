@@ -152,3 +152,12 @@ def test_erofs_root_runs_goferless_and_directory_root_with_a_gofer(backend, owne
         backend.destroy(sandbox)
     assert "runsc-sandbox" in names
     assert ("runsc-gofer" in names) == (backend.rootfs == "directory"), names
+
+
+def test_the_program_runs_under_the_cpu_quota(backend, owner_dir):
+    # The quota is applied only once the launcher is ready (gVisor boots unthrottled), and
+    # always before the code arrives: 2 s of busy loop get about 1 s of CPU at 0.5 CPUs.
+    code = "import time\nt = time.monotonic()\nwhile time.monotonic() - t < 2: pass\n"
+    code += "print(time.process_time())"
+    used = float(run(backend, owner_dir, code).stdout)
+    assert 0.5 < used < 1.4, used
