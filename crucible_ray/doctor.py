@@ -1,4 +1,8 @@
-"""``crucible-ray doctor``: is this machine able to run sandboxes safely, and if not, the fix."""
+"""``crucible-ray doctor``: is this machine able to run sandboxes safely, and if not, the fix.
+
+Every check goes through the backend's own interface (``SandboxBackend``), so the same checks
+cover every backend; the other backends are checked too, to say which ones this host could use.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,12 @@ import json
 from dataclasses import asdict, dataclass
 
 from crucible_ray.errors import CrucibleError
-from crucible_ray.images.build import list_images
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
-from crucible_ray.sandbox.docker.engine import LABEL_MANAGED, Engine
-from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes
-from crucible_ray.sandbox.owners import owner_alive
+from crucible_ray.sandbox.backend import SandboxBackend
+from crucible_ray.sandbox.registry import BACKEND_NAMES, backend_for, make_backend
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 
@@ -27,26 +29,25 @@ class Check:
 
 
 def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
-    from crucible_ray.host import runsc_version
     from crucible_ray.sandbox.runner import SandboxRunner
 
     policy = policy or SandboxPolicy()
-    engine = Engine(timeout_s=10)
-    checks: list[Check] = []
     try:
-        version = engine.api.version()["Version"]
-        checks.append(Check("docker engine", True, f"Docker {version}"))
+        backend = backend_for(policy)
+        chosen = " (auto: the cheapest usable here)" if policy.backend == "auto" else ""
+        checks = [Check("sandbox backend", True,
+                        f"{backend.name}{chosen}: " + _described(backend))]  # fmt: skip
     except CrucibleError as exc:
-        checks.append(Check("docker engine", False, str(exc), "crucible-ray setup"))
-        return checks
+        return [Check("sandbox backend", False, f"{policy.backend}: {exc}", "crucible-ray setup")]
+    policy = policy.model_copy(update={"backend": backend.name})
+    build = f"crucible-ray images build --backend {backend.name}"
     try:
-        name = engine.check_runtime(policy.runtime)
-        detail = f"{name} registered" + (
-            f", gVisor {runsc_version()}" if policy.runtime == "runsc" else " (NOT gVisor)"
-        )
+        runtime = backend.check(policy)
+        detail = "gVisor" if runtime == "runsc" else f"{runtime} (NOT gVisor: explicit opt-in)"
         checks.append(Check("container runtime", True, detail))
     except CrucibleError as exc:
         checks.append(Check("container runtime", False, str(exc), "crucible-ray setup"))
+        return checks
     try:
         profile = json.loads(policy.seccomp_json())
         rules = len(profile["syscalls"][0]["names"])
@@ -54,28 +55,44 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     except CrucibleError as exc:
         checks.append(Check("seccomp profile", False, f"{exc}: {policy.seccomp_path}",
                             "reinstall crucible-ray (the profile is package data)"))  # fmt: skip
-    for status in list_images(engine.api, list(LANGUAGES.values())):
-        checks.append(
-            Check(f"image {status.language}", status.present, status.tag,
-                  "" if status.present else "crucible-ray images build")
-        )  # fmt: skip
-    orphans = [
-        c
-        for c in engine.api.containers(all=True, filters={"label": LABEL_MANAGED})
-        if not owner_alive(c["Labels"].get("dev.crucible.owner", ""))
-    ]
-    checks.append(
-        Check("orphan sandboxes", not orphans, f"{len(orphans)} left by dead processes",
-              "crucible-ray sweep" if orphans else "")
-    )  # fmt: skip
-    stray = stray_gvisor_processes(engine, sandboxes_dir())
-    checks.append(
-        Check("stray gVisor processes", not stray, f"{len(stray)} without a container",
-              "crucible-ray sweep" if stray else "")
-    )  # fmt: skip
+    for spec in LANGUAGES.values():
+        try:
+            checks.append(Check(f"image {spec.name}", True, backend.image(spec)))
+        except CrucibleError as exc:
+            checks.append(Check(f"image {spec.name}", False, str(exc), build))
+    try:
+        orphans = backend.orphans(sandboxes_dir())
+        checks.append(Check("orphan sandboxes", not orphans, f"{orphans} left by dead processes",
+                            "crucible-ray sweep" if orphans else ""))  # fmt: skip
+    except CrucibleError as exc:
+        checks.append(Check("orphan sandboxes", False, str(exc), "crucible-ray sweep"))
+    checks.append(_other_backends(policy))
     if all(c.ok for c in checks):
         checks.append(_probe(policy, SandboxRunner))
     return checks
+
+
+def _described(backend: SandboxBackend) -> str:
+    try:
+        return ", ".join(f"{k} {v}" for k, v in backend.describe().items())
+    except CrucibleError as exc:
+        return f"not answering ({exc})"
+
+
+def _other_backends(policy: SandboxPolicy) -> Check:
+    """Which other backends this host could run (informational: never a failure)."""
+    usable, not_here = [], []
+    for name in BACKEND_NAMES:
+        if name == policy.backend:
+            continue
+        try:
+            make_backend(name).check(policy.model_copy(update={"backend": name}))
+            usable.append(name)
+        except CrucibleError as exc:
+            not_here.append(f"{name} ({exc})")
+    detail = f"usable: {', '.join(usable) or 'none'}"
+    return Check("other backends", True, detail + (f"; not here: {'; '.join(not_here)}"
+                                                   if not_here else ""))  # fmt: skip
 
 
 def _probe(policy: SandboxPolicy, runner_cls: type) -> Check:
@@ -91,7 +108,8 @@ def _probe(policy: SandboxPolicy, runner_cls: type) -> Check:
         return Check("sandbox probe", False, f"{result.status}: {result.error or result.stderr}")
     if policy.runtime == "runsc" and kernel != GVISOR_KERNEL:
         return Check("sandbox probe", False, f"kernel {kernel}: not gVisor", "crucible-ray setup")
-    return Check("sandbox probe", True, f"ran in {result.duration_ms:.0f} ms, kernel {kernel}")
+    return Check("sandbox probe", True, f"{result.backend} ran it in "
+                 f"{result.duration_ms:.0f} ms, kernel {kernel}")  # fmt: skip
 
 
 def as_json(checks: list[Check]) -> str:

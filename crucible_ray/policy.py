@@ -42,6 +42,7 @@ GVISOR_HOST_PIDS_HEADROOM = 1024
 Runtime = Literal["runsc", "runc"]
 # docker: Docker with the gVisor runtime (or runc); runsc: gVisor driven directly, no daemon.
 BackendName = Literal["docker", "runsc"]
+BackendChoice = Literal["auto", "docker", "runsc"]  # auto: see crucible_ray/sandbox/registry.py
 
 
 class SandboxPolicy(BaseModel):
@@ -53,9 +54,10 @@ class SandboxPolicy(BaseModel):
         "runsc",
         description="runsc (gVisor) by default; runc only when an operator sets it explicitly",
     )
-    backend: BackendName = Field(
-        "docker", description="how sandboxes are started: docker, or runsc (gVisor, no daemon)"
-    )
+    backend: BackendChoice = Field(
+        "auto", description="how sandboxes are started: docker, runsc (gVisor without a daemon), "
+        "or auto: the cheapest of them that can enforce this policy on the node"
+    )  # fmt: skip
     network: Literal["none"] = "none"
     memory_mb: int = Field(100, ge=32, le=8192, description="memory limit; swap is not allowed")
     cpus: float = Field(0.5, gt=0, le=16)

@@ -85,7 +85,8 @@ def test_doctor_json_reports_every_check_ok(engine):
     checks = {c["name"]: c for c in json.loads(out.stdout)}
     assert out.returncode == 0, checks
     assert checks["sandbox probe"]["ok"] and "4.4.0" in checks["sandbox probe"]["detail"]
-    assert {"docker engine", "container runtime", "seccomp profile", "image go"} <= set(checks)
+    assert {"sandbox backend", "container runtime", "seccomp profile", "image go"} <= set(checks)
+    assert checks["sandbox backend"]["detail"].startswith("docker: engine Docker")
 
 
 @pytest.mark.docker

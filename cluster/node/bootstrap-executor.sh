@@ -63,8 +63,8 @@ fi
 "$venv/bin/crucible-ray" setup
 "$venv/bin/crucible-ray" doctor
 
-# Code directories: written by the executor (pod uid 1000 or the VM's Ray user), bind-mounted
-# read-only into sandboxes by the engine from the same path.
+# Per-owner sandbox state (the ledgers the orphan sweep reads): written by the executor (pod
+# uid 1000 or the VM's Ray user), kept on the node so a restarted actor finds what it left.
 owner=${ray_user:-$POD_UID}
 install -d -m 0711 -o "$owner" /var/lib/crucible/sandboxes
 [[ -z $ray_user ]] || usermod -aG docker "$ray_user"

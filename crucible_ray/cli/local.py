@@ -49,12 +49,13 @@ def setup() -> None:
 def doctor(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     runtime: Annotated[str, typer.Option(help="runtime to check: runsc or runc")] = "runsc",
+    backend: BackendOpt = None,
 ) -> None:
-    """Check the engine, runtime, seccomp profile and images; run a probe; print fixes."""
+    """Check the backend, runtime, seccomp profile and images; run a probe; print fixes."""
     from crucible_ray.doctor import as_json as checks_json
     from crucible_ray.doctor import run_checks
 
-    checks = run_checks(SandboxPolicy(runtime=_runtime(runtime)))
+    checks = run_checks(SandboxPolicy(runtime=_runtime(runtime), **_backend(backend)))
     if as_json:
         typer.echo(checks_json(checks))
     else:
@@ -103,7 +104,7 @@ def sweep(
     from crucible_ray.sandbox.registry import make_backend, sweep_every_backend
 
     with reported_errors():
-        if backend is None:
+        if backend in (None, "auto"):
             swept = sweep_every_backend(sandboxes_dir(), everything=everything)
         else:
             _backend(backend)
@@ -116,8 +117,10 @@ def sweep(
 
 
 BackendOpt = Annotated[
-    str | None, typer.Option("--backend", help="sandbox backend: docker (default) or runsc")
-]
+    str | None,
+    typer.Option("--backend", help="sandbox backend: docker or runsc (default: auto, the "
+                 "cheapest that can enforce the policy here; see `doctor`)"),
+]  # fmt: skip
 
 
 def _backend(value: str | None) -> dict[str, str]:
@@ -125,8 +128,8 @@ def _backend(value: str | None) -> dict[str, str]:
 
     if value is None:
         return {}
-    if value not in BACKEND_NAMES:
-        err_console.print(f"unknown backend {value!r}: use {' or '.join(BACKEND_NAMES)}")
+    if value not in ("auto", *BACKEND_NAMES):
+        err_console.print(f"unknown backend {value!r}: use auto, {' or '.join(BACKEND_NAMES)}")
         raise typer.Exit(EXIT_USAGE)
     return {"backend": value}
 

@@ -137,6 +137,11 @@ class SandboxBackend(ABC):
         Touches only what this backend provably created. Returns how many were removed."""
 
     @abstractmethod
+    def orphans(self, work_root: Path) -> int:
+        """How many sandboxes (or their leftover host processes) :meth:`sweep` would remove now:
+        what doctor reports. Kills and removes nothing."""
+
+    @abstractmethod
     def live_sandboxes(self, work_dir: Path) -> set[str]:
         """Ids of the sandboxes of the owner of ``work_dir`` that exist on this host now
         (booting, waiting or running): what doctor reports and what tests watch."""

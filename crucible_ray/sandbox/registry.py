@@ -1,5 +1,10 @@
 """The registry of sandbox backends, by name. Backends are imported on first use, so a host
-without Docker's SDK configured (or without runsc) only pays for the backend it runs."""
+without Docker's SDK configured (or without runsc) only pays for the backend it runs.
+
+``auto`` (the default) picks the fastest backend that can enforce the whole policy on this
+host: every backend enforces the same policy and passes the same conformance suite, so the
+choice is about cost, never about isolation. Naming a backend explicitly never falls back.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,16 @@ from importlib import import_module
 from pathlib import Path
 from typing import get_args
 
-from crucible_ray.errors import CrucibleError, InvalidRequest
-from crucible_ray.policy import BackendName
+from crucible_ray.errors import CrucibleError, InvalidRequest, SandboxUnavailable
+from crucible_ray.policy import BackendName, SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
 
 _BACKENDS: dict[BackendName, str] = {
     "docker": "crucible_ray.sandbox.docker:DockerBackend",
 }
 BACKEND_NAMES: tuple[BackendName, ...] = tuple(n for n in get_args(BackendName) if n in _BACKENDS)
+# What ``auto`` tries, cheapest CPU per sandbox first (benchmarks/results/backends.md).
+PREFERENCE: tuple[BackendName, ...] = tuple(n for n in ("runsc", "docker") if n in _BACKENDS)
 
 
 def backend_class(name: str) -> type[SandboxBackend]:
@@ -30,6 +37,23 @@ def backend_class(name: str) -> type[SandboxBackend]:
 def make_backend(name: str) -> SandboxBackend:
     """A new backend instance of that name, with its defaults."""
     return backend_class(name)()
+
+
+def backend_for(policy: SandboxPolicy) -> SandboxBackend:
+    """The backend ``policy`` names; for ``auto``, the first of PREFERENCE whose check passes
+    here (raising SandboxUnavailable with every backend's reason when none does)."""
+    if policy.backend != "auto":
+        return make_backend(policy.backend)
+    reasons = []
+    for name in PREFERENCE:
+        backend = make_backend(name)
+        try:
+            backend.check(policy)
+        except CrucibleError as exc:
+            reasons.append(f"{name}: {exc}")
+            continue
+        return backend
+    raise SandboxUnavailable("no sandbox backend can run here: " + "; ".join(reasons))
 
 
 def sweep_every_backend(work_root: Path, *, everything: bool = False) -> dict[str, int | str]:

@@ -28,7 +28,7 @@ from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbox, SandboxBackend
 from crucible_ray.sandbox.owners import owner_token
 from crucible_ray.sandbox.pool import WarmPool
-from crucible_ray.sandbox.registry import make_backend
+from crucible_ray.sandbox.registry import backend_for
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class SandboxRunner:
     ) -> None:
         self.policy = policy or SandboxPolicy()
         self.observer: SandboxObserver = observer or _Unobserved()
-        self.backend = backend or make_backend(self.policy.backend)
+        self.backend = backend or backend_for(self.policy)
         self.owner = owner_token()
         self.work_dir = sandboxes_dir(state_dir) / self.owner  # default: CRUCIBLE_STATE_DIR
         self._warm = dict.fromkeys(LANGUAGES, warm) if isinstance(warm, int) else dict(warm)

@@ -38,6 +38,6 @@ def test_the_layer_list_is_not_empty():
 
 @pytest.mark.parametrize("path", ABOVE_THE_SEAM, ids=lambda p: str(p.relative_to(PACKAGE)))
 def test_no_module_above_the_seam_imports_docker(path):
-    docker = {n for n in imported(path)
-              if n == "docker" or n.startswith(("docker.", "crucible_ray.sandbox.docker"))}  # fmt: skip
+    prefixes = ("docker.", "crucible_ray.sandbox.docker")
+    docker = {n for n in imported(path) if n == "docker" or n.startswith(prefixes)}
     assert not docker, f"{path.name} imports {docker}: go through SandboxBackend"

@@ -20,7 +20,8 @@ from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbo
 from crucible_ray.sandbox.docker import container
 from crucible_ray.sandbox.docker.container import DockerSandbox
 from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
-from crucible_ray.sandbox.docker.sweep import sweep_orphans
+from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes, sweep_orphans
+from crucible_ray.sandbox.owners import owner_alive
 
 
 @contextlib.contextmanager
@@ -46,9 +47,11 @@ class DockerBackend(SandboxBackend):
         return policy.runtime
 
     def describe(self) -> dict[str, str]:
+        from crucible_ray.host import runsc_version
+
         info = self.engine.info()
         return {"engine": f"Docker {info.get('ServerVersion', '?')}",
-                "runtimes": ", ".join(sorted(info.get("Runtimes", {})))}  # fmt: skip
+                "gVisor": runsc_version() or "not installed"}  # fmt: skip
 
     def image(self, spec: LanguageSpec) -> str:
         with engine_errors():
@@ -74,6 +77,12 @@ class DockerBackend(SandboxBackend):
     def sweep(self, work_root: Path, *, everything: bool = False) -> int:
         with engine_errors():
             return sweep_orphans(self.engine, work_root, everything=everything)
+
+    def orphans(self, work_root: Path) -> int:
+        with engine_errors():
+            containers = self.engine.api.containers(all=True, filters={"label": LABEL_MANAGED})
+            dead = [c for c in containers if not owner_alive(c["Labels"].get(LABEL_OWNER, ""))]
+            return len(dead) + len(stray_gvisor_processes(self.engine, work_root))
 
     def live_sandboxes(self, work_dir: Path) -> set[str]:
         with engine_errors():
