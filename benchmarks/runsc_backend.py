@@ -219,6 +219,7 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=200)
     parser.add_argument("--extra-n", type=int, default=100)
     parser.add_argument("--no-extras", action="store_true")
+    parser.add_argument("--name", default="runsc-backend", help="results file name")
     args = parser.parse_args()
     cgroups.PARENT = f"{BENCH_CGROUP}/{cgroups.PARENT}"  # runsc sandboxes inside the bench cgroup
     join_bench_cgroup()
@@ -271,7 +272,7 @@ def main() -> None:
         for leftover in (controller / DOCKER_CGROUP, controller / cgroups.PARENT):
             with contextlib.suppress(OSError):
                 leftover.rmdir()
-    write_results("runsc-backend", results, markdown(results))
+    write_results(args.name, results, markdown(results))
 
 
 def scoped_ms(key: str, arm: dict) -> float:

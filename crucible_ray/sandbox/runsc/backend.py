@@ -34,7 +34,7 @@ from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.bundle import bundle_config
 from crucible_ray.sandbox.runsc.channel import Channel
 from crucible_ray.sandbox.runsc.sandbox import RunscSandbox
-from crucible_ray.sandbox.runsc.sweep import sweep_owners
+from crucible_ray.sandbox.runsc.sweep import count_orphans, sweep_owners
 from crucible_ray.sandbox.streams import CappedStream, Deadline
 
 log = logging.getLogger(__name__)
@@ -194,6 +194,9 @@ class RunscBackend(SandboxBackend):
 
     def sweep(self, work_root: Path, *, everything: bool = False) -> int:
         return sweep_owners(self.binary, work_root, STATE_DIR, everything=everything)
+
+    def orphans(self, work_root: Path) -> int:
+        return count_orphans(work_root, STATE_DIR)
 
     def live_sandboxes(self, work_dir: Path) -> set[str]:
         return runsc.state_ids(work_dir / STATE_DIR)

@@ -19,18 +19,31 @@ from crucible_ray.sandbox.owners import owner_alive, process_start_time
 from crucible_ray.sandbox.runsc import cgroups, runsc
 
 
+def _swept_owners(work_root: Path, state_dir: str, everything: bool) -> list[Path]:
+    """Owner directories of this backend (they hold a runsc state directory) to sweep."""
+    if not work_root.is_dir():
+        return []
+    return [owner_dir for owner_dir in sorted(work_root.iterdir())
+            if (owner_dir / state_dir).is_dir()
+            and (everything or not owner_alive(owner_dir.name))]  # fmt: skip
+
+
+def count_orphans(work_root: Path, state_dir: str) -> int:
+    """How many sandboxes of dead owners :func:`sweep_owners` would remove; touches nothing."""
+    count = 0
+    for owner_dir in _swept_owners(work_root, state_dir, everything=False):
+        root = owner_dir / state_dir
+        live = runsc.state_ids(root)
+        count += len(live) + (1 if processes_of(root) and not live else 0)
+    return count
+
+
 def sweep_owners(binary: str, work_root: Path, state_dir: str, *, everything: bool = False) -> int:
     """Kill and delete the sandboxes of dead owners (all owners with ``everything``); remove
     their cgroups and directories. Idempotent. Returns how many sandboxes were removed."""
     removed = 0
-    if not work_root.is_dir():
-        return 0
-    for owner_dir in sorted(work_root.iterdir()):
+    for owner_dir in _swept_owners(work_root, state_dir, everything):
         root = owner_dir / state_dir
-        if not root.is_dir():
-            continue  # not an owner of this backend
-        if not everything and owner_alive(owner_dir.name):
-            continue
         live = runsc.state_ids(root)
         processes = processes_of(root)
         for pid, start_time in processes:

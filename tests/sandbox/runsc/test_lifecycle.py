@@ -50,7 +50,10 @@ def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(backend, t
         sandbox = backend.prepare(PY, POLICY, backend.image(PY), dead, DEAD_OWNER)
         children = Path(f"/proc/{other.pid}/task/{other.pid}/children")
         assert wait_for(lambda: bool(children.read_text().split()), 30), "runsc do did not start"
+        assert backend.orphans(tmp_path / "sandboxes") == 1
+        assert sandbox.process.poll() is None  # counting touches nothing
         assert backend.sweep(tmp_path / "sandboxes") == 1
+        assert backend.orphans(tmp_path / "sandboxes") == 0
         assert wait_for(lambda: sandbox.process.poll() is not None, 10)
         assert not dead.exists()
         assert not (cgroups.CGROUP_ROOT / "memory" / cgroups.PARENT /
@@ -66,6 +69,7 @@ def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(backend, t
 def test_sweep_leaves_a_live_owners_sandbox(backend, owner_dir):
     sandbox = backend.prepare(PY, POLICY, backend.image(PY), owner_dir, owner_dir.name)
     try:
+        assert backend.orphans(owner_dir.parent) == 0
         assert backend.sweep(owner_dir.parent) == 0
         assert sandbox.process.poll() is None
         out = backend.execute(sandbox, Program(b"print(2)", b"", 10))
