@@ -8,14 +8,15 @@ cd "$(dirname "$0")/.."
 say() { printf '\033[1m[bootstrap]\033[0m %s\n' "$*" >&2; }
 die() { printf '\033[31m[bootstrap] %s\033[0m\n' "$*" >&2; exit 1; }
 
-APT_PACKAGES=(docker.io debootstrap python3-venv postgresql)
+# erofs-utils: mkfs.erofs builds the runsc backend's goferless EROFS root images.
+APT_PACKAGES=(docker.io debootstrap erofs-utils python3-venv postgresql)
 need_runsc_from_backports() {
   # The gVisor in bookworm (2022-12-19) lacks fixes crucible relies on; take the newest.
   ! command -v runsc >/dev/null || [[ "$(runsc --version | head -1)" < "runsc version 0.0~2024" ]]
 }
 
 missing=()
-for cmd in dockerd debootstrap; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
+for cmd in dockerd debootstrap mkfs.erofs; do command -v "$cmd" >/dev/null || missing+=("$cmd"); done
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || missing+=("postgresql")
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=("python3-venv")
 if [[ ${#missing[@]} -gt 0 ]] || need_runsc_from_backports; then

@@ -1,83 +1,36 @@
-"""Build the sandbox images: ``debootstrap`` a minimal Debian root, add the language's packages
-and launcher, strip package managers and setuid bits, ``docker import`` it.
+"""Build the sandbox images for the Docker backend: the root filesystem of
+:mod:`crucible_ray.images.rootfs` (debootstrap, launcher, stripping), ``docker import``-ed.
 
-Tags are content-addressed on the recipe's inputs (this file's recipe version, the Debian suite,
-the packages, the launcher's bytes), so an unchanged image is never rebuilt and a changed
-launcher always is. (The mirror can ship security updates under the same inputs; rebuild with
-``--force`` to pick them up.)
+Tags are content-addressed on the recipe's inputs (:func:`image_inputs`), so an unchanged
+image is never rebuilt and a changed launcher always is.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
 import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import docker
 
 from crucible_ray.errors import ImageMissing
+from crucible_ray.images.rootfs import debootstrap_rootfs, image_inputs, image_tag
 from crucible_ray.languages import LanguageSpec
 
-RECIPE_VERSION = 1
-DEBIAN_SUITE = "bookworm"
-DEFAULT_MIRROR = "http://deb.debian.org/debian"
-DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
+__all__ = [
+    "ImageStatus",
+    "build_image",
+    "image_inputs",
+    "image_tag",
+    "list_images",
+    "require_image",
+]
+
 LABEL_INPUTS = "dev.crucible.image.inputs"
 LABEL_LANGUAGE = "dev.crucible.image.language"
-
-# Removed from every runtime image: package managers and what only they use.
-_STRIP_PATHS = (
-    "usr/bin/apt*",
-    "usr/bin/dpkg*",
-    "usr/lib/apt",
-    "usr/lib/dpkg",
-    "var/lib/apt",
-    "var/lib/dpkg",
-    "var/cache/apt",
-    "var/cache/debconf",
-    "etc/apt",
-    "etc/dpkg",
-    "usr/bin/pip*",
-    "usr/lib/python3/dist-packages/pip",
-    "usr/bin/npm",
-    "usr/bin/npx",
-    "usr/share/nodejs/npm",
-    "usr/bin/corepack",
-    "usr/share/doc",
-    "usr/share/man",
-    "usr/share/info",
-    "usr/share/locale",
-    "usr/share/lintian",
-    "var/log/*",
-    "usr/sbin/*",
-)
-
-
-def _launcher_bytes(spec: LanguageSpec) -> bytes:
-    return resources.files("crucible_ray.images").joinpath("launchers", spec.launcher).read_bytes()
-
-
-def image_inputs(spec: LanguageSpec) -> dict[str, object]:
-    return {
-        "recipe": RECIPE_VERSION,
-        "suite": DEBIAN_SUITE,
-        "packages": sorted(spec.packages),
-        "launcher": spec.launcher,
-        "launcher_sha256": hashlib.sha256(_launcher_bytes(spec)).hexdigest(),
-        "strip": list(_STRIP_PATHS),
-    }
-
-
-def image_tag(spec: LanguageSpec) -> str:
-    digest = hashlib.sha256(json.dumps(image_inputs(spec), sort_keys=True).encode()).hexdigest()
-    return f"{spec.image_repository}:{digest[:12]}"
 
 
 @dataclass(frozen=True)
@@ -128,28 +81,9 @@ def build_image(
     if not force and any(s.present for s in list_images(client, [spec])):
         log(f"{tag}: up to date")
         return tag
-    if shutil.which("debootstrap") is None:
-        raise ImageMissing("debootstrap is not installed (apt-get install debootstrap)")
-    mirror = mirror or os.environ.get("CRUCIBLE_DEBIAN_MIRROR", DEFAULT_MIRROR)
-    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"crucible-{spec.name}-", dir="/var/tmp") as work:
         rootfs = Path(work) / "rootfs"
-        log(f"{tag}: debootstrap {DEBIAN_SUITE} + {' '.join(spec.packages)}")
-        subprocess.run(
-            [
-                "debootstrap",
-                "--variant=minbase",
-                f"--include={','.join(spec.packages)}",
-                f"--cache-dir={DEBOOTSTRAP_CACHE}",
-                DEBIAN_SUITE,
-                str(rootfs),
-                mirror,
-            ],
-            check=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        _finish_rootfs(rootfs, spec)
+        debootstrap_rootfs(spec, rootfs, mirror=mirror, log=log)
         archive = Path(work) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
         repository, version = tag.split(":")
@@ -178,35 +112,3 @@ def _remove_stale(
                     log(f"{old}: removed (superseded)")
                 except docker.errors.APIError:
                     pass
-
-
-def _finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
-    launcher_dir = rootfs / "opt" / "crucible"
-    launcher_dir.mkdir(parents=True, exist_ok=True)
-    (launcher_dir / spec.launcher).write_bytes(_launcher_bytes(spec))
-    (launcher_dir / spec.launcher).chmod(0o644)
-    (rootfs / "code").mkdir(exist_ok=True)  # mount point of the read-only code directory
-    for pattern in _STRIP_PATHS:
-        for path in rootfs.glob(pattern):
-            if path.is_dir() and not path.is_symlink():
-                shutil.rmtree(path)
-            else:
-                path.unlink()
-    # No setuid/setgid programs: with no-new-privileges they would not elevate anyway.
-    subprocess.run(
-        [
-            "find",
-            str(rootfs),
-            "-xdev",
-            "-perm",
-            "/6000",
-            "-type",
-            "f",
-            "-exec",
-            "chmod",
-            "ug-s",
-            "{}",
-            "+",
-        ],
-        check=True,
-    )

@@ -1,0 +1,129 @@
+"""The neutral half of building a sandbox image: a root filesystem directory, built without
+Docker. ``debootstrap`` a minimal Debian root with the language's packages, add the launcher,
+strip package managers and setuid bits.
+
+Every backend builds from here: ``images.build`` imports the directory into Docker,
+``images.local`` turns it into a content-verified root image for ``runsc``. Both are named by
+the same content-addressed inputs (:func:`image_inputs`), so an unchanged recipe is never
+rebuilt and a changed launcher always is. (The mirror can ship security updates under the same
+inputs; rebuild with ``--force`` to pick them up.)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+
+from crucible_ray.errors import ImageMissing
+from crucible_ray.languages import LanguageSpec
+
+RECIPE_VERSION = 1
+DEBIAN_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
+
+# Removed from every runtime image: package managers and what only they use.
+STRIP_PATHS = (
+    "usr/bin/apt*",
+    "usr/bin/dpkg*",
+    "usr/lib/apt",
+    "usr/lib/dpkg",
+    "var/lib/apt",
+    "var/lib/dpkg",
+    "var/cache/apt",
+    "var/cache/debconf",
+    "etc/apt",
+    "etc/dpkg",
+    "usr/bin/pip*",
+    "usr/lib/python3/dist-packages/pip",
+    "usr/bin/npm",
+    "usr/bin/npx",
+    "usr/share/nodejs/npm",
+    "usr/bin/corepack",
+    "usr/share/doc",
+    "usr/share/man",
+    "usr/share/info",
+    "usr/share/locale",
+    "usr/share/lintian",
+    "var/log/*",
+    "usr/sbin/*",
+)
+
+
+def launcher_bytes(spec: LanguageSpec) -> bytes:
+    return resources.files("crucible_ray.images").joinpath("launchers", spec.launcher).read_bytes()
+
+
+def image_inputs(spec: LanguageSpec) -> dict[str, object]:
+    """Everything the image's content is built from."""
+    return {
+        "recipe": RECIPE_VERSION,
+        "suite": DEBIAN_SUITE,
+        "packages": sorted(spec.packages),
+        "launcher": spec.launcher,
+        "launcher_sha256": hashlib.sha256(launcher_bytes(spec)).hexdigest(),
+        "strip": list(STRIP_PATHS),
+    }
+
+
+def image_digest(spec: LanguageSpec) -> str:
+    """The first 12 hex digits of the inputs' hash: the version part of every image name."""
+    inputs = json.dumps(image_inputs(spec), sort_keys=True).encode()
+    return hashlib.sha256(inputs).hexdigest()[:12]
+
+
+def image_tag(spec: LanguageSpec) -> str:
+    return f"{spec.image_repository}:{image_digest(spec)}"
+
+
+def debootstrap_rootfs(
+    spec: LanguageSpec, rootfs: Path, *, mirror: str | None = None, log: Callable[[str], None]
+) -> None:
+    """Build the finished root filesystem of ``spec`` into the (new) directory ``rootfs``."""
+    if shutil.which("debootstrap") is None:
+        raise ImageMissing("debootstrap is not installed (apt-get install debootstrap)")
+    mirror = mirror or os.environ.get("CRUCIBLE_DEBIAN_MIRROR", DEFAULT_MIRROR)
+    DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
+    log(f"{image_tag(spec)}: debootstrap {DEBIAN_SUITE} + {' '.join(spec.packages)}")
+    subprocess.run(
+        [
+            "debootstrap",
+            "--variant=minbase",
+            f"--include={','.join(spec.packages)}",
+            f"--cache-dir={DEBOOTSTRAP_CACHE}",
+            DEBIAN_SUITE,
+            str(rootfs),
+            mirror,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    finish_rootfs(rootfs, spec)
+
+
+def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
+    """Install the launcher and strip what a sandbox must not have. Idempotent."""
+    launcher_dir = rootfs / "opt" / "crucible"
+    launcher_dir.mkdir(parents=True, exist_ok=True)
+    (launcher_dir / spec.launcher).write_bytes(launcher_bytes(spec))
+    (launcher_dir / spec.launcher).chmod(0o644)
+    (rootfs / "code").mkdir(exist_ok=True)  # mount point of the read-only code directory
+    for pattern in STRIP_PATHS:
+        for path in rootfs.glob(pattern):
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+    # No setuid/setgid programs: with no-new-privileges they would not elevate anyway.
+    subprocess.run(
+        ["find", str(rootfs), "-xdev", "-perm", "/6000", "-type", "f",
+         "-exec", "chmod", "ug-s", "{}", "+"],
+        check=True,
+    )  # fmt: skip
