@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Annotated
 
@@ -10,9 +12,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from crucible_ray.cli.common import reported_errors
+from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
 from crucible_ray.images.build import build_image, list_images
-from crucible_ray.languages import LANGUAGES, get_language
+from crucible_ray.images.local import build_local_image
+from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.sandbox.docker.engine import Engine
 
 app = typer.Typer(help="Build and list the sandbox images (built offline from Debian).",
@@ -22,17 +25,41 @@ LanguageOpt = Annotated[
 ]
 
 
+BUILDERS = ("docker", "runsc")  # a Docker image per language; a root image on disk for runsc
+
+
+def build_images(backends: tuple[str, ...], specs: list[LanguageSpec], *, force: bool = False,
+                 log: Callable[[str], None] = print) -> None:  # fmt: skip
+    """Build what ``backends`` need for ``specs``, several at once (debootstrap mostly waits
+    on the mirror and the disk); the first failure is raised once all have ended."""
+    jobs: list[Callable[[], object]] = []
+    if "docker" in backends:
+        api = Engine().api
+        jobs += [lambda s=s: build_image(api, s, force=force, log=log) for s in specs]
+    if "runsc" in backends:
+        jobs += [lambda s=s: build_local_image(s, force=force, log=log) for s in specs]
+    with ThreadPoolExecutor(3, thread_name_prefix="image-build") as pool:
+        futures = [pool.submit(job) for job in jobs]
+    for future in futures:
+        future.result()
+
+
 @app.command("build")
 def build(
     language: LanguageOpt = None,
     force: Annotated[bool, typer.Option(help="rebuild even when up to date")] = False,
+    backend: Annotated[
+        str | None, typer.Option(help="only this backend's images: docker or runsc (default: both)")
+    ] = None,
 ) -> None:
     """Build the images that are missing (or all of them with --force)."""
+    if backend is not None and backend not in BUILDERS:
+        err_console.print(f"unknown backend {backend!r}: use docker or runsc")
+        raise typer.Exit(EXIT_USAGE)
     with reported_errors():
         specs = [get_language(name) for name in language] if language else list(LANGUAGES.values())
-        api = Engine().api
-        for spec in specs:
-            build_image(api, spec, force=force, log=lambda line: typer.echo(line, err=True))
+        build_images((backend,) if backend else BUILDERS, specs, force=force,
+                     log=lambda line: typer.echo(line, err=True))  # fmt: skip
 
 
 @app.command("list")

@@ -26,12 +26,11 @@ from crucible_ray.policy import Runtime, SandboxPolicy
 
 
 def setup() -> None:
-    """Prepare this machine (root): register gVisor, start Docker, build the images.
+    """Prepare this machine (root): register gVisor, start Docker, build both backends' images.
 
     Safe to run again: it only does what is missing."""
     from crucible_ray import host
-    from crucible_ray.images.build import build_image
-    from crucible_ray.sandbox.docker.engine import Engine
+    from crucible_ray.cli.images import BUILDERS, build_images
 
     try:
         changed = host.register_runtime()
@@ -41,9 +40,7 @@ def setup() -> None:
         raise typer.Exit(EXIT_FAILED) from None
     err_console.print(f"docker engine {state}; gVisor {host.runsc_version()} registered")
     with reported_errors():
-        api = Engine().api
-        for spec in LANGUAGES.values():
-            build_image(api, spec, log=lambda line: err_console.print(line))
+        build_images(BUILDERS, list(LANGUAGES.values()), log=lambda line: err_console.print(line))
 
 
 def doctor(

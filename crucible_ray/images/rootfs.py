@@ -23,7 +23,7 @@ from pathlib import Path
 from crucible_ray.errors import ImageMissing
 from crucible_ray.languages import LanguageSpec
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: the build host's hostname, hosts and resolv.conf no longer copied in
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
@@ -114,7 +114,10 @@ def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
     launcher_dir.mkdir(parents=True, exist_ok=True)
     (launcher_dir / spec.launcher).write_bytes(launcher_bytes(spec))
     (launcher_dir / spec.launcher).chmod(0o644)
-    (rootfs / "code").mkdir(exist_ok=True)  # mount point of the read-only code directory
+    # debootstrap copies these from the build host: nothing of it may reach a sandbox.
+    (rootfs / "etc" / "hostname").write_text("sandbox\n")
+    (rootfs / "etc" / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 sandbox\n")
+    (rootfs / "etc" / "resolv.conf").unlink(missing_ok=True)  # no network, no resolver
     for pattern in STRIP_PATHS:
         for path in rootfs.glob(pattern):
             if path.is_dir() and not path.is_symlink():

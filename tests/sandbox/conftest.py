@@ -4,6 +4,11 @@ with gVisor; runsc driven directly). A backend that fails one of them is not shi
 
 from __future__ import annotations
 
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +19,9 @@ from crucible_ray import CrucibleError, SandboxPolicy, SandboxRunner
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.sandbox import SandboxBackend, make_backend
 from crucible_ray.sandbox.docker import DockerBackend
-from tests.conftest import _unavailable
+from tests.conftest import _unavailable, wait_for
 
-CONFORMANCE_BACKENDS = ("docker",)
+CONFORMANCE_BACKENDS = ("docker", "runsc")
 
 
 @pytest.fixture(scope="session", params=CONFORMANCE_BACKENDS)
@@ -73,3 +78,46 @@ def runc_runner(engine) -> Iterator[SandboxRunner]:
     there too); runsc has no runc."""
     with SandboxRunner(SandboxPolicy(runtime="runc"), backend=DockerBackend(engine)) as runner:
         yield runner
+
+
+@pytest.fixture
+def foreign_gvisor_sandbox(tmp_path) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Another gVisor user's sandbox on this machine: ``runsc do`` with a state directory whose
+    path looks like a Docker bundle (``.../moby/<64 hex>``), as another engine's would. No
+    backend's sweep may ever touch it."""
+    logs = []
+    for attempt in range(3):  # a loaded machine has seen `runsc do` stall at start; retry afresh
+        container_id = secrets.token_hex(32)  # each attempt its own state: nothing left to share
+        root, log = tmp_path / "moby" / container_id, tmp_path / f"runsc-do-{attempt}"
+        logs.append(log)
+        process = subprocess.Popen(
+            ["runsc", "--root", str(root), "--network=none", "--debug",
+             f"--debug-log={log}/", "do", "sleep", "120"],
+            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        if _started_or_gone(process) and process.poll() is None:
+            break
+        _kill_group(process)  # slow or failed: never leave a second sandbox of ours running
+    assert process.poll() is None, "\n".join(_tail(log) for log in logs)
+    yield container_id, process
+    _kill_group(process)  # the sweep may have killed it already (test 2)
+
+
+def _tail(log_dir: Path) -> str:
+    files = sorted(log_dir.glob("*")) if log_dir.is_dir() else []
+    return "\n".join(f"{f.name}: {f.read_text(errors='replace')[-600:]}" for f in files)
+
+
+def _kill_group(process: subprocess.Popen) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
+def _started_or_gone(process: subprocess.Popen) -> bool:
+    return wait_for(lambda: _gvisor_started(process.pid) or process.poll() is not None, 30)
+
+
+def _gvisor_started(pid: int) -> bool:
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    return children.exists() and bool(children.read_text().split())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import threading
 import time
 from pathlib import Path
@@ -40,30 +38,25 @@ def test_timeout_kills_a_busy_loop(backend, owner_dir):
     assert 1.5 <= out.duration_ms / 1000 < 5 and time.monotonic() - started < 10
 
 
-def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(backend, tmp_path):
-    other = subprocess.Popen(["runsc", "--network=none", "do",
-                              "sleep", "120"], start_new_session=True,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(
+    backend, tmp_path, foreign_gvisor_sandbox
+):
+    _, other = foreign_gvisor_sandbox
     dead = tmp_path / "sandboxes" / DEAD_OWNER
     dead.mkdir(parents=True)
-    try:
-        sandbox = backend.prepare(PY, POLICY, backend.image(PY), dead, DEAD_OWNER)
-        children = Path(f"/proc/{other.pid}/task/{other.pid}/children")
-        assert wait_for(lambda: bool(children.read_text().split()), 30), "runsc do did not start"
-        assert backend.orphans(tmp_path / "sandboxes") == 1
-        assert sandbox.process.poll() is None  # counting touches nothing
-        assert backend.sweep(tmp_path / "sandboxes") == 1
-        assert backend.orphans(tmp_path / "sandboxes") == 0
-        assert wait_for(lambda: sandbox.process.poll() is not None, 10)
-        assert not dead.exists()
-        assert not (cgroups.CGROUP_ROOT / "memory" / cgroups.PARENT /
-                    cgroups.owner_key(DEAD_OWNER)).exists()  # fmt: skip
-        assert backend.sweep(tmp_path / "sandboxes") == 0  # idempotent
-        assert other.poll() is None, "the sweep killed another user's gVisor sandbox"
-        assert children.read_text().split(), "the sweep killed another user's gVisor sandbox"
-    finally:
-        os.killpg(other.pid, 9)  # `runsc do` cleans up its own temporary state
-        other.wait()
+    sandbox = backend.prepare(PY, POLICY, backend.image(PY), dead, DEAD_OWNER)
+    children = Path(f"/proc/{other.pid}/task/{other.pid}/children")
+    assert backend.orphans(tmp_path / "sandboxes") == 1
+    assert sandbox.process.poll() is None  # counting touches nothing
+    assert backend.sweep(tmp_path / "sandboxes") == 1
+    assert backend.orphans(tmp_path / "sandboxes") == 0
+    assert wait_for(lambda: sandbox.process.poll() is not None, 10)
+    assert not dead.exists()
+    assert not (cgroups.CGROUP_ROOT / "memory" / cgroups.PARENT /
+                cgroups.owner_key(DEAD_OWNER)).exists()  # fmt: skip
+    assert backend.sweep(tmp_path / "sandboxes") == 0  # idempotent
+    assert other.poll() is None, "the sweep killed another user's gVisor sandbox"
+    assert children.read_text().split(), "the sweep killed another user's gVisor sandbox"
 
 
 def test_sweep_leaves_a_live_owners_sandbox(backend, owner_dir):
