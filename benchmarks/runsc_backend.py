@@ -1,5 +1,6 @@
 """CPU per evaluation: the runsc backend (EROFS root, goferless; directory root, with a gofer)
-against ``docker run --runtime crucible-runsc`` with the same hardening, in one run.
+against the docker backend (the same harness: prepare, execute, destroy through the seam) and
+``docker run --runtime crucible-runsc`` with the same hardening, in one run.
 
 One evaluation = a fresh sandbox booted, ``print(sum(range(1000)))`` run, the sandbox torn
 down. CPU is the whole machine's busy time from ``/proc/stat`` over the arm, minus the idle
@@ -33,7 +34,8 @@ from benchmarks.common import RESULTS, machine, summary, write_results
 from crucible_ray.images.build import image_tag
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
-from crucible_ray.sandbox.backend import Program
+from crucible_ray.sandbox.backend import Program, SandboxBackend
+from crucible_ray.sandbox.docker import DockerBackend
 from crucible_ray.sandbox.owners import owner_token
 from crucible_ray.sandbox.runsc import RunscBackend, cgroups, runsc
 from crucible_ray.sandbox.runsc.sweep import processes_of
@@ -157,7 +159,7 @@ def measure(one: Callable[[], None], n: int, concurrency: int,
     return result
 
 
-def runsc_arm(backend: RunscBackend, work: Path, command: tuple[str, ...] | None = None):
+def runsc_arm(backend: SandboxBackend, work: Path, command: tuple[str, ...] | None = None):
     spec = LANGUAGES["python"]
     if command:
         spec = dataclasses.replace(spec, command=command)
@@ -236,9 +238,12 @@ def main() -> None:
         one = runsc_arm(backend, work / name, command)[0]
         return one, ()
 
+    docker_backend = DockerBackend()
+    docker_backend.check(POLICY)
     arms = {
         "runsc-erofs": runsc_contender(erofs, "erofs"),
         "runsc-directory": runsc_contender(directory, "dir"),
+        "docker-backend": (runsc_arm(docker_backend, work / "docker-backend")[0], daemon_pids()),
         "docker-run": (docker_arm(seccomp_file), daemon_pids()),
     }
     for concurrency in (1, 2):
@@ -299,9 +304,10 @@ def markdown(results: dict) -> str:
         "understates runsc's advantage. '+ Docker daemons' adds dockerd's and containerd's "
         "own CPU during the arm, which includes any other Docker user's (an upper bound).",
         "",
-        "| arm | machine CPU ms/eval (raw) | vs docker-run | scoped CPU ms/eval "
-        "| vs docker-run (scoped) | + Docker daemons (any user) | evals/s | p50 / p95 ms | n |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| arm | machine CPU ms/eval (raw) | vs docker backend | vs docker-run "
+        "| scoped CPU ms/eval | vs docker-run (scoped) | + Docker daemons (any user) | evals/s "
+        "| p50 / p95 ms | n |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, arm in arms.items():
         concurrency = key.rsplit("c=", 1)[1]
@@ -310,8 +316,11 @@ def markdown(results: dict) -> str:
         ratio = f"{scoped / scoped_ms('docker-run', base):.2f}" if base else ""
         daemons = f"{scoped + arm['daemons_cpu_ms']:.1f}" if arm["daemons_cpu_ms"] else ""
         machine_ratio = f"{arm['cpu_ms'] / base['cpu_ms']:.2f}" if base else ""
+        ours = arms.get(f"docker-backend c={concurrency}")
+        backend_ratio = f"{arm['cpu_ms'] / ours['cpu_ms']:.2f}" if ours else ""
         lines.append(
-            f"| {key} | {arm['cpu_ms']} ({arm['cpu_ms_raw']}) | {machine_ratio} | {scoped} "
+            f"| {key} | {arm['cpu_ms']} ({arm['cpu_ms_raw']}) | {backend_ratio} "
+            f"| {machine_ratio} | {scoped} "
             f"| {ratio} | {daemons} | {arm['evals_per_s']} | {arm['p50_ms']} / {arm['p95_ms']} "
             f"| {arm['n']} |"
         )
