@@ -21,9 +21,9 @@ _BACKENDS: dict[BackendName, str] = {
     "runsc": "crucible_ray.sandbox.runsc:RunscBackend",
 }
 BACKEND_NAMES: tuple[BackendName, ...] = tuple(n for n in get_args(BackendName) if n in _BACKENDS)
-# What ``auto`` tries, in order. runsc costs 0.3x Docker's CPU per sandbox and passes the
-# conformance suite (benchmarks/results/runsc-backend.md); it goes first once the cluster-level
-# suites (execution, faults, monitoring) also run on it: today they watch Docker's containers.
+# What ``auto`` tries, in order. runsc costs 0.4x the docker backend's CPU per sandbox and
+# passes the conformance suite (benchmarks/results/backends.md); it goes first once the
+# cluster-level suites (execution, faults, monitoring) run on it: they watch Docker containers.
 PREFERENCE: tuple[BackendName, ...] = tuple(n for n in ("docker", "runsc") if n in _BACKENDS)
 
 
