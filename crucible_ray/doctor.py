@@ -34,7 +34,7 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     policy = policy or SandboxPolicy()
     try:
         backend = backend_for(policy)
-        chosen = " (auto: the cheapest usable here)" if policy.backend == "auto" else ""
+        chosen = " (auto: the first usable here)" if policy.backend == "auto" else ""
         checks = [Check("sandbox backend", True,
                         f"{backend.name}{chosen}: " + _described(backend))]  # fmt: skip
     except CrucibleError as exc:

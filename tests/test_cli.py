@@ -86,7 +86,8 @@ def test_doctor_json_reports_every_check_ok(engine):
     assert out.returncode == 0, checks
     assert checks["sandbox probe"]["ok"] and "4.4.0" in checks["sandbox probe"]["detail"]
     assert {"sandbox backend", "container runtime", "seccomp profile", "image go"} <= set(checks)
-    assert checks["sandbox backend"]["detail"].startswith("docker: engine Docker")
+    detail = checks["sandbox backend"]["detail"]
+    assert detail.startswith("docker (auto: the first usable here): engine Docker"), detail
 
 
 @pytest.mark.docker
