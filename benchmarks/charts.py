@@ -57,11 +57,28 @@ def _levels(ax, levels: dict, series: dict[str, str], key: str = "evals_per_s") 
 
 def peers(r: dict, fig) -> None:
     names = list(r["contenders"])
-    ax1, ax2 = fig.subplots(1, 2)
-    _bars(ax1, names, [r["contenders"][n]["idle"]["p50_ms"] for n in names],
+    labels = [n.replace(" backend)", ")").replace("crucible (", "crucible\n(") for n in names]
+    ax1, ax2, ax3 = fig.subplots(1, 3)
+    _bars(ax1, labels, [r["contenders"][n]["idle"]["p50_ms"] for n in names],
           "idle p50 latency", "ms")  # fmt: skip
-    _bars(ax2, names, [r["contenders"][n]["saturated_evals_per_s"] for n in names],
+    _bars(ax2, labels, [r["contenders"][n]["saturated_evals_per_s"] for n in names],
           "saturated throughput", "evaluations / s")  # fmt: skip
+    _bars(ax3, labels, [r["contenders"][n].get("cpu_ms_per_eval", 0) for n in names],
+          "whole-machine CPU per evaluation", "ms")  # fmt: skip
+
+
+def boots(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    cores = r["machine"]["cpus"]
+    for name, levels in r["backends"].items():
+        xs = [int(k) / cores for k in levels]
+        ax1.plot(xs, [v["boots_per_s"] for v in levels.values()], marker="o", label=name)
+        ax2.plot(xs, [v["cpu_ms_per_boot"] for v in levels.values()], marker="o", label=name)
+    ax1.set(xlabel="boots in flight per core", ylabel="boots / s", title="boot throughput")
+    ax2.set(xlabel="boots in flight per core", ylabel="ms", title="CPU per boot")
+    for ax in (ax1, ax2):
+        ax.set_ylim(bottom=0)
+        ax.legend()
 
 
 def http(r: dict, fig) -> None:
@@ -134,7 +151,7 @@ def cpu(r: dict, fig) -> None:
 
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
-                               "soak": soak, "cpu": cpu}  # fmt: skip
+                               "soak": soak, "cpu": cpu, "boots": boots}  # fmt: skip
 
 
 def main() -> None:

@@ -26,6 +26,23 @@ def _stop(signum: int, _frame: object) -> None:
 signal.signal(signal.SIGTERM, _stop)
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def busy_seconds() -> float:
+    """Whole-machine busy CPU seconds since boot (``/proc/stat``): daemons and sandboxes too."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return (user + nice + system + irq + softirq + steal) / _TICK
+
+
+def idle_rate(seconds: float = 5.0) -> float:
+    """Busy CPU seconds per second with nothing measured running: subtracted from each arm."""
+    before, t = busy_seconds(), time.monotonic()
+    time.sleep(seconds)
+    return (busy_seconds() - before) / (time.monotonic() - t)
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]

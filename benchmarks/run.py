@@ -2,8 +2,10 @@
 
     .venv/bin/python benchmarks/run.py [--quick] [--only sandbox,peers,...]
 
-Benchmarks, in order: sandbox (vs bare docker run, runc and runsc), peers (epicbox,
-llm-sandbox, Ray's sandbox, raw container ceiling), execution (Ray layer vs sandbox layer),
+Benchmarks, in order: sandbox (vs bare docker run, runc and runsc), peers (both backends vs
+epicbox, llm-sandbox, Ray's sandbox and the raw container ceiling, with CPU per evaluation),
+backends (CPU per fresh sandbox through the backend seam), boots (boots in flight per core),
+execution (Ray layer vs sandbox layer),
 http (end to end at concurrency 1-32), batch (batch command vs execution layer, driver
 memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
 the CPU goes per evaluation, by component). Each writes
@@ -28,8 +30,11 @@ from common import RESULTS
 HERE = Path(__file__).resolve().parent
 QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
-         "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"]}  # fmt: skip
+         "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
+         "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"]}  # fmt: skip
+ARGS = {"backends": ["--name", "backends"]}  # always
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
+           "backends": "runsc_backend.py", "boots": "boots_bench.py",
            "execution": "execution_bench.py", "http": "http_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
            "cpu": "cpu_profile.py"}  # fmt: skip
@@ -43,7 +48,34 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
         return [(f"saturated throughput / best peer ({r['best_peer']})", r["ratio_vs_best_peer"],
                  ">= 2"),
                 ("saturated throughput / raw container ceiling", r["ratio_vs_raw_ceiling"],
-                 ">= 0.9")]  # fmt: skip
+                 ">= 0.9"),
+                ("CPU per evaluation, runsc backend / docker backend",
+                 r.get("cpu_ratio_runsc_vs_docker_backend"), "<= 0.5")]  # fmt: skip
+    if name == "backends":
+        arms = r["arms"]
+        ratios = [round(arms[f"runsc-erofs c={c}"]["cpu_ms"] / arms[f"docker-backend c={c}"]
+                        ["cpu_ms"], 2) for c in (1, 2)]  # fmt: skip
+        return [
+            (
+                "CPU per fresh sandbox, runsc (EROFS) / docker backend, c=1 / c=2",
+                f"{ratios[0]} / {ratios[1]}",
+                "<= 0.5",
+            )
+        ]
+    if name == "boots":
+        cores = r["machine"]["cpus"]
+        rows = []
+        for backend, levels in r["backends"].items():
+            best = max(levels, key=lambda k: levels[k]["boots_per_s"])
+            rows.append(
+                (
+                    f"{backend}: boots/s at the best boots in flight per core "
+                    f"({int(best) / cores:g})",
+                    levels[best]["boots_per_s"],
+                    "(measure)",
+                )
+            )
+        return rows
     if name == "execution":
         return [(f"Ray layer / sandbox layer at c={c}",
                  round(v["ray_layer"]["evals_per_s"] / v["sandbox_layer"]["evals_per_s"], 2),
@@ -107,7 +139,8 @@ def main() -> None:
         started = time.monotonic()
         print(f"== {name}", flush=True)
         extra = QUICK[name] if args.quick else []
-        child = subprocess.Popen([sys.executable, str(HERE / SCRIPTS[name]), *extra])
+        args_ = [*ARGS.get(name, []), *extra]
+        child = subprocess.Popen([sys.executable, str(HERE / SCRIPTS[name]), *args_])
         try:
             child.wait()
         finally:  # stopped ourselves: stop the benchmark too (it takes its cluster down)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.common import RESULTS, machine, summary, write_results
+from benchmarks.common import RESULTS, busy_seconds, idle_rate, machine, summary, write_results
 from crucible_ray.images.build import image_tag
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
@@ -49,12 +49,6 @@ _TICK = os.sysconf("SC_CLK_TCK")
 # and so are the containers of the docker-run arm (--cgroup-parent).
 BENCH_CGROUP = "crucible-bench"
 DOCKER_CGROUP = f"{BENCH_CGROUP}/docker"
-
-
-def busy_seconds() -> float:
-    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
-    return (user + nice + system + irq + softirq + steal) / _TICK
 
 
 def tree_seconds(pids: tuple[int, ...] = ()) -> float:
@@ -98,12 +92,6 @@ def daemon_pids() -> tuple[int, ...]:
             ):
                 found.append(int(proc.name))
     return tuple(found)
-
-
-def idle_rate(seconds: float = 5.0) -> float:
-    before, t = busy_seconds(), time.monotonic()
-    time.sleep(seconds)
-    return (busy_seconds() - before) / (time.monotonic() - t)
 
 
 def cpuacct_seconds(path: str) -> float:

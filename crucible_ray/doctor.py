@@ -15,7 +15,7 @@ from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
-from crucible_ray.sandbox.registry import BACKEND_NAMES, backend_for, make_backend
+from crucible_ray.sandbox.registry import BACKEND_NAMES, choose, make_backend
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 
@@ -33,8 +33,11 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
 
     policy = policy or SandboxPolicy()
     try:
-        backend = backend_for(policy)
-        chosen = " (auto: the first usable here)" if policy.backend == "auto" else ""
+        backend, passed_over = choose(policy)
+        chosen = ""
+        if policy.backend == "auto":  # why this one: the fastest, or what ruled out the others
+            chosen = " (auto: " + ("; ".join(f"passed over {r}" for r in passed_over)
+                                   or "the fastest backend, usable here") + ")"  # fmt: skip
         checks = [Check("sandbox backend", True,
                         f"{backend.name}{chosen}: " + _described(backend))]  # fmt: skip
     except CrucibleError as exc:

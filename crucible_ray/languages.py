@@ -47,12 +47,15 @@ LANGUAGES: dict[str, LanguageSpec] = {
     for spec in (
         # The full standard library (python3, not python3-minimal): users expect shutil, json...
         # The launcher runs the program in the already-started interpreter as __main__.
+        # -I: no PYTHON* variables, no user site, no cwd on sys.path; -S: no site scan (the
+        # image has no third-party packages; the launcher sets site's builtins); -B: no .pyc
+        # writes (the root is read-only; every standard-library module ships its .pyc).
         LanguageSpec(
             name="python",
             packages=("python3",),
             source_file="main.py",
             launcher="launch.py",
-            command=("/usr/bin/python3", "-I", "/opt/crucible/launch.py"),
+            command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
             env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
         ),
         # Node starts V8 before the code arrives; the program is loaded as the main module.

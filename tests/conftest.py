@@ -1,4 +1,6 @@
-"""Shared fixtures. Sandbox tests use the real Docker engine with the real gVisor runtime.
+"""Shared fixtures. Sandbox tests use real gVisor: through the Docker engine (the docker
+backend) and driven directly (the runsc backend). Cluster-level tests run on the backend that
+``auto`` picks here, and watch sandboxes through the backend seam, never through Docker.
 
 Without them, tests that need them are skipped locally, but under CI=true they FAIL: a
 missing engine, runtime or image must never pass silently.
@@ -20,7 +22,11 @@ import pytest
 from crucible_ray import CrucibleError
 from crucible_ray.images.build import require_image
 from crucible_ray.languages import LANGUAGES
+from crucible_ray.paths import sandboxes_dir
+from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.backend import SandboxBackend
 from crucible_ray.sandbox.docker.engine import LABEL_MANAGED, Engine
+from crucible_ray.sandbox.registry import backend_for
 
 # Several checkouts can run the suite at once on one machine: each picks its own ports.
 TEST_PORT_OFFSET = int(os.environ.get("CRUCIBLE_TEST_PORT_OFFSET", "200"))
@@ -44,6 +50,26 @@ def engine() -> Engine:
     except CrucibleError as exc:
         _unavailable(str(exc))
     return engine
+
+
+@pytest.fixture(scope="session")
+def sandbox_backend(engine) -> SandboxBackend:
+    """The backend ``auto`` picks on this host, as executors and services do, with every
+    language's image ready for it: what the cluster-level tests run on."""
+    policy = SandboxPolicy()
+    try:
+        backend = backend_for(policy)
+        backend.check(policy)
+        for spec in LANGUAGES.values():
+            backend.image(spec)
+    except CrucibleError as exc:
+        _unavailable(str(exc))
+    return backend
+
+
+def live_sandboxes(backend: SandboxBackend, owner: str, state_dir: Path | None = None) -> set[str]:
+    """Ids of the sandboxes one runner (an executor, by its owner token) has on this host."""
+    return backend.live_sandboxes(sandboxes_dir(state_dir) / owner)
 
 
 @pytest.fixture(scope="session")
@@ -89,7 +115,7 @@ CLUSTER_PORT_OFFSET = TEST_PORT_OFFSET  # beside a developer's own cluster, neve
 
 
 @pytest.fixture(scope="session")
-def cluster(engine, tmp_path_factory) -> Iterator[Any]:
+def cluster(sandbox_backend, tmp_path_factory) -> Iterator[Any]:
     """One real Ray cluster for the whole session: a head and two executor nodes (separate
     `ray start` process trees, token auth on), driving real gVisor sandboxes. Shared because
     Ray caches its auth token per process: a second cluster could not be joined."""

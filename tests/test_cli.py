@@ -87,7 +87,8 @@ def test_doctor_json_reports_every_check_ok(engine):
     assert checks["sandbox probe"]["ok"] and "4.4.0" in checks["sandbox probe"]["detail"]
     assert {"sandbox backend", "container runtime", "seccomp profile", "image go"} <= set(checks)
     detail = checks["sandbox backend"]["detail"]
-    assert detail.startswith("docker (auto: the first usable here): engine Docker"), detail
+    # Both backends can run here; auto takes the fastest, runsc, and says why.
+    assert detail.startswith("runsc (auto: the fastest backend, usable here): runsc "), detail
 
 
 @pytest.mark.docker

@@ -21,6 +21,7 @@ from crucible_ray.errors import CrucibleError
 from crucible_ray.execution.telemetry import SandboxMetrics
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
+from crucible_ray.sandbox.registry import backend_for
 from crucible_ray.sandbox.runner import SandboxRunner
 
 log = logging.getLogger(__name__)
@@ -41,9 +42,11 @@ class ExecutorActor:
         self.node_id = context.get_node_id()
         self.node_labels = context.get_node_labels()
         policy = policy or SandboxPolicy()
-        self._telemetry = SandboxMetrics(policy.backend)
+        backend = backend_for(policy)  # resolved here so that metrics name it, never "auto"
+        self._telemetry = SandboxMetrics(backend.name)
         self._runner = SandboxRunner(
             policy,
+            backend=backend,
             state_dir=state_dir,
             warm=warm or {"python": slots},
             boot_workers=boot_workers,

@@ -21,10 +21,10 @@ _BACKENDS: dict[BackendName, str] = {
     "runsc": "crucible_ray.sandbox.runsc:RunscBackend",
 }
 BACKEND_NAMES: tuple[BackendName, ...] = tuple(n for n in get_args(BackendName) if n in _BACKENDS)
-# What ``auto`` tries, in order. runsc costs 0.4x the docker backend's CPU per sandbox and
-# passes the conformance suite (benchmarks/results/backends.md); it goes first once the
-# cluster-level suites (execution, faults, monitoring) run on it: they watch Docker containers.
-PREFERENCE: tuple[BackendName, ...] = tuple(n for n in ("docker", "runsc") if n in _BACKENDS)
+# What ``auto`` tries, fastest first: the runsc backend costs 0.4-0.5x the docker backend's
+# CPU per fresh sandbox (benchmarks/results/peers.md, backends.md), and both pass the whole
+# conformance suite and the cluster-level suites.
+PREFERENCE: tuple[BackendName, ...] = tuple(n for n in ("runsc", "docker") if n in _BACKENDS)
 
 
 def backend_class(name: str) -> type[SandboxBackend]:
@@ -45,8 +45,13 @@ def make_backend(name: str) -> SandboxBackend:
 def backend_for(policy: SandboxPolicy) -> SandboxBackend:
     """The backend ``policy`` names; for ``auto``, the first of PREFERENCE whose check passes
     here (raising SandboxUnavailable with every backend's reason when none does)."""
+    return choose(policy)[0]
+
+
+def choose(policy: SandboxPolicy) -> tuple[SandboxBackend, list[str]]:
+    """``backend_for``, with why: the reasons each faster backend was passed over."""
     if policy.backend != "auto":
-        return make_backend(policy.backend)
+        return make_backend(policy.backend), []
     reasons = []
     for name in PREFERENCE:
         backend = make_backend(name)
@@ -55,7 +60,7 @@ def backend_for(policy: SandboxPolicy) -> SandboxBackend:
         except CrucibleError as exc:
             reasons.append(f"{name}: {exc}")
             continue
-        return backend
+        return backend, reasons
     raise SandboxUnavailable("no sandbox backend can run here: " + "; ".join(reasons))
 
 

@@ -8,9 +8,8 @@ import pytest
 import ray
 
 from crucible_ray import EvalRequest, InvalidRequest, NoExecutors, Overloaded
-from crucible_ray.sandbox.docker.engine import LABEL_OWNER
 from crucible_ray.topology import EXECUTOR_ROLE, ROLE_LABEL
-from tests.conftest import crucible_containers, wait_for
+from tests.conftest import live_sandboxes, wait_for
 
 pytestmark = pytest.mark.docker
 SLEEP = "import time\nprint('up', flush=True)\ntime.sleep({})\nprint('done')"
@@ -71,15 +70,14 @@ def test_saturation_refuses_at_once_and_never_queues_beyond_the_limit(make_clien
     assert all(client.result(i, timeout_s=30).status == "cancelled" for i in accepted)
 
 
-def test_cancellation_kills_the_running_sandbox(make_client, engine):
+def test_cancellation_kills_the_running_sandbox(make_client, sandbox_backend):
     # No warm sandbox: the only container of this executor is the one the program runs in.
     client = make_client(slots_per_actor=1, min_actors=1, max_actors=1, warm_per_slot=0)
     assert wait_for(lambda: client.stats()["slots_ready"] == 1)
     (executor,) = client.stats()["executors"]
 
     def sandboxes() -> set[str]:
-        return {c["Id"] for c in crucible_containers(engine)
-                if c["Labels"][LABEL_OWNER] == executor["owner"]}  # fmt: skip
+        return live_sandboxes(sandbox_backend, executor["owner"])
 
     assert sandboxes() == set()
     eval_id = client.submit(EvalRequest(code=SLEEP.format(60), timeout_s=30))

@@ -10,15 +10,14 @@ import pytest
 from crucible_ray import EvalRequest
 from crucible_ray.cluster import local
 from crucible_ray.reasons import Reason
-from crucible_ray.sandbox.docker.engine import LABEL_OWNER
-from tests.conftest import crucible_containers, wait_for
+from tests.conftest import live_sandboxes, wait_for
 
 pytestmark = pytest.mark.docker
 LOAD = 120
 EXECUTOR_LOST = Reason.EXECUTOR_LOST.sentence
 
 
-def test_killing_an_executor_node_mid_load_loses_nothing(cluster, make_client, engine):
+def test_killing_an_executor_node_mid_load_loses_nothing(cluster, make_client, sandbox_backend):
     client = make_client(slots_per_actor=1, min_actors=4, max_actors=4, max_pending=LOAD)
     assert wait_for(lambda: client.stats()["slots_ready"] == 4)
     code = "import time\ntime.sleep(0.3)\nprint({})"
@@ -31,7 +30,8 @@ def test_killing_an_executor_node_mid_load_loses_nothing(cluster, make_client, e
     assert wait_for(lambda: finished() >= 15, timeout_s=120)
     victim = next(n for n in cluster.nodes if n["role"] == "executor" and not n.get("stopped"))
     before = {e["actor_id"]: e["owner"] for e in client.stats()["executors"]}
-    sandboxes_before = {c["Id"]: c["Labels"][LABEL_OWNER] for c in crucible_containers(engine)}
+    sandboxes_before = {sandbox: owner for owner in before.values()
+                        for sandbox in live_sandboxes(sandbox_backend, owner)}  # fmt: skip
     local.kill_executor(cluster, victim)  # raylet, agents and actor workers, all SIGKILLed
 
     results = {i: client.result(i, timeout_s=300) for i in ids}
@@ -58,7 +58,7 @@ def test_killing_an_executor_node_mid_load_loses_nothing(cluster, make_client, e
     assert theirs, "the lost executors had no sandbox: the check below would prove nothing"
 
     def left_behind() -> set[str]:
-        return theirs & {c["Id"] for c in crucible_containers(engine)}
+        return {i for i in theirs if i in live_sandboxes(sandbox_backend, sandboxes_before[i])}
 
     assert wait_for(lambda: left_behind() == set(), timeout_s=60), left_behind()
     local.add_executor(cluster)  # give the node back for whatever runs next

@@ -1,5 +1,6 @@
 """One policy from the settings to every sandbox: a changed ``CRUCIBLE_SANDBOX__*`` setting is
-what the executors' real containers get, and ``CRUCIBLE_STATE_DIR`` moves their files."""
+what the executors' real sandboxes enforce (seen from inside, so on any backend), and
+``CRUCIBLE_STATE_DIR`` moves their files."""
 
 from __future__ import annotations
 
@@ -8,9 +9,8 @@ import pytest
 from crucible_ray import EvalRequest
 from crucible_ray.execution import ExecutionClient, get_dispatcher
 from crucible_ray.execution.client import stop_dispatcher
-from crucible_ray.sandbox.docker.engine import LABEL_OWNER
 from crucible_ray.settings import Settings
-from tests.conftest import crucible_containers, wait_for
+from tests.conftest import live_sandboxes, wait_for
 
 pytestmark = pytest.mark.docker
 FILL_TMP = """
@@ -23,10 +23,14 @@ try:
 except OSError as e:
     print(errno.errorcode[e.errno])
 """
+ALLOCATE = "block = bytearray({} << 20)\nprint(len(block) >> 20)"
 
 
-def test_a_changed_setting_changes_what_every_sandbox_gets(cluster, engine, tmp_path, monkeypatch):
-    monkeypatch.setenv("CRUCIBLE_SANDBOX__MEMORY_MB", "77")
+def test_a_changed_setting_changes_what_every_sandbox_gets(
+    cluster, sandbox_backend, tmp_path, monkeypatch
+):
+    # Memory raised over the default (100 MB): 200 MB fits only because of the setting.
+    monkeypatch.setenv("CRUCIBLE_SANDBOX__MEMORY_MB", "300")
     monkeypatch.setenv("CRUCIBLE_SANDBOX__TMP_SIZE_MB", "3")
     monkeypatch.setenv("CRUCIBLE_SANDBOX__MAX_TIMEOUT_S", "45")
     monkeypatch.setenv("CRUCIBLE_STATE_DIR", str(tmp_path))
@@ -36,18 +40,17 @@ def test_a_changed_setting_changes_what_every_sandbox_gets(cluster, engine, tmp_
     try:
         assert wait_for(lambda: client.stats()["slots_ready"] == 1, timeout_s=120)
         (executor,) = client.stats()["executors"]
+        # The warm sandbox's files are under the moved state dir, where the backend finds it.
+        assert (tmp_path / "sandboxes" / executor["owner"]).is_dir()
+        assert wait_for(
+            lambda: len(live_sandboxes(sandbox_backend, executor["owner"], tmp_path)) == 1,
+            timeout_s=60,
+        )
 
-        def warm() -> list[dict]:
-            return [c for c in crucible_containers(engine)
-                    if c["Labels"][LABEL_OWNER] == executor["owner"]]  # fmt: skip
-
-        assert wait_for(lambda: len(warm()) == 1, timeout_s=60)
-        host = engine.api.inspect_container(warm()[0]["Id"])["HostConfig"]
-        assert host["Memory"] == host["MemorySwap"] == 77 << 20
-        assert "size=3m" in host["Tmpfs"]["/tmp"]
-        assert (tmp_path / "sandboxes" / executor["owner"]).is_dir()  # the state dir moved
-        assert host["Binds"] is None  # nothing of the host is mounted into a sandbox
-
+        fits = client.run(EvalRequest(code=ALLOCATE.format(200)))
+        assert (fits.status, fits.stdout) == ("succeeded", "200\n"), fits
+        too_big = client.run(EvalRequest(code=ALLOCATE.format(400)))
+        assert too_big.status == "failed" and too_big.oom_killed, too_big
         # 40 s is over the default maximum (30): accepted only because of the setting.
         result = client.run(EvalRequest(code=FILL_TMP, timeout_s=40))
         assert (result.status, result.stdout) == ("succeeded", "ENOSPC\n"), result

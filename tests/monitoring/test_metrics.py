@@ -89,7 +89,7 @@ def test_gauges_show_the_pool_and_the_limit(cluster, traffic):
     assert wait_for(gauges, timeout_s=60)
 
 
-def test_each_executor_node_reports_its_own_sandboxes(cluster, traffic):
+def test_each_executor_node_reports_its_own_sandboxes(cluster, traffic, sandbox_backend):
     """Sandbox metrics come from the executor actors, exported by their own nodes."""
     executors = targets(cluster, "executor")
     assert len(executors) == 2
@@ -101,6 +101,9 @@ def test_each_executor_node_reports_its_own_sandboxes(cluster, traffic):
     assert wait_for(reported, timeout_s=90)
     waits = scrape_all(executors)
     assert value(waits, "ray_crucible_sandbox_wait_seconds_count", warm="true") > 0
+    # Boots are labelled with the backend that ran them, never with the policy's "auto".
+    boots = "ray_crucible_sandbox_boot_seconds_count"
+    assert value(waits, boots, backend=sandbox_backend.name) == value(waits, boots) > 0
     (head,) = targets(cluster, "head")  # the ingress and the dispatcher live off executor nodes
     assert value(scrape(head), "ray_crucible_http_requests_total") > 0
     assert all(value(scrape(t), "ray_crucible_http_requests_total") == 0 for t in executors)

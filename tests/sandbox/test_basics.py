@@ -2,6 +2,7 @@
 every language, stdin, exit codes, errors."""
 
 import hashlib
+import json
 import os
 
 import pytest
@@ -51,6 +52,41 @@ def test_program_sees_itself_as_main_with_full_stdlib(runner):
     )
     result = runner.run(EvalRequest(code=code))
     assert result.stdout == "/tmp/main.py /tmp/main.py True\n", result.stderr
+
+
+IMPORT_ALL = """
+import importlib, json, sys
+skip = {"antigravity", "this", "idlelib", "turtledemo"}  # open a browser, print, start a GUI
+importable = []
+for name in sorted(sys.stdlib_module_names - skip):
+    try:
+        importlib.import_module(name)
+        importable.append(name)
+    except Exception:  # absent here (Windows-only, tkinter...): compared, not judged
+        pass
+print(json.dumps(importable))
+"""
+
+
+def test_the_whole_standard_library_imports_as_with_site(runner):
+    """The launcher starts Python with -I -S -B: every standard-library module importable
+    with ``site`` (a plain ``python3 -I`` in the same sandbox) is importable in the program,
+    and site's builtins are there."""
+    code = (
+        "import subprocess, sys\n"
+        f"IMPORT_ALL = {IMPORT_ALL!r}\n"
+        "with_site = subprocess.run([sys.executable, '-I', '-c', IMPORT_ALL],\n"
+        "                           capture_output=True, text=True, check=True).stdout\n"
+        "print(with_site, end='')\n"
+        "exec(IMPORT_ALL)\n"
+        "print(sys.flags.no_site, all(callable(f) for f in (exit, quit, help, copyright)))\n"
+    )
+    result = runner.run(EvalRequest(code=code, timeout_s=30))
+    assert result.status == "succeeded", result
+    with_site, without, flags = result.stdout.splitlines()
+    assert json.loads(without) == json.loads(with_site), result.stdout
+    assert len(json.loads(without)) > 150  # the full standard library, not python3-minimal
+    assert flags == "1 True"  # -S really is in effect, and the builtins came from the launcher
 
 
 @pytest.mark.parametrize("language", ["python", "go"])

@@ -37,6 +37,13 @@ def test_auto_takes_the_cheapest_usable_backend(host):
 def test_auto_takes_the_next_when_the_cheapest_cannot_enforce_the_policy(host):
     host["runsc"] = "cgroups are not usable"
     assert registry.backend_for(SandboxPolicy(backend="auto")).name == "docker"
+    backend, passed_over = registry.choose(SandboxPolicy())
+    assert (backend.name, passed_over) == ("docker", ["runsc: cgroups are not usable"])
+
+
+def test_the_shipped_preference_puts_the_cheapest_backend_first():
+    # runsc costs under half the docker backend's CPU per sandbox (benchmarks/results/peers.md)
+    assert registry.PREFERENCE == ("runsc", "docker")
 
 
 def test_auto_refuses_with_every_reason_when_none_can(host):
