@@ -22,7 +22,8 @@ from common import RESULTS
 
 
 def _bars(ax, labels: list[str], values: list[float], title: str, unit: str) -> None:
-    ours = [i for i, label in enumerate(labels) if "crucible" in label or "batch" in label]
+    mine = ("crucible", "batch", "runsc-")
+    ours = [i for i, label in enumerate(labels) if any(k in label for k in mine)]
     highlight = ours or [len(labels) - 1]  # crucible's bar, or the larger run's
     bars = ax.bar(labels, values, color=["#2a7" if i in highlight else "#888"
                                          for i in range(len(labels))])  # fmt: skip
@@ -65,6 +66,17 @@ def peers(r: dict, fig) -> None:
           "saturated throughput", "evaluations / s")  # fmt: skip
     _bars(ax3, labels, [r["contenders"][n].get("cpu_ms_per_eval", 0) for n in names],
           "whole-machine CPU per evaluation", "ms")  # fmt: skip
+
+
+def backends(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    arms = {k: v for k, v in r["arms"].items() if k.endswith(("c=1", "c=2"))}
+    labels = [k.replace(" c=", "\nc=") for k in arms]
+    _bars(ax1, labels, [v["cpu_ms"] for v in arms.values()],
+          "whole-machine CPU per fresh sandbox", "ms")  # fmt: skip
+    _bars(ax2, labels, [v["evals_per_s"] for v in arms.values()], "throughput", "evaluations / s")
+    for ax in (ax1, ax2):
+        ax.tick_params(axis="x", labelsize=7)
 
 
 def boots(r: dict, fig) -> None:
@@ -151,7 +163,8 @@ def cpu(r: dict, fig) -> None:
 
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
-                               "soak": soak, "cpu": cpu, "boots": boots}  # fmt: skip
+                               "soak": soak, "cpu": cpu, "boots": boots,
+                               "backends": backends}  # fmt: skip
 
 
 def main() -> None:

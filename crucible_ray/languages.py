@@ -29,10 +29,33 @@ class LanguageSpec:
     command: tuple[str, ...]  # how the container starts the launcher
     env: dict[str, str] = field(default_factory=dict)
     policy_overrides: dict[str, Any] = field(default_factory=dict)
+    # Variables that size the language runtime's heap to the sandbox's memory limit, so that
+    # exhausting memory is a quick, clear failure of the runtime's own rather than a slow
+    # crawl of garbage collections up to the wall clock. ``{heap_mb}`` is HEAP_SHARE of it.
+    heap_env: dict[str, str] = field(default_factory=dict)
+    # What the runtime prints on stderr when it stops at that heap limit: such an exit is
+    # reported as out of memory (``oom_killed``), like a kill by the memory cgroup.
+    heap_exhausted: tuple[str, ...] = ()
 
     @property
     def image_repository(self) -> str:
         return f"crucible-sandbox-{self.name}"
+
+    def environment(self, memory_mb: int) -> dict[str, str]:
+        """The sandbox's whole environment under a memory limit of ``memory_mb``."""
+        heap_mb = str(max(16, int(memory_mb * HEAP_SHARE)))
+        return {
+            **self.env,
+            **{k: v.replace("{heap_mb}", heap_mb) for k, v in self.heap_env.items()},
+        }
+
+    def ran_out_of_heap(self, exit_code: int | None, stderr: str) -> bool:
+        return exit_code not in (None, 0) and any(m in stderr for m in self.heap_exhausted)
+
+
+# A runtime's heap gets half the sandbox's memory: the rest is the runtime's own code, stacks
+# and buffers, and gVisor's sentry, which the same memory cgroup counts.
+HEAP_SHARE = 0.5
 
 
 _BASE_ENV = {
@@ -66,6 +89,8 @@ LANGUAGES: dict[str, LanguageSpec] = {
             launcher="launch.js",
             command=("/usr/bin/node", "/opt/crucible/launch.js"),
             env={**_BASE_ENV, "NODE_OPTIONS": ""},
+            heap_env={"NODE_OPTIONS": "--max-old-space-size={heap_mb}"},
+            heap_exhausted=("JavaScript heap out of memory",),
         ),
         # Go compiles inside the sandbox, so it needs (documented, deliberate):
         # - memory 512 MiB: the compiler and linker of a small program peak well above 100 MiB;
@@ -87,6 +112,9 @@ LANGUAGES: dict[str, LanguageSpec] = {
                 "GOTELEMETRY": "off",
                 "CGO_ENABLED": "0",
             },
+            # A soft limit: the collector works harder near it; the cgroup stays the hard one.
+            heap_env={"GOMEMLIMIT": "{heap_mb}MiB"},
+            heap_exhausted=("fatal error: runtime: out of memory",),
             policy_overrides={
                 "memory_mb": 512,
                 "tmp_size_mb": 256,

@@ -31,8 +31,10 @@ class DispatcherConfig(BaseModel):
         10.0, gt=0, description="an executor that does not answer its liveness probe is lost"
     )
     warm_per_slot: int = Field(1, ge=0, le=4, description="python sandboxes booted ahead")
+    # Boots are CPU-bound: on 2 cores, 1 in flight gives 3.2 runsc boots/s, 2 give 6.5 at the
+    # same CPU per boot, 4 give 8.7 but leave no core for programs (benchmarks/results/boots.md).
     boot_workers_per_actor: int = Field(
-        1, ge=1, le=16, description="sandboxes an actor boots at once (boots are CPU-bound)"
+        2, ge=1, le=16, description="sandboxes an actor boots at once (boots are CPU-bound)"
     )
     result_retention: int = Field(100_000, ge=100, description="finished results kept")
     policy: SandboxPolicy = Field(

@@ -158,7 +158,7 @@ class SandboxRunner:
                 except BackendFailed as exc:
                     log.warning("backend failed during evaluation %s: %s", eval_id, exc)
                     return _finish(result, EvalStatus.ERROR, Reason.ENGINE_FAILED)
-                return _from_outcome(result, outcome, cancelled=self._was_cancelled(eval_id))
+                return _from_outcome(result, outcome, spec, cancelled=self._was_cancelled(eval_id))
             raise AssertionError("unreachable")
         finally:
             with self._lock:
@@ -238,7 +238,9 @@ def _finish(result: EvalResult, status: EvalStatus, reason: Reason | None = None
     return result.model_copy(update=update)
 
 
-def _from_outcome(result: EvalResult, outcome: Outcome, *, cancelled: bool) -> EvalResult:
+def _from_outcome(
+    result: EvalResult, outcome: Outcome, spec: LanguageSpec, *, cancelled: bool
+) -> EvalResult:
     if cancelled:
         status = EvalStatus.CANCELLED
     elif outcome.timed_out:
@@ -254,7 +256,9 @@ def _from_outcome(result: EvalResult, outcome: Outcome, *, cancelled: bool) -> E
             "stdout": outcome.stdout,
             "stderr": outcome.stderr,
             "truncated": outcome.truncated,
-            "oom_killed": outcome.oom_killed,
+            # Killed by the memory cgroup, or stopped by its runtime at the heap limit.
+            "oom_killed": outcome.oom_killed
+            or spec.ran_out_of_heap(outcome.exit_code, outcome.stderr),
             "duration_ms": round(outcome.duration_ms, 3),
             "finished_at": utcnow(),
         }

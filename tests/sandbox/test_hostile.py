@@ -182,6 +182,23 @@ def test_memory_bomb_is_oom_killed(runner):
     assert worst < 5, worst
 
 
+MEMORY_BOMBS = {
+    # V8's heap would otherwise crawl through garbage collections up to the wall clock.
+    "javascript": "const chunks = [];\nfor (;;) chunks.push(new Array(1 << 20).fill(1.5));",
+    "go": 'package main\nimport "fmt"\nfunc main() {\n\tvar chunks [][]byte\n'
+    "\tfor {\n\t\tb := make([]byte, 8<<20)\n\t\tfor i := range b { b[i] = 1 }\n"
+    "\t\tchunks = append(chunks, b)\n\t\tif len(chunks) < 0 { fmt.Println() }\n\t}\n}\n",
+}
+
+
+@pytest.mark.parametrize("language", sorted(MEMORY_BOMBS))
+def test_every_language_fails_fast_and_clearly_at_its_memory_limit(runner, language):
+    """Exhausting memory ends the program as out of memory long before its deadline: the heap
+    of the language's runtime is sized to the sandbox's limit."""
+    result = runner.run(EvalRequest(code=MEMORY_BOMBS[language], language=language, timeout_s=30))
+    assert result.status == "failed" and result.oom_killed, result
+
+
 def test_disk_fill_is_bounded_and_root_is_read_only(runner):
     code = """
         import errno, os

@@ -82,7 +82,8 @@ def container_config(
         "stdin_open": True,  # with detach=False docker-py also sets StdinOnce
         "detach": False,
         "tty": False,
-        "environment": dict(spec.env),  # the host's environment never reaches the sandbox
+        # Only the language's own variables: the host's environment never reaches the sandbox.
+        "environment": spec.environment(policy.memory_mb),
         "working_dir": "/tmp",
         "hostname": "sandbox",
         "network_disabled": True,

@@ -66,7 +66,7 @@ def bundle_config(
             "terminal": False,
             "user": {"uid": uid, "gid": gid, "additionalGids": []},
             "args": list(spec.command),
-            "env": [f"{key}={value}" for key, value in spec.env.items()],
+            "env": [f"{k}={v}" for k, v in spec.environment(policy.memory_mb).items()],
             "cwd": "/tmp",
             # All five sets empty: an empty inheritable set too, or capset fails (NOTES.md).
             "capabilities": {
