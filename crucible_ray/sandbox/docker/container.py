@@ -32,6 +32,7 @@ from crucible_ray.sandbox.docker.engine import (
     Engine,
 )
 from crucible_ray.sandbox.docker.frames import STDERR, STDOUT, FrameReader
+from crucible_ray.sandbox.oom import OomWatch
 from crucible_ray.sandbox.streams import CappedStream, Deadline
 
 BOOT_TIMEOUT_S = 30.0  # a sandbox that is not ready by then is a platform fault
@@ -169,6 +170,8 @@ def _execute(
 ) -> Outcome:
     started, started_wall = time.monotonic(), time.time()
     deadline = started + timeout_s
+    memory = _memory_cgroup(sandbox.container_id)
+    oom = OomWatch(memory, sandbox.kill) if memory else None  # ends it at the first OOM
     _send_stdin(sandbox.sock, b"%d\n%s%s" % (len(code), code, stdin))
     reader = sandbox.reader
     timed_out = False
@@ -185,6 +188,9 @@ def _execute(
         else:
             raise
         sandbox.kill()
+    finally:
+        if oom is not None:
+            oom.close()
     finished = time.monotonic()
     stderr = reader.streams[STDERR]
     if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
@@ -195,7 +201,7 @@ def _execute(
     oom_killed = False
     if not timed_out:
         state = engine.api.inspect_container(sandbox.container_id)["State"]
-        oom_killed = bool(state.get("OOMKilled"))
+        oom_killed = bool(state.get("OOMKilled")) or (oom is not None and oom.fired)
         if exit_code in _SIGNAL_EXITS and not oom_killed and not sandbox._killed.is_set():
             _refuse_if_engine_killed(engine, sandbox.container_id, started_wall)
     stdout = reader.streams[STDOUT]
@@ -212,6 +218,17 @@ def _execute(
 
 
 _SIGNAL_EXITS = (128 + 9, 128 + 15)  # SIGKILL, SIGTERM
+# Where Docker puts a container's memory cgroup (v1): the cgroupfs driver, the systemd one.
+_MEMORY_CGROUPS = ("/sys/fs/cgroup/memory/docker/{id}",
+                   "/sys/fs/cgroup/memory/system.slice/docker-{id}.scope")  # fmt: skip
+
+
+def _memory_cgroup(container_id: str) -> Path | None:
+    for layout in _MEMORY_CGROUPS:
+        path = Path(layout.format(id=container_id))
+        if path.is_dir():
+            return path
+    return None
 
 
 def _refuse_if_engine_killed(engine: Engine, container_id: str, since: float) -> None:

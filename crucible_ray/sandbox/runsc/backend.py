@@ -30,6 +30,7 @@ from crucible_ray.sandbox.backend import (
     Sandbox,
     SandboxBackend,
 )
+from crucible_ray.sandbox.oom import OomWatch
 from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.bundle import bundle_config
 from crucible_ray.sandbox.runsc.channel import Channel
@@ -141,6 +142,7 @@ class RunscBackend(SandboxBackend):
         channel, process = sandbox.channel, sandbox.process
         started = time.monotonic()
         deadline = started + program.timeout_s
+        oom = OomWatch(sandbox.cgroup.memory_dir, sandbox.kill)  # ends it at the first OOM
         channel.send(b"%d\n" % len(program.code) + program.code + program.stdin)
         timed_out = False
         try:
@@ -152,6 +154,8 @@ class RunscBackend(SandboxBackend):
             timed_out = True
             sandbox.kill()
             sandbox.reap()
+        finally:
+            oom.close()
         finished = time.monotonic()
         stderr = channel.stderr
         if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
@@ -161,7 +165,7 @@ class RunscBackend(SandboxBackend):
         stderr.limit -= 1
         exit_code = process.returncode
         killed = sandbox.killed
-        oom_killed = not timed_out and sandbox.cgroup.oom_kills() > 0
+        oom_killed = not timed_out and (oom.fired or sandbox.cgroup.oom_kills() > 0)
         if exit_code is not None and exit_code < 0 and not killed:
             # runsc itself died of a signal nobody here sent: an operator or the host.
             raise EngineInterrupted(f"the sandbox was stopped from outside (signal {-exit_code})")

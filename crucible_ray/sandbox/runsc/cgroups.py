@@ -51,6 +51,10 @@ class SandboxCgroup:
     def _dir(self, controller: str) -> Path:
         return CGROUP_ROOT / controller / self.path.lstrip("/")
 
+    @property
+    def memory_dir(self) -> Path:
+        return self._dir("memory")
+
     def create(self, resources: dict[str, Any]) -> None:
         """Create our cgroups and apply ``linux.resources`` of the bundle, all but the CPU quota
         (see :meth:`throttle`). Order matters: memory+swap may never be below memory."""
