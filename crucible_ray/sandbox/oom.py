@@ -13,10 +13,12 @@ import contextlib
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+SETTLE_S = 1.0
 
 
 class OomWatch:
@@ -27,6 +29,7 @@ class OomWatch:
 
     def __init__(self, memory_dir: Path, on_oom: Callable[[], None]) -> None:
         self.fired = False
+        self._memory_dir = memory_dir
         self._closed = False
         self._lock = threading.Lock()
         self._efd: int | None = os.eventfd(0, os.EFD_CLOEXEC)
@@ -45,15 +48,40 @@ class OomWatch:
                          daemon=True).start()  # fmt: skip
 
     def _wait(self, efd: int, on_oom: Callable[[], None]) -> None:
-        with contextlib.suppress(OSError):
-            os.eventfd_read(efd)  # an OOM, the cgroup removed, or close()
+        oom = False
+        while not oom:
+            with contextlib.suppress(OSError):
+                os.eventfd_read(efd)  # an OOM, the cgroup removed (runtimes do at exit), close()
+            if self._closed:
+                break
+            verdict = self._oom_verdict()
+            if verdict is False:  # the cgroup is gone: the sandbox exited
+                break
+            oom = verdict is True
         with self._lock:
             closed, self._closed = self._closed, True
-            self.fired = not closed
+            self.fired = oom and not closed
             os.close(efd)
             self._efd = None
-        if not closed:
+        if self.fired:
             on_oom()
+
+    def _oom_verdict(self) -> bool | None:
+        """True once the cgroup counts an OOM kill, False if it is gone (a sandbox that died of
+        it has exited, and its backend reports it as before), None if neither within
+        SETTLE_S: the notification comes before the kill it announces is counted."""
+        deadline = time.monotonic() + SETTLE_S
+        while True:
+            try:
+                control = (self._memory_dir / "memory.oom_control").read_text()
+            except OSError:
+                return False
+            fields = dict(line.split() for line in control.splitlines() if line)
+            if fields.get("under_oom") == "1" or int(fields.get("oom_kill", 0)) > 0:
+                return True
+            if time.monotonic() >= deadline:
+                return None
+            time.sleep(0.01)
 
     def close(self) -> None:
         """Stop watching (before the cgroup goes: its removal also wakes the watch)."""

@@ -22,9 +22,10 @@ def memory_cgroup():
     (path / "memory.limit_in_bytes").write_text(str(32 << 20))
     (path / "memory.memsw.limit_in_bytes").write_text(str(32 << 20))
     yield path
-    for pid in (path / "cgroup.procs").read_text().split():
-        subprocess.run(["kill", "-9", pid], check=False)
-    path.rmdir()
+    if path.exists():
+        for pid in (path / "cgroup.procs").read_text().split():
+            subprocess.run(["kill", "-9", pid], check=False)
+        path.rmdir()
 
 
 def _in_cgroup(path: Path, code: str) -> subprocess.Popen:
@@ -62,4 +63,16 @@ def test_it_stays_silent_without_an_oom_and_after_close(memory_cgroup):
 def test_an_unwatchable_cgroup_is_logged_not_raised(tmp_path):
     watch = OomWatch(tmp_path / "missing", lambda: None)
     assert not watch.fired
+    watch.close()
+
+
+def test_the_cgroup_removed_while_watched_is_not_an_oom(memory_cgroup):
+    """Container runtimes remove a sandbox's cgroup when it exits, which also wakes the watch:
+    that must not read as out of memory."""
+    woke = threading.Event()
+    watch = OomWatch(memory_cgroup, woke.set)
+    child = _in_cgroup(memory_cgroup, "print(1)")
+    child.communicate(b"x", timeout=30)
+    memory_cgroup.rmdir()
+    assert not woke.wait(2) and not watch.fired
     watch.close()
