@@ -14,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from fastapi import HTTPException, Request, status
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from crucible_ray.api.analyser import analyse
 from crucible_ray.api.deps import Services, client_address
@@ -138,6 +139,10 @@ async def accept(
         raise Duplicate() from None
     except SQLAlchemyError as exc:  # store down or its disk full: refuse, nothing was taken
         await svc.limiter.refund.remote(user)
+        # The commit's outcome is unknown: the server may have committed just before the
+        # connection dropped. What is refused must not stay recorded: forget it once the
+        # store answers again.
+        _forget_when_back(svc, user, [r.id for r in records])
         audit_refusal("refused_store_unavailable", user=user, client=client_address(request))
         raise store_unavailable(exc) from exc
     for record in records:
@@ -189,6 +194,31 @@ async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:
         await asyncio.to_thread(svc.store.delete_user_evals, user, eval_ids)
     except SQLAlchemyError as exc:  # left queued: reconciliation ends them as errors
         log.warning("could not forget %d unadmitted records: %s", len(eval_ids), exc)
+
+
+_PENDING_FORGETS: set[asyncio.Task] = set()  # referenced until done (asyncio keeps weak refs)
+FORGET_RETRY_S = 600.0  # longer than a store outage we expect to ride out
+
+
+def _forget_when_back(svc: Services, user: str, eval_ids: list[str]) -> None:
+    async def forget() -> None:
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type(SQLAlchemyError), reraise=True,
+            stop=stop_after_delay(FORGET_RETRY_S), wait=wait_exponential(min=0.5, max=15),
+        )  # fmt: skip
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    unknown = [i for i in eval_ids  # a resend under its key may run it now
+                               if await svc.dispatcher.wait.remote(i, 0) is None]  # fmt: skip
+                    if unknown:
+                        await asyncio.to_thread(svc.store.delete_user_evals, user, unknown)
+        except Exception as exc:  # left queued: reconciliation ends them as errors
+            log.warning("could not forget %d refused records: %s", len(eval_ids), exc)
+
+    task = asyncio.get_running_loop().create_task(forget())
+    _PENDING_FORGETS.add(task)
+    task.add_done_callback(_PENDING_FORGETS.discard)
 
 
 def store_unavailable(exc: Exception) -> HTTPException:
