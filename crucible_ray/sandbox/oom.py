@@ -21,6 +21,16 @@ log = logging.getLogger(__name__)
 SETTLE_S = 1.0
 
 
+def oom_state(memory_dir: Path) -> tuple[bool, int] | None:
+    """(under OOM now, OOM kills so far) of a memory cgroup; None once it is gone."""
+    try:
+        control = (memory_dir / "memory.oom_control").read_text()
+    except OSError:
+        return None
+    fields = dict(line.split() for line in control.splitlines() if line)
+    return fields.get("under_oom") == "1", int(fields.get("oom_kill", 0))
+
+
 class OomWatch:
     """Calls ``on_oom`` (once, from a thread of its own) when the memory cgroup ``memory_dir``
     runs out of memory; :meth:`close` stops watching. A cgroup that cannot be watched is
@@ -72,12 +82,11 @@ class OomWatch:
         SETTLE_S: the notification comes before the kill it announces is counted."""
         deadline = time.monotonic() + SETTLE_S
         while True:
-            try:
-                control = (self._memory_dir / "memory.oom_control").read_text()
-            except OSError:
+            state = oom_state(self._memory_dir)
+            if state is None:
                 return False
-            fields = dict(line.split() for line in control.splitlines() if line)
-            if fields.get("under_oom") == "1" or int(fields.get("oom_kill", 0)) > 0:
+            under_oom, kills = state
+            if under_oom or kills > 0:
                 return True
             if time.monotonic() >= deadline:
                 return None

@@ -17,6 +17,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from crucible_ray.sandbox.oom import oom_state
+
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "crucible-runsc"
 OURS = ("memory", "cpu", "pids")
@@ -74,12 +76,8 @@ class SandboxCgroup:
 
     def oom_kills(self) -> int:
         """How many processes the kernel OOM-killed in this sandbox's memory cgroup."""
-        try:
-            control = (self._dir("memory") / "memory.oom_control").read_text()
-        except OSError:
-            return 0
-        fields = dict(line.split() for line in control.splitlines() if line)
-        return int(fields.get("oom_kill", 0))
+        state = oom_state(self.memory_dir)
+        return 0 if state is None else state[1]
 
     def remove(self, wait_s: float = 2.0) -> bool:
         """Remove our cgroups; False if one is still busy (a process not yet reaped)."""
