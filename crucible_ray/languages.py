@@ -8,6 +8,11 @@ A sandbox image holds a Debian ``minbase`` root plus the language's packages and
 2. read ``<length>`` and a newline, then the code, on stdin, and save it as ``/tmp/<source_file>``;
 3. write ``G`` to stderr, then run it with the rest of stdin as its stdin.
 
+A compiled language (one with a :class:`CompileStage`) has two stages in the same fresh sandbox:
+the compile stage, with its own, larger limits and an executable ``/build`` directory, then the
+run stage with exactly the policy's limits; the protocol between them is in
+:mod:`crucible_ray.sandbox.stages`.
+
 Per-language needs that differ from :class:`~crucible_ray.policy.SandboxPolicy` live here, in
 ``policy_overrides`` (documented per language below), and nowhere else.
 """
@@ -18,6 +23,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from crucible_ray.errors import UnsupportedLanguage
+
+
+@dataclass(frozen=True)
+class CompileStage:
+    """How a compiled language builds the program, and the limits of that stage alone.
+
+    The compile stage runs in the sandbox's ``/build`` (a tmpfs of ``build_mb`` that allows
+    exec; the source is saved there), with ``memory_mb``, ``pids_limit`` and ``cpus`` instead of
+    the policy's (never below them), under ``timeout_s``. The run stage then runs ``run`` in
+    ``/build`` with exactly the policy's limits, after the host has lowered them.
+    """
+
+    command: str  # a /bin/sh command line
+    run: tuple[str, ...]  # the built program's command
+    memory_mb: int = 512
+    pids_limit: int = 128
+    cpus: float = 1.0
+    timeout_s: float = 30.0
+    build_mb: int = 256
+    output_limit_bytes: int = 65536  # the compiler's output kept (the launcher's LOG_CAP)
 
 
 @dataclass(frozen=True)
@@ -36,6 +61,15 @@ class LanguageSpec:
     # What the runtime prints on stderr when it stops at that heap limit: such an exit is
     # reported as out of memory (``oom_killed``), like a kill by the memory cgroup.
     heap_exhausted: tuple[str, ...] = ()
+    compile: CompileStage | None = None
+    # Commands run in the image's root (chroot) at build time, before package managers are
+    # stripped: caches that every sandbox would otherwise rebuild (precompiled headers...).
+    build_steps: tuple[str, ...] = ()
+
+    @property
+    def compile_time_s(self) -> float:
+        """The longest the compile stage may take (0 for an interpreted language)."""
+        return self.compile.timeout_s if self.compile else 0.0
 
     @property
     def image_repository(self) -> str:
@@ -56,6 +90,17 @@ class LanguageSpec:
 # A runtime's heap gets half the sandbox's memory: the rest is the runtime's own code, stacks
 # and buffers, and gVisor's sentry, which the same memory cgroup counts.
 HEAP_SHARE = 0.5
+
+
+COMPILED_LAUNCHER = "launch-compiled.sh"
+
+
+def _compiled(*, source_file: str, compile: CompileStage, **fields: Any) -> LanguageSpec:
+    """A compiled language: the shared two-stage launcher, given the commands as arguments."""
+    command = ("/bin/sh", f"/opt/crucible/{COMPILED_LAUNCHER}", source_file, compile.command,
+               *compile.run)  # fmt: skip
+    return LanguageSpec(source_file=source_file, launcher=COMPILED_LAUNCHER, command=command,
+                        compile=compile, **fields)  # fmt: skip
 
 
 _BASE_ENV = {
@@ -92,21 +137,34 @@ LANGUAGES: dict[str, LanguageSpec] = {
             heap_env={"NODE_OPTIONS": "--max-old-space-size={heap_mb}"},
             heap_exhausted=("JavaScript heap out of memory",),
         ),
-        # Go compiles inside the sandbox, so it needs (documented, deliberate):
-        # - memory 512 MiB: the compiler and linker of a small program peak well above 100 MiB;
-        # - a 256 MiB /tmp that allows exec: GOCACHE and the built binary live there;
-        # - 128 processes/threads: `go build` runs compile/link, each with runtime threads.
-        # No cgo (no C toolchain in the image) and no module downloads (no network anyway).
-        LanguageSpec(
+        # Go: the compiler and linker called directly against Debian's prebuilt standard
+        # library (an importcfg made at image build), not `go build`, whose staleness checks
+        # hash every dependency's sources on each build: a hello world compiles and links in
+        # ~0.6 s instead of ~1.6 s under gVisor (benchmarks/results/languages.md). One file,
+        # package main, the standard library only (no modules: no network anyway); no cgo.
+        _compiled(
             name="go",
             packages=("golang-go",),
             source_file="main.go",
-            launcher="launch-go.sh",
-            command=("/bin/sh", "/opt/crucible/launch-go.sh"),
+            compile=CompileStage(
+                command="mkdir -p .cache && GOMEMLIMIT=off /opt/crucible/go-compile -p main"
+                " -complete -importcfg /opt/crucible/go.importcfg -o .cache/main.a main.go"
+                " && GOMEMLIMIT=off /opt/crucible/go-link -s -w"
+                " -importcfg /opt/crucible/go.importcfg -o main .cache/main.a",
+                run=("./main",),
+            ),
+            build_steps=(
+                'mkdir -p /opt/crucible && cd "$(go env GOTOOLDIR)"'
+                ' && ln -s "$PWD/compile" /opt/crucible/go-compile'
+                ' && ln -s "$PWD/link" /opt/crucible/go-link',
+                "cd \"$(go env GOROOT)/pkg/linux_amd64\" && find . -name '*.a' | sort"
+                ' | sed "s|^./\\(.*\\)\\.a$|packagefile \\1=$PWD/\\1.a|"'
+                " > /opt/crucible/go.importcfg",
+            ),
             env={
                 **_BASE_ENV,
-                "GOCACHE": "/tmp/.gocache",
-                "GOPATH": "/tmp/go",
+                "GOCACHE": "/build/.cache/go-build",  # .cache: removed after the compile
+                "GOPATH": "/build/.cache/go",
                 "GOFLAGS": "-mod=mod",
                 "GOPROXY": "off",
                 "GOTELEMETRY": "off",
@@ -115,12 +173,6 @@ LANGUAGES: dict[str, LanguageSpec] = {
             # A soft limit: the collector works harder near it; the cgroup stays the hard one.
             heap_env={"GOMEMLIMIT": "{heap_mb}MiB"},
             heap_exhausted=("fatal error: runtime: out of memory",),
-            policy_overrides={
-                "memory_mb": 512,
-                "tmp_size_mb": 256,
-                "tmp_exec": True,
-                "pids_limit": 128,
-            },
         ),
     )
 }

@@ -5,18 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class EvalStatus(StrEnum):
-    """Lifecycle of an evaluation. The last five are final."""
+    """Lifecycle of an evaluation. All but the first two are final."""
 
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"  # exit code 0
     FAILED = "failed"  # non-zero exit or killed by a signal (OOM included)
+    COMPILE_ERROR = "compile_error"  # the compile stage failed; `compile` says how
     TIMED_OUT = "timed_out"  # the wall clock ran out; everything was killed
     CANCELLED = "cancelled"
     ERROR = "error"  # the platform failed, not the program; `error` says why
@@ -32,6 +33,18 @@ def new_eval_id() -> str:
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class CompileResult(BaseModel):
+    """The compile stage of a compiled language, apart from the program's run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "error", "timed_out", "oom_killed"]
+    exit_code: int | None = Field(None, description="the compiler's (None if it did not end)")
+    output: str = Field("", description="the compiler's stdout and stderr, interleaved")
+    truncated: bool = Field(False, description="the output exceeded its cap")
+    duration_ms: float = Field(..., description="wall time of the compile stage")
 
 
 class EvalResult(BaseModel):
@@ -50,6 +63,7 @@ class EvalResult(BaseModel):
     duration_ms: float | None = Field(None, description="wall time of the program itself")
     runtime: str | None = Field(None, description="container runtime that ran it: runsc or runc")
     backend: str | None = Field(None, description="sandbox backend that ran it: docker or runsc")
+    compile: CompileResult | None = Field(None, description="compiled languages: the compile stage")
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)

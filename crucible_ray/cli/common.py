@@ -92,14 +92,18 @@ def print_result(result: EvalResult, as_json: bool = False) -> None:
         typer.echo(result.model_dump_json(indent=2))
         return
     console = Console(highlight=False)
-    colour = {"succeeded": "green", "failed": "red", "timed_out": "yellow"}.get(
-        result.status, "red"
-    )
+    colour = {"succeeded": "green", "failed": "red", "compile_error": "magenta",
+              "timed_out": "yellow"}.get(result.status, "red")  # fmt: skip
     facts = [f"exit {result.exit_code}" if result.exit_code is not None else None,
              f"{result.duration_ms:.0f} ms" if result.duration_ms is not None else None,
              result.runtime, "OOM killed" if result.oom_killed else None,
              "output truncated" if result.truncated else None]  # fmt: skip
     console.print(f"[{colour}]{result.status}[/] ({', '.join(f for f in facts if f)})")
+    if result.compile is not None:
+        stage = result.compile
+        console.rule(f"compile: {stage.status} ({stage.duration_ms:.0f} ms)", style="dim")
+        if stage.output:
+            console.out(stage.output, end="" if stage.output.endswith("\n") else "\n")
     for name, text in (("stdout", result.stdout), ("stderr", result.stderr)):
         if text:
             console.rule(name, style="dim")

@@ -34,6 +34,7 @@ from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.execution.recorder import ResultRecorder
+from crucible_ray.languages import get_language
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.topology import executor_actor_options
@@ -246,7 +247,9 @@ class Dispatcher:
 
     async def _run(self, executor: Executor, job: Job) -> None:
         ref = executor.handle.run.remote(job.eval_id, job.request)
-        limit_s = job.timeout_s + self.config.executor_call_slack_s
+        # The run's time, a compiled language's compile stage, and the call's own slack.
+        limit_s = job.timeout_s + get_language(job.language).compile_time_s
+        limit_s += self.config.executor_call_slack_s
         try:
             result = await asyncio.wait_for(ref, limit_s)
             self._finish(job, result)

@@ -11,6 +11,7 @@ inputs; rebuild with ``--force`` to pick them up.)
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -23,7 +24,9 @@ from pathlib import Path
 from crucible_ray.errors import ImageMissing
 from crucible_ray.languages import LanguageSpec
 
-RECIPE_VERSION = 2  # 2: the build host's hostname, hosts and resolv.conf no longer copied in
+# 2: the build host's hostname, hosts and resolv.conf no longer copied in; 3: /build, the
+# compile stage's mount point (the root is read-only), and the language's build steps
+RECIPE_VERSION = 3
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
@@ -68,6 +71,7 @@ def image_inputs(spec: LanguageSpec) -> dict[str, object]:
         "packages": sorted(spec.packages),
         "launcher": spec.launcher,
         "launcher_sha256": hashlib.sha256(launcher_bytes(spec)).hexdigest(),
+        "build_steps": list(spec.build_steps),
         "strip": list(STRIP_PATHS),
     }
 
@@ -91,7 +95,29 @@ def debootstrap_rootfs(
     mirror = mirror or os.environ.get("CRUCIBLE_DEBIAN_MIRROR", DEFAULT_MIRROR)
     DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     log(f"{image_tag(spec)}: debootstrap {DEBIAN_SUITE} + {' '.join(spec.packages)}")
-    subprocess.run(
+    # One debootstrap of a language at a time (both backends build it): two fetching the same
+    # packages into one cache at once have failed; the second then finds them cached.
+    with open(DEBOOTSTRAP_CACHE / f".{spec.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = _debootstrap(spec, rootfs, mirror)
+    if done.returncode != 0:  # debootstrap says why on stderr (a mirror, a package name...)
+        reason = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
+        raise ImageMissing(f"debootstrap failed (exit {done.returncode}): {' | '.join(reason)}")
+    for step in spec.build_steps:  # in the image's own root, with its own tools
+        log(f"{image_tag(spec)}: {step}")
+        env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
+        ran = subprocess.run([_CHROOT, str(rootfs), "/bin/sh", "-c", step], env=env,
+                             capture_output=True, text=True)  # fmt: skip
+        if ran.returncode != 0:
+            raise ImageMissing(f"build step {step!r} failed: {ran.stderr.strip()[-300:]}")
+    finish_rootfs(rootfs, spec)
+
+
+_CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
+
+
+def _debootstrap(spec: LanguageSpec, rootfs: Path, mirror: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             "debootstrap",
             "--variant=minbase",
@@ -101,11 +127,9 @@ def debootstrap_rootfs(
             str(rootfs),
             mirror,
         ],
-        check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    finish_rootfs(rootfs, spec)
 
 
 def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
@@ -114,6 +138,7 @@ def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
     launcher_dir.mkdir(parents=True, exist_ok=True)
     (launcher_dir / spec.launcher).write_bytes(launcher_bytes(spec))
     (launcher_dir / spec.launcher).chmod(0o644)
+    (rootfs / "build").mkdir(mode=0o755, exist_ok=True)  # where /build is mounted
     # debootstrap copies these from the build host: nothing of it may reach a sandbox.
     (rootfs / "etc" / "hostname").write_text("sandbox\n")
     (rootfs / "etc" / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 sandbox\n")

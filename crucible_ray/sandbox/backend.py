@@ -32,6 +32,7 @@ from typing import ClassVar, Protocol
 from crucible_ray.errors import CrucibleError
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import BackendName, SandboxPolicy
+from crucible_ray.sandbox.stages import CompileOutcome
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,14 @@ class Outcome:
     timed_out: bool
     killed: bool  # killed from the host (deadline or cancellation)
     duration_ms: float
+    compile: CompileOutcome | None = None  # a compiled language's compile stage
+
+    @classmethod
+    def ended_in_compile(cls, compiled: CompileOutcome, *, oom_killed: bool = False) -> Outcome:
+        """An evaluation that never got past its compile stage (``oom_killed``: it compiled,
+        but the built program does not fit in the run's memory)."""
+        return cls(exit_code=None, stdout="", stderr="", truncated=False, oom_killed=oom_killed,
+                   timed_out=False, killed=False, duration_ms=0.0, compile=compiled)  # fmt: skip
 
 
 @dataclass(frozen=True)

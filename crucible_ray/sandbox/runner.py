@@ -21,7 +21,14 @@ from crucible_ray.errors import (
     SandboxStartFailed,
 )
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
-from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, new_eval_id, utcnow
+from crucible_ray.models import (
+    CompileResult,
+    EvalRequest,
+    EvalResult,
+    EvalStatus,
+    new_eval_id,
+    utcnow,
+)
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.reasons import Reason, error_fields
@@ -241,14 +248,26 @@ def _finish(result: EvalResult, status: EvalStatus, reason: Reason | None = None
 def _from_outcome(
     result: EvalResult, outcome: Outcome, spec: LanguageSpec, *, cancelled: bool
 ) -> EvalResult:
+    compiled = outcome.compile
     if cancelled:
         status = EvalStatus.CANCELLED
+    elif compiled is not None and not compiled.succeeded:
+        status = EvalStatus.COMPILE_ERROR
     elif outcome.timed_out:
         status = EvalStatus.TIMED_OUT
     elif outcome.exit_code == 0:
         status = EvalStatus.SUCCEEDED
     else:
         status = EvalStatus.FAILED
+    compile_result = None
+    if compiled is not None:
+        compile_result = CompileResult(
+            status=compiled.status,
+            exit_code=compiled.exit_code,
+            output=compiled.output,
+            truncated=compiled.truncated,
+            duration_ms=round(compiled.duration_ms, 3),
+        )
     return result.model_copy(
         update={
             "status": status,
@@ -260,6 +279,7 @@ def _from_outcome(
             "oom_killed": outcome.oom_killed
             or spec.ran_out_of_heap(outcome.exit_code, outcome.stderr),
             "duration_ms": round(outcome.duration_ms, 3),
+            "compile": compile_result,
             "finished_at": utcnow(),
         }
     )

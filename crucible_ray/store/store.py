@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
-from crucible_ray.models import EvalResult, EvalStatus, utcnow
+from crucible_ray.models import CompileResult, EvalResult, EvalStatus, utcnow
 from crucible_ray.store.files import private_sqlite
 from crucible_ray.store.schema import Sessions, create_schema
 from crucible_ray.store.tables import Evaluation
@@ -118,6 +118,7 @@ class EvalStore:
         values = {name: getattr(result, name) for name in _RESULT_FIELDS}
         values["status"] = result.status.value
         values["finished_at"] = result.finished_at or utcnow()
+        values["compile"] = result.compile.model_dump() if result.compile else None
         with self._session.begin() as session:
             updated = session.execute(
                 update(Evaluation)
@@ -243,6 +244,7 @@ def _result(row: Evaluation) -> EvalResult:
         duration_ms=row.duration_ms,
         runtime=row.runtime,
         backend=row.backend,
+        compile=CompileResult.model_validate(row.compile) if row.compile else None,
         created_at=_aware(row.created_at),
         finished_at=_aware(row.finished_at),
         warnings=list(row.warnings or []),

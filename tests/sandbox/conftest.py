@@ -119,5 +119,10 @@ def _started_or_gone(process: subprocess.Popen) -> bool:
 
 
 def _gvisor_started(pid: int) -> bool:
-    children = Path(f"/proc/{pid}/task/{pid}/children")
-    return children.exists() and bool(children.read_text().split())
+    # Any of the Go process's threads may have forked the sandbox: a thread's `children` file
+    # lists only the children that thread made (the main thread's alone was a flaky check).
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        with contextlib.suppress(OSError):  # a thread that ended between glob and read
+            if children.read_text().split():
+                return True
+    return False

@@ -106,12 +106,12 @@ def test_code_and_stdin_arrive_exactly_however_large(runner, language):
     assert result.stdout == hashlib.sha256(stdin.encode()).hexdigest()
 
 
-def test_go_compile_error_is_a_failure_with_the_compiler_message(runner):
+def test_go_compile_error_is_reported_with_the_compiler_message(runner):
     result = runner.run(
         EvalRequest(code="package main\nfunc main() { undefined() }", language="go")
     )
-    assert result.status == "failed" and result.exit_code != 0
-    assert "undefined" in result.stderr
+    assert result.status == "compile_error" and result.exit_code is None
+    assert "undefined" in result.compile.output and result.stderr == ""
 
 
 def test_javascript_runtime_error(runner):

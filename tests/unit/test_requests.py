@@ -13,7 +13,7 @@ def test_unknown_language_names_the_field():
 
 def test_final_statuses():
     final = {s for s in EvalStatus if s.is_final}
-    assert final == {"succeeded", "failed", "timed_out", "cancelled", "error"}
+    assert final == {"succeeded", "failed", "compile_error", "timed_out", "cancelled", "error"}
 
 
 def test_batch_size_is_bounded_by_the_setting_not_the_schema():

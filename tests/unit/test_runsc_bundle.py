@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import HEAP_SHARE, LANGUAGES
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
 from crucible_ray.sandbox.runsc.bundle import (
     EROFS_SOURCE,
@@ -67,13 +67,31 @@ def test_root_is_read_only_and_nothing_is_bind_mounted():
     assert "ro" in _mount(config, "/sys")["options"]
 
 
-def test_tmp_is_a_small_noexec_tmpfs_unless_the_language_needs_exec():
+def test_tmp_is_a_small_noexec_tmpfs_unless_the_policy_allows_exec():
     options = _mount(_config(), "/tmp")["options"]
     assert sorted(options) == sorted(["nosuid", "nodev", "noexec", "size=7m", "mode=1777"])
-    go_policy = SandboxPolicy().for_language(LANGUAGES["go"].policy_overrides)
-    go_options = _mount(_config(go_policy), "/tmp")["options"]
-    assert "noexec" not in go_options and "size=256m" in go_options
+    exec_options = _mount(_config(POLICY.model_copy(update={"tmp_exec": True})), "/tmp")["options"]
+    assert "noexec" not in exec_options
     assert "size=3m" in _mount(_config(), "/dev/shm")["options"]
+    assert all(m["destination"] != "/build" for m in _config()["mounts"])
+
+
+def test_a_compiled_language_boots_with_its_compile_stage_limits_and_an_exec_build_dir():
+    go = LANGUAGES["go"]
+    stage = go.compile
+    config = bundle_config(POLICY, go, Path("/images/go/rootfs"))
+    assert "noexec" in _mount(config, "/tmp")["options"]  # the program's scratch: as ever
+    build = _mount(config, "/build")["options"]
+    assert "noexec" not in build and f"size={stage.build_mb}m" in build
+    resources = config["linux"]["resources"]
+    assert resources["memory"]["limit"] == stage.memory_mb << 20 > POLICY.memory_mb << 20
+    assert resources["cpu"]["quota"] == int(stage.cpus * 100_000)
+    nproc = [r for r in config["process"]["rlimits"] if r["type"] == "RLIMIT_NPROC"]
+    assert nproc[0]["hard"] == stage.pids_limit
+    # The heap the program gets is sized to the run's memory, not the compiler's.
+    env = dict(e.split("=", 1) for e in config["process"]["env"])
+    assert env["GOMEMLIMIT"] == f"{int(POLICY.memory_mb * HEAP_SHARE)}MiB"
+    assert config["process"]["args"][:2] == ["/bin/sh", "/opt/crucible/launch-compiled.sh"]
 
 
 def test_isolation_namespaces_hostname_and_masked_paths():

@@ -3,7 +3,7 @@
 "use strict";
 
 const REFRESH_MS = 2000;
-const STATUSES = ["succeeded", "failed", "timed_out", "cancelled", "error"];
+const STATUSES = ["succeeded", "failed", "compile_error", "timed_out", "cancelled", "error"];
 const $ = (id) => document.getElementById(id);
 
 function token() {

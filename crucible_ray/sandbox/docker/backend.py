@@ -17,7 +17,7 @@ from crucible_ray.images.build import require_image
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbox, SandboxBackend
-from crucible_ray.sandbox.docker import container
+from crucible_ray.sandbox.docker import container, execute
 from crucible_ray.sandbox.docker.container import DockerSandbox
 from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
 from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes, sweep_orphans
@@ -68,7 +68,7 @@ class DockerBackend(SandboxBackend):
     def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
         assert isinstance(sandbox, DockerSandbox)
         with engine_errors():
-            return container.execute(sandbox, program)
+            return execute.execute(sandbox, program)
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, DockerSandbox)

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from crucible_ray.errors import EngineInterrupted, RuntimeUnavailable, SandboxFault
 from crucible_ray.images.local import RootFormat, RootImage, images_dir, verify_image
-from crucible_ray.languages import LanguageSpec
-from crucible_ray.policy import SandboxPolicy
-from crucible_ray.sandbox import ledger
+from crucible_ray.languages import CompileStage, LanguageSpec, get_language
+from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
+from crucible_ray.sandbox import ledger, stages
 from crucible_ray.sandbox.backend import (
     BackendFailed,
     Outcome,
@@ -114,7 +114,7 @@ class RunscBackend(SandboxBackend):
             )  # fmt: skip
             channel = Channel(process, policy.output_limit_bytes)
             sandbox = RunscSandbox(sandbox_id, spec.name, self.binary, root, bundle, work_dir,
-                                   process, channel, cgroup)  # fmt: skip
+                                   process, channel, cgroup, policy)  # fmt: skip
             try:
                 channel.read_until(time.monotonic() + BOOT_TIMEOUT_S, stderr_bytes=1)
             except Deadline:
@@ -140,20 +140,30 @@ class RunscBackend(SandboxBackend):
     def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
         assert isinstance(sandbox, RunscSandbox)
         channel, process = sandbox.channel, sandbox.process
-        started = time.monotonic()
-        deadline = started + program.timeout_s
+        stage = get_language(sandbox.language).compile
         oom = OomWatch(sandbox.cgroup.memory_dir, sandbox.kill)  # ends it at the first OOM
-        channel.send(b"%d\n" % len(program.code) + program.code + program.stdin)
-        timed_out = False
         try:
-            channel.read_until(deadline)
-            # Output ended; the sandbox exits now. One that closed its output but kept
-            # running is still bound by the deadline.
-            process.wait(max(deadline - time.monotonic(), 0) + EXIT_GRACE_S)
-        except (Deadline, subprocess.TimeoutExpired):
-            timed_out = True
-            sandbox.kill()
-            sandbox.reap()
+            if stage is None:
+                payload = b"%d\n" % len(program.code) + program.code + program.stdin
+                compiled = None
+            else:
+                compiled = self._compile(sandbox, stage, program, oom)
+                if isinstance(compiled, Outcome):
+                    return compiled  # it ends in the compile stage
+                payload = stages.go_line(sandbox.policy) + program.stdin
+            started = time.monotonic()
+            deadline = started + program.timeout_s
+            channel.send(payload)
+            timed_out = False
+            try:
+                channel.read_until(deadline)
+                # Output ended; the sandbox exits now. One that closed its output but kept
+                # running is still bound by the deadline.
+                process.wait(max(deadline - time.monotonic(), 0) + EXIT_GRACE_S)
+            except (Deadline, subprocess.TimeoutExpired):
+                timed_out = True
+                sandbox.kill()
+                sandbox.reap()
         finally:
             oom.close()
         finished = time.monotonic()
@@ -178,7 +188,41 @@ class RunscBackend(SandboxBackend):
             timed_out=timed_out,
             killed=killed,
             duration_ms=(finished - started) * 1000,
+            compile=compiled,
         )
+
+    def _compile(self, sandbox: RunscSandbox, stage: CompileStage, program: Program,
+                 oom: OomWatch) -> stages.CompileOutcome | Outcome:  # fmt: skip
+        """The compile stage, then the run's limits in place; an Outcome if it ends here."""
+        deadline = time.monotonic() + stage.timeout_s
+        try:
+            compiled = stages.run_compile(
+                sandbox.channel,
+                program.code,
+                stage,
+                deadline,
+                lambda: oom.fired or sandbox.cgroup.oom_kills() > 0,
+            )
+        except stages.CompileLost as exc:
+            if not exc.received:
+                raise SandboxFault("sandbox died before the program started") from None
+            raise SandboxFault("sandbox died during the compile stage") from None
+        if compiled.succeeded:
+            try:
+                stages.lower_limits(sandbox.cgroup.dirs(), sandbox.policy,
+                                    GVISOR_HOST_PIDS_HEADROOM)  # fmt: skip
+            except stages.RunDoesNotFit:
+                sandbox.kill()
+                return Outcome.ended_in_compile(compiled, oom_killed=True)
+            except OSError as exc:  # never run the program with the compiler's limits
+                sandbox.kill()
+                raise BackendFailed(f"could not lower the sandbox's limits ({exc.strerror})",
+                                    transient=False) from exc  # fmt: skip
+            sandbox.channel.stdout = CappedStream(sandbox.policy.output_limit_bytes)
+            sandbox.channel.stderr = CappedStream(sandbox.policy.output_limit_bytes + 1)
+            return compiled
+        sandbox.kill()
+        return Outcome.ended_in_compile(compiled)
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, RunscSandbox)

@@ -14,6 +14,7 @@ from typing import Any
 
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
+from crucible_ray.sandbox.stages import BUILD_DIR, boot_policy
 
 CPU_PERIOD_US = 100_000
 # gVisor reads the root image from these annotations (runsc/boot/mount_hints.go).
@@ -54,7 +55,9 @@ def bundle_config(
     cgroups_path: str | None = None,
 ) -> dict[str, Any]:
     """The OCI runtime config for one sandbox. ``root_path`` is the root directory, or with
-    ``erofs_image`` an empty directory the image is mounted over."""
+    ``erofs_image`` an empty directory the image is mounted over. A compiled language boots
+    with its compile stage's limits (lowered to ``policy``'s before the program runs)."""
+    run_memory_mb, policy = policy.memory_mb, boot_policy(spec, policy)
     uid, gid = (int(part) for part in policy.user.split(":"))
     tmp_options = ["nosuid", "nodev", "noexec", f"size={policy.tmp_size_mb}m", "mode=1777"]
     if policy.tmp_exec:
@@ -66,7 +69,7 @@ def bundle_config(
             "terminal": False,
             "user": {"uid": uid, "gid": gid, "additionalGids": []},
             "args": list(spec.command),
-            "env": [f"{k}={v}" for k, v in spec.environment(policy.memory_mb).items()],
+            "env": [f"{k}={v}" for k, v in spec.environment(run_memory_mb).items()],
             "cwd": "/tmp",
             # All five sets empty: an empty inheritable set too, or capset fails (NOTES.md).
             "capabilities": {
@@ -125,6 +128,11 @@ def bundle_config(
             "seccomp": oci_seccomp(json.loads(policy.seccomp_json())),
         },
     }
+    if spec.compile is not None:  # the compiler's workspace; the artifact runs from it
+        build = ["nosuid", "nodev", f"size={spec.compile.build_mb}m", "mode=1777"]
+        config["mounts"].append(
+            {"destination": BUILD_DIR, "type": "tmpfs", "source": "tmpfs", "options": build}
+        )
     if cgroups_path is not None:
         config["linux"]["cgroupsPath"] = cgroups_path
     if erofs_image is not None:

@@ -57,6 +57,10 @@ class SandboxCgroup:
     def memory_dir(self) -> Path:
         return self._dir("memory")
 
+    def dirs(self) -> dict[str, Path]:
+        """Our controllers' directories of this sandbox."""
+        return {controller: self._dir(controller) for controller in OURS}
+
     def create(self, resources: dict[str, Any]) -> None:
         """Create our cgroups and apply ``linux.resources`` of the bundle, all but the CPU quota
         (see :meth:`throttle`). Order matters: memory+swap may never be below memory."""

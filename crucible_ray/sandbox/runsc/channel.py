@@ -55,8 +55,17 @@ class Channel:
     def ended(self) -> bool:
         return not self._open
 
-    def send(self, payload: bytes) -> None:
-        """Write ``payload`` to the sandbox's stdin, then close it (EOF for the program)."""
+    def read_stderr(self, size: int, deadline: float) -> bytes:
+        """Read until stderr holds ``size`` bytes or both pipes end; what stderr holds."""
+        self.read_until(deadline, stderr_bytes=size)
+        return bytes(self.stderr.data)
+
+    def send_code(self, payload: bytes) -> None:
+        self.send(payload, close=False)
+
+    def send(self, payload: bytes, *, close: bool = True) -> None:
+        """Write ``payload`` to the sandbox's stdin, then close it (EOF for the program)
+        unless ``close`` is false (the compile stage: the program's stdin comes later)."""
         stdin = self.process.stdin
         assert stdin is not None
 
@@ -65,8 +74,9 @@ class Channel:
                 view = memoryview(payload)
                 while view:
                     view = view[os.write(stdin.fileno(), view) :]
-            with contextlib.suppress(OSError, ValueError):
-                stdin.close()
+            if close:
+                with contextlib.suppress(OSError, ValueError):
+                    stdin.close()
 
         if len(payload) <= _INLINE_STDIN_BYTES:
             write()

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.channel import Channel
 
@@ -26,6 +27,7 @@ class RunscSandbox:
     process: subprocess.Popen[bytes]
     channel: Channel
     cgroup: cgroups.SandboxCgroup
+    policy: SandboxPolicy  # the run's limits (a compiled language boots with its compiler's)
     _killed: threading.Event = field(default_factory=threading.Event)
     _torn_down: threading.Lock = field(default_factory=threading.Lock)
     _gone: bool = False
