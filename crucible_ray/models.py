@@ -83,3 +83,42 @@ class EvalRequest(BaseModel):
     language: str = Field("python", description="python, javascript or go")
     stdin: str = Field("", description="given to the program on its standard input")
     timeout_s: float | None = Field(None, gt=0, description="wall-clock limit in seconds")
+
+
+class CompileStageInfo(BaseModel):
+    """How a compiled language compiles, and the limits of that stage alone."""
+
+    command: str = Field(..., description="the compile command (/bin/sh, in /build)")
+    memory_mb: int
+    pids_limit: int
+    cpus: float
+    timeout_s: float
+    build_mb: int = Field(..., description="size of /build, where the source and artifact live")
+
+
+class RunStageInfo(BaseModel):
+    """The limits a program of this language runs with: exactly the policy's."""
+
+    memory_mb: int
+    pids_limit: int
+    cpus: float
+    timeout_s: float = Field(..., description="the default wall-clock limit")
+    max_timeout_s: float = Field(..., description="the most a request may ask for")
+    tmp_size_mb: int
+    tmp_exec: bool
+
+
+class LanguageInfo(BaseModel):
+    """One supported language, as ``GET /api/languages`` lists it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    source_file: str = Field(..., description="the name the program is saved under")
+    packages: list[str] = Field(..., description="the Debian packages of its image")
+    image: str = Field(..., description="the content-addressed digest of its image")
+    versions: dict[str, str] | None = Field(
+        None, description="the packages' versions in the built image (when it is on this node)"
+    )
+    compile: CompileStageInfo | None = Field(None, description="compiled languages only")
+    run: RunStageInfo

@@ -8,13 +8,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Annotated
 
+import docker
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
-from crucible_ray.images.build import build_image, list_images
-from crucible_ray.images.local import build_local_image
+from crucible_ray.images.build import build_image, image_present, list_images
+from crucible_ray.images.local import build_local_image, local_image_present
+from crucible_ray.images.rootfs import built_rootfs
 from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
 from crucible_ray.sandbox.docker.engine import Engine
 
@@ -30,18 +32,30 @@ BUILDERS = ("docker", "runsc")  # a Docker image per language; a root image on d
 
 def build_images(backends: tuple[str, ...], specs: list[LanguageSpec], *, force: bool = False,
                  log: Callable[[str], None] = print) -> None:  # fmt: skip
-    """Build what ``backends`` need for ``specs``, several at once (debootstrap mostly waits
-    on the mirror and the disk); the first failure is raised once all have ended."""
-    jobs: list[Callable[[], object]] = []
-    if "docker" in backends:
-        api = Engine().api
-        jobs += [lambda s=s: build_image(api, s, force=force, log=log) for s in specs]
-    if "runsc" in backends:
-        jobs += [lambda s=s: build_local_image(s, force=force, log=log) for s in specs]
+    """Build what ``backends`` need for ``specs``, several languages at once (debootstrap mostly
+    waits on the mirror and the disk), one debootstrap per language for all backends; the
+    first failure is raised once all have ended."""
+    api = Engine().api if "docker" in backends else None
     with ThreadPoolExecutor(3, thread_name_prefix="image-build") as pool:
-        futures = [pool.submit(job) for job in jobs]
+        futures = [pool.submit(_build_language, api, "runsc" in backends, spec, force, log)
+                   for spec in specs]  # fmt: skip
     for future in futures:
         future.result()
+
+
+def _build_language(api: docker.APIClient | None, runsc: bool, spec: LanguageSpec, force: bool,
+                    log: Callable[[str], None]) -> None:  # fmt: skip
+    docker_missing = api is not None and (force or not image_present(api, spec))
+    runsc_missing = runsc and (force or not local_image_present(spec))
+    if not (docker_missing or runsc_missing):
+        log(f"{spec.name}: up to date")
+        return
+    with built_rootfs(spec, log=log) as rootfs:
+        if docker_missing:
+            assert api is not None
+            build_image(api, spec, force=True, rootfs=rootfs, log=log)
+        if runsc_missing:
+            build_local_image(spec, force=True, rootfs=rootfs, log=log)
 
 
 @app.command("build")

@@ -7,6 +7,7 @@ image is never rebuilt and a changed launcher always is.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import tempfile
@@ -17,7 +18,7 @@ from pathlib import Path
 import docker
 
 from crucible_ray.errors import ImageMissing
-from crucible_ray.images.rootfs import debootstrap_rootfs, image_inputs, image_tag
+from crucible_ray.images.rootfs import built_rootfs, image_inputs, image_tag
 from crucible_ray.languages import LanguageSpec
 
 __all__ = [
@@ -57,6 +58,10 @@ def list_images(client: docker.APIClient, specs: list[LanguageSpec]) -> list[Ima
     return statuses
 
 
+def image_present(client: docker.APIClient, spec: LanguageSpec) -> bool:
+    return any(s.present for s in list_images(client, [spec]))
+
+
 def require_image(client: docker.APIClient, spec: LanguageSpec) -> str:
     tag = image_tag(spec)
     try:
@@ -74,16 +79,19 @@ def build_image(
     *,
     force: bool = False,
     mirror: str | None = None,
+    rootfs: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> str:
-    """Build the image for ``spec`` unless an image with the same inputs exists. Returns its tag."""
+    """Build the image for ``spec`` unless an image with the same inputs exists. Returns its tag.
+    ``rootfs``: the finished root to import (:func:`built_rootfs`); otherwise one is built."""
     tag = image_tag(spec)
-    if not force and any(s.present for s in list_images(client, [spec])):
+    if not force and image_present(client, spec):
         log(f"{tag}: up to date")
         return tag
-    with tempfile.TemporaryDirectory(prefix=f"crucible-{spec.name}-", dir="/var/tmp") as work:
-        rootfs = Path(work) / "rootfs"
-        debootstrap_rootfs(spec, rootfs, mirror=mirror, log=log)
+    with contextlib.ExitStack() as stack:
+        if rootfs is None:
+            rootfs = stack.enter_context(built_rootfs(spec, mirror=mirror, log=log))
+        work = stack.enter_context(tempfile.TemporaryDirectory(dir="/var/tmp"))
         archive = Path(work) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
         repository, version = tag.split(":")

@@ -111,6 +111,17 @@ def verify_image(spec: LanguageSpec, fmt: RootFormat, root: Path | None = None) 
         return image
 
 
+def local_image_present(spec: LanguageSpec, root: Path | None = None) -> bool:
+    """An intact root image of ``spec`` exists (the directory tree checked)."""
+    if not (image_path(spec, root) / MANIFEST).exists():
+        return False
+    try:
+        verify_image(spec, "directory", root)
+        return True
+    except ImageMissing:
+        return False
+
+
 def build_local_image(
     spec: LanguageSpec,
     *,
@@ -118,27 +129,28 @@ def build_local_image(
     mirror: str | None = None,
     from_docker_image: str | None = None,
     root: Path | None = None,
+    rootfs: Path | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
     """Build the runsc root image of ``spec`` unless an intact one exists; returns its path.
 
     ``from_docker_image`` is a developer shortcut only: copy the tree out of a Docker image of
-    the same recipe instead of running debootstrap. The EROFS file needs ``mkfs.erofs``
+    the same recipe instead of running debootstrap. ``rootfs``: a finished root to copy
+    (:func:`built_rootfs`, shared with the Docker image). The EROFS file needs ``mkfs.erofs``
     (erofs-utils); without it only the directory root is built.
     """
     path = image_path(spec, root)
-    if not force and (path / MANIFEST).exists():
-        try:
-            verify_image(spec, "directory", root)
-            log(f"{path.name}: up to date")
-            return path
-        except ImageMissing:
-            pass
+    if not force and local_image_present(spec, root):
+        log(f"{path.name}: up to date")
+        return path
+    given = rootfs
     path.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         rootfs = work / "rootfs"
-        if from_docker_image:
+        if given is not None:  # owners, modes, mtimes and links as they are
+            subprocess.run(["cp", "-a", str(given), str(rootfs)], check=True)
+        elif from_docker_image:
             _export_docker_image(from_docker_image, rootfs)
             (rootfs / ".dockerenv").unlink(missing_ok=True)
             finish_rootfs(rootfs, spec)

@@ -11,13 +11,15 @@ inputs; rebuild with ``--force`` to pick them up.)
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
 
@@ -25,11 +27,13 @@ from crucible_ray.errors import ImageMissing
 from crucible_ray.languages import LanguageSpec
 
 # 2: the build host's hostname, hosts and resolv.conf no longer copied in; 3: /build, the
-# compile stage's mount point (the root is read-only), and the language's build steps
+# compile stage's mount point (the root is read-only), the language's build steps, and the
+# packages' versions (VERSIONS_FILE)
 RECIPE_VERSION = 3
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
+VERSIONS_FILE = "opt/crucible/versions.json"  # in every image: its packages' versions
 
 # Removed from every runtime image: package managers and what only they use.
 STRIP_PATHS = (
@@ -86,6 +90,17 @@ def image_tag(spec: LanguageSpec) -> str:
     return f"{spec.image_repository}:{image_digest(spec)}"
 
 
+@contextlib.contextmanager
+def built_rootfs(spec: LanguageSpec, *, mirror: str | None = None,
+                 log: Callable[[str], None]) -> Iterator[Path]:  # fmt: skip
+    """A finished root filesystem of ``spec`` in a temporary directory, removed after: one
+    debootstrap that every backend's image is made from."""
+    with tempfile.TemporaryDirectory(prefix=f"crucible-{spec.name}-", dir="/var/tmp") as work:
+        rootfs = Path(work) / "rootfs"
+        debootstrap_rootfs(spec, rootfs, mirror=mirror, log=log)
+        yield rootfs
+
+
 def debootstrap_rootfs(
     spec: LanguageSpec, rootfs: Path, *, mirror: str | None = None, log: Callable[[str], None]
 ) -> None:
@@ -100,9 +115,13 @@ def debootstrap_rootfs(
     with open(DEBOOTSTRAP_CACHE / f".{spec.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         done = _debootstrap(spec, rootfs, mirror)
-    if done.returncode != 0:  # debootstrap says why on stderr (a mirror, a package name...)
-        reason = done.stderr.decode(errors="replace").strip().splitlines()[-3:]
-        raise ImageMissing(f"debootstrap failed (exit {done.returncode}): {' | '.join(reason)}")
+    if done.returncode != 0:  # why: its output, and its log's dpkg errors (a missing package)
+        lines = done.stdout.decode(errors="replace").strip().splitlines()[-2:]
+        log_file = rootfs / "debootstrap" / "debootstrap.log"
+        if log_file.exists():
+            lines += [line.strip() for line in log_file.read_text(errors="replace").splitlines()
+                      if "depends on" in line or "not installed" in line][-2:]  # fmt: skip
+        raise ImageMissing(f"debootstrap failed (exit {done.returncode}): {' | '.join(lines)}")
     for step in spec.build_steps:  # in the image's own root, with its own tools
         log(f"{image_tag(spec)}: {step}")
         env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
@@ -127,8 +146,8 @@ def _debootstrap(spec: LanguageSpec, rootfs: Path, mirror: str) -> subprocess.Co
             str(rootfs),
             mirror,
         ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
 
 

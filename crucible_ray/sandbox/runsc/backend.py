@@ -20,7 +20,7 @@ from pathlib import Path
 
 from crucible_ray.errors import EngineInterrupted, RuntimeUnavailable, SandboxFault
 from crucible_ray.images.local import RootFormat, RootImage, images_dir, verify_image
-from crucible_ray.languages import CompileStage, LanguageSpec, get_language
+from crucible_ray.languages import CompileStage, LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
 from crucible_ray.sandbox import ledger, stages
 from crucible_ray.sandbox.backend import (
@@ -113,7 +113,7 @@ class RunscBackend(SandboxBackend):
                 bufsize=0, cwd=bundle, start_new_session=True,
             )  # fmt: skip
             channel = Channel(process, policy.output_limit_bytes)
-            sandbox = RunscSandbox(sandbox_id, spec.name, self.binary, root, bundle, work_dir,
+            sandbox = RunscSandbox(sandbox_id, spec, self.binary, root, bundle, work_dir,
                                    process, channel, cgroup, policy)  # fmt: skip
             try:
                 channel.read_until(time.monotonic() + BOOT_TIMEOUT_S, stderr_bytes=1)
@@ -140,7 +140,7 @@ class RunscBackend(SandboxBackend):
     def execute(self, sandbox: Sandbox, program: Program) -> Outcome:
         assert isinstance(sandbox, RunscSandbox)
         channel, process = sandbox.channel, sandbox.process
-        stage = get_language(sandbox.language).compile
+        stage = sandbox.spec.compile
         oom = OomWatch(sandbox.cgroup.memory_dir, sandbox.kill)  # ends it at the first OOM
         try:
             if stage is None:

@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.channel import Channel
@@ -19,7 +20,7 @@ REAP_TIMEOUT_S = 10.0
 @dataclass
 class RunscSandbox:
     sandbox_id: str
-    language: str
+    spec: LanguageSpec
     binary: str
     root: Path  # runsc --root: the owner's state directory
     bundle: Path
@@ -31,6 +32,10 @@ class RunscSandbox:
     _killed: threading.Event = field(default_factory=threading.Event)
     _torn_down: threading.Lock = field(default_factory=threading.Lock)
     _gone: bool = False
+
+    @property
+    def language(self) -> str:
+        return self.spec.name
 
     @property
     def killed(self) -> bool:
