@@ -34,7 +34,7 @@ from crucible_ray.errors import (
     UnsupportedLanguage,
 )
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.models import EvalRequest, EvalResult, EvalStatus
+from crucible_ray.models import CompileResult, EvalRequest, EvalResult, EvalStatus, LanguageInfo
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox import SandboxBackend, SandboxRunner, make_backend
 
@@ -44,6 +44,7 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ClientConfig",
+    "CompileResult",
     "CrucibleError",
     "DeadlineExceeded",
     "EngineUnavailable",
@@ -52,6 +53,7 @@ __all__ = [
     "EvalStatus",
     "ImageMissing",
     "InvalidRequest",
+    "LanguageInfo",
     "NoExecutors",
     "NotFound",
     "Overloaded",

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TypeVar
+
+from pydantic import BaseModel
 
 from crucible_ray.images.local import image_path
 from crucible_ray.images.rootfs import VERSIONS_FILE, image_digest
@@ -13,37 +16,26 @@ from crucible_ray.languages import LANGUAGES, LanguageSpec
 from crucible_ray.models import CompileStageInfo, LanguageInfo, RunStageInfo
 from crucible_ray.policy import SandboxPolicy
 
+M = TypeVar("M", bound=BaseModel)
+
 
 def language_info(spec: LanguageSpec, policy: SandboxPolicy,
                   images_root: Path | None = None) -> LanguageInfo:  # fmt: skip
     run = policy.for_language(spec.policy_overrides)
-    stage = spec.compile
     return LanguageInfo(
         name=spec.name,
         source_file=spec.source_file,
         packages=list(spec.packages),
         image=image_digest(spec),
         versions=image_versions(spec, images_root),
-        compile=None
-        if stage is None
-        else CompileStageInfo(
-            command=stage.command,
-            memory_mb=stage.memory_mb,
-            pids_limit=stage.pids_limit,
-            cpus=stage.cpus,
-            timeout_s=stage.timeout_s,
-            build_mb=stage.build_mb,
-        ),
-        run=RunStageInfo(
-            memory_mb=run.memory_mb,
-            pids_limit=run.pids_limit,
-            cpus=run.cpus,
-            timeout_s=run.timeout_s,
-            max_timeout_s=run.max_timeout_s,
-            tmp_size_mb=run.tmp_size_mb,
-            tmp_exec=run.tmp_exec,
-        ),
+        compile=None if spec.compile is None else _fields(CompileStageInfo, spec.compile),
+        run=_fields(RunStageInfo, run),
     )
+
+
+def _fields(model: type[M], source: object) -> M:
+    """``model`` from the same-named attributes of ``source`` (one definition of each limit)."""
+    return model.model_validate({name: getattr(source, name) for name in model.model_fields})
 
 
 def languages(policy: SandboxPolicy, images_root: Path | None = None) -> list[LanguageInfo]:

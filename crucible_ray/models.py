@@ -80,7 +80,9 @@ class EvalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(..., min_length=1, description="the program's source")
-    language: str = Field("python", description="python, javascript or go")
+    language: str = Field(
+        "python", description="python, javascript, go, c, cpp, rust or java (GET /api/languages)"
+    )
     stdin: str = Field("", description="given to the program on its standard input")
     timeout_s: float | None = Field(None, gt=0, description="wall-clock limit in seconds")
 

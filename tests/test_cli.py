@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from crucible_ray import EvalRequest
+from crucible_ray.languages import LANGUAGES
 from crucible_ray.monitoring import scrape, value
 from crucible_ray.topology import EXECUTOR_ROLE
 from tests.conftest import wait_for
@@ -95,8 +96,10 @@ def test_doctor_json_reports_every_check_ok(engine):
 def test_images_list_json(engine):
     out = cli("images", "list", "--json")
     images = json.loads(out.stdout)
-    assert {i["language"] for i in images} == {"python", "javascript", "go"}
-    assert all(i["present"] for i in images)
+    assert {i["language"] for i in images} == set(LANGUAGES)
+    assert all(i["present"] and i["runsc_present"] for i in images)
+    cpp = next(i for i in images if i["language"] == "cpp")
+    assert cpp["packages"] == ["g++"] and cpp["versions"]["g++"].startswith("4:12")  # Debian's
 
 
 def test_operator_tokens_carry_the_role(tmp_path):

@@ -33,7 +33,8 @@ __all__ = ["Services", "api", "install", "make_services"]
 api = FastAPI(
     title="crucible-ray",
     version=__version__,
-    description="Run untrusted Python, JavaScript and Go in hardened gVisor sandboxes.",
+    description="Run untrusted programs (Python, JavaScript, Go, C, C++, Rust, Java) in hardened"
+    " gVisor sandboxes.",
     docs_url=None,  # FastAPI's pages load Swagger UI from a CDN; docs.py serves it from here
     redoc_url=None,
 )

@@ -35,7 +35,8 @@ from crucible_ray.api.schemas import (
 )
 from crucible_ray.api.streams import first_chunk, json_lines
 from crucible_ray.api.waits import long_polls
-from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.catalog import languages
+from crucible_ray.models import EvalResult, EvalStatus, LanguageInfo
 
 WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
 router = APIRouter(tags=["evaluations"])
@@ -193,3 +194,10 @@ async def batch_results(batch_id: str, svc: ServicesDep, user: UserDep) -> Strea
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such batch")
     first, rest = await first_chunk(svc.store.batch(user, batch_id))
     return StreamingResponse(json_lines(first, rest), media_type="application/x-ndjson")
+
+
+@router.get("/api/languages", response_model=list[LanguageInfo])
+async def list_languages(svc: ServicesDep, _user: UserDep) -> list[LanguageInfo]:
+    """Every language this service runs: its image, the packages' versions (when the image is
+    on this node), how it compiles and each stage's limits under the policy in force."""
+    return languages(svc.settings.sandbox)

@@ -16,7 +16,9 @@ class EvalSubmission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     code: str = Field(..., min_length=1, description="source, at most the policy's code limit")
-    language: str = Field("python", description="python, javascript or go")
+    language: str = Field(
+        "python", description="python, javascript, go, c, cpp, rust or java (GET /api/languages)"
+    )
     stdin: str = Field("", description="given to the program on standard input")
     timeout_s: float | None = Field(
         None, gt=0, description="wall-clock limit, seconds (at most the policy's max_timeout_s)"

@@ -14,7 +14,8 @@ from crucible_ray.cli import batch, cluster, images, local, remote, service
 
 app = typer.Typer(
     name="crucible-ray",
-    help="Run untrusted Python, JavaScript and Go safely: hardened gVisor sandboxes behind Ray.",
+    help="Run untrusted code safely (Python, JavaScript, Go, C, C++, Rust, Java): hardened gVisor"
+    " sandboxes behind Ray.",
     no_args_is_help=True,
     rich_markup_mode="markdown",  # docstring paragraphs wrap to the terminal
     add_completion=False,

@@ -36,7 +36,8 @@ err_console = Console(stderr=True)
 # The options of the commands that run one program (``run`` here, ``eval`` on a server).
 FileArg = Annotated[str, typer.Argument(help="program file, or - to read it from stdin")]
 LanguageOpt = Annotated[
-    str | None, typer.Option("--language", "-l", help="python, javascript or go")
+    str | None,
+    typer.Option("--language", "-l", help="python, javascript, go, c, cpp, rust or java"),
 ]
 StdinOpt = Annotated[
     Path | None, typer.Option("--stdin", help="file given to the program as its stdin")

@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from crucible_ray.catalog import image_versions
 from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
 from crucible_ray.images.build import build_image, image_present, list_images
 from crucible_ray.images.local import build_local_image, local_image_present
@@ -80,14 +81,22 @@ def build(
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show each language's image tag and whether it is built."""
+    """Show each language's image: digest, whether each backend has it, packages and versions."""
     with reported_errors():
         statuses = list_images(Engine().api, list(LANGUAGES.values()))
-    if as_json:
-        typer.echo(json.dumps([asdict(s) for s in statuses], indent=2))
-        return
-    table = Table("language", "tag", "built", "size MB", "created")
+    rows = []
     for s in statuses:
-        table.add_row(s.language, s.tag, "yes" if s.present else "NO", str(s.size_mb or ""),
-                      s.created or "")  # fmt: skip
+        spec = get_language(s.language)
+        extra = {"runsc_present": local_image_present(spec), "packages": list(spec.packages),
+                 "versions": image_versions(spec)}  # fmt: skip
+        rows.append({**asdict(s), **extra})
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    table = Table("language", "tag", "docker", "runsc", "versions", "size MB", "created")
+    for row in rows:
+        versions = ", ".join(f"{k} {v}" for k, v in (row["versions"] or {}).items())
+        table.add_row(row["language"], row["tag"], "yes" if row["present"] else "NO",
+                      "yes" if row["runsc_present"] else "NO", versions or "?",
+                      str(row["size_mb"] or ""), row["created"] or "")  # fmt: skip
     Console().print(table)

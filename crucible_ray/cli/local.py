@@ -1,11 +1,13 @@
-"""Commands that act on this machine: setup, doctor, run, sweep."""
+"""Commands that act on this machine: setup, doctor, run, sweep, languages."""
 
 from __future__ import annotations
 
+import json
 from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.table import Table
 
 from crucible_ray.cli.common import (
     EXIT_FAILED,
@@ -150,6 +152,30 @@ def _request(**fields: object) -> EvalRequest:
         raise InvalidRequest(first["msg"], field=".".join(map(str, first["loc"]))) from None
 
 
+def languages(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """List the languages: image, package versions, compile command and each stage's limits."""
+    from crucible_ray.catalog import languages as catalog
+
+    infos = catalog(SandboxPolicy())
+    if as_json:
+        typer.echo(json.dumps([info.model_dump() for info in infos], indent=2))
+        return
+    table = Table("language", "image", "versions", "compile (memory, processes, time)",
+                  "run (memory, processes, CPU, time)")  # fmt: skip
+    for info in infos:
+        versions = ", ".join(f"{k} {v}" for k, v in (info.versions or {}).items()) or "unknown here"
+        stage, run_ = info.compile, info.run
+        compiled = "-" if stage is None else (
+            f"{stage.memory_mb} MiB, {stage.pids_limit}, {stage.timeout_s:g} s"
+        )  # fmt: skip
+        table.add_row(info.name, info.image, versions, compiled,
+                      f"{run_.memory_mb} MiB, {run_.pids_limit}, {run_.cpus:g}, "
+                      f"{run_.timeout_s:g} s (max {run_.max_timeout_s:g})")  # fmt: skip
+    Console().print(table)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (setup, doctor, run, sweep):
+    for command in (setup, doctor, run, sweep, languages):
         app.command()(command)

@@ -16,7 +16,7 @@ from crucible_ray.client.retry import Retrier
 from crucible_ray.client.sync import LONG_POLL_S, Item
 from crucible_ray.client.window import SubmitWindow
 from crucible_ray.errors import CrucibleError, DeadlineExceeded
-from crucible_ray.models import EvalResult
+from crucible_ray.models import EvalResult, LanguageInfo
 from crucible_ray.progress import progress_bar
 
 
@@ -85,6 +85,11 @@ class AsyncClient(ClientBase):
 
     async def health(self) -> dict[str, Any]:
         return (await self._send("GET", "/healthz", self._retrier(), accept=(503,))).json()
+
+    async def languages(self) -> list[LanguageInfo]:
+        """The server's languages: versions, compile commands and each stage's limits."""
+        items = await self._get("/api/languages", self._retrier())
+        return [LanguageInfo.model_validate(item) for item in items]
 
     async def submit_batch(self, items: Iterable[Item]) -> tuple[str, list[str]]:
         body = {"items": [protocol.submission(i).model_dump(mode="json") for i in items]}

@@ -18,7 +18,7 @@ from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.window import SubmitWindow
 from crucible_ray.errors import CrucibleError, DeadlineExceeded
-from crucible_ray.models import EvalResult
+from crucible_ray.models import EvalResult, LanguageInfo
 from crucible_ray.progress import progress_bar
 
 LONG_POLL_S = 55.0  # below the server's 60 s limit and the client's request timeout
@@ -99,6 +99,11 @@ class Client(ClientBase):
     def health(self) -> dict[str, Any]:
         answer = self._send("GET", "/healthz", self._retrier(), accept=(503,))
         return answer.json()
+
+    def languages(self) -> list[LanguageInfo]:
+        """The server's languages: versions, compile commands and each stage's limits."""
+        return [LanguageInfo.model_validate(item)
+                for item in self._get("/api/languages", self._retrier())]  # fmt: skip
 
     # many evaluations ------------------------------------------------------------------------
 

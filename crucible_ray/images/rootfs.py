@@ -129,7 +129,24 @@ def debootstrap_rootfs(
                              capture_output=True, text=True)  # fmt: skip
         if ran.returncode != 0:
             raise ImageMissing(f"build step {step!r} failed: {ran.stderr.strip()[-300:]}")
+    _record_versions(rootfs, spec)
     finish_rootfs(rootfs, spec)
+
+
+def _record_versions(rootfs: Path, spec: LanguageSpec) -> None:
+    """The versions of the language's packages, from the image's own package database (which
+    is stripped next), into the image: what ``images list`` and ``GET /api/languages`` show."""
+    ran = subprocess.run(
+        [_CHROOT, str(rootfs), "dpkg-query", "-W", "-f", "${Package}\t${Version}\n",
+         *spec.packages],
+        capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    if ran.returncode != 0:
+        raise ImageMissing(f"dpkg-query failed in the {spec.name} root: {ran.stderr.strip()}")
+    versions = dict(line.split("\t", 1) for line in ran.stdout.splitlines() if "\t" in line)
+    target = rootfs / VERSIONS_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(versions, indent=1, sort_keys=True) + "\n")
 
 
 _CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"

@@ -69,6 +69,18 @@ def test_bad_credentials_get_401_with_www_authenticate(http, header):
     assert answer.status_code == 401 and answer.headers["www-authenticate"] == "Bearer"
 
 
+def test_languages_are_listed_to_users_with_a_compile_error_of_their_own(http, as_user):
+    assert http.get("/api/languages").status_code == 401
+    alice = as_user()
+    listed = {item["name"]: item for item in alice.get("/api/languages").json()}
+    assert listed["go"]["compile"]["memory_mb"] > listed["go"]["run"]["memory_mb"] == 100
+    answer = alice.post("/api/eval?wait=true", json={"code": "fn main() { x }", "language": "rust"})
+    result = answer.json()
+    assert result["status"] == "compile_error" and result["compile"]["status"] == "error", result
+    assert "cannot find value `x`" in result["compile"]["output"] and result["stderr"] == ""
+    assert alice.get(f"/api/eval/{result['id']}").json()["compile"] == result["compile"]  # stored
+
+
 def test_oversized_code_and_body_get_413(as_user):
     client = as_user()
     assert client.post("/api/eval", json={"code": "#" * 100_001}).status_code == 413

@@ -22,6 +22,7 @@ from crucible_ray import (
     EvalResult,
     EvalStatus,
     InvalidRequest,
+    LanguageInfo,
     NotFound,
     ServiceUnavailable,
 )
@@ -79,6 +80,21 @@ def test_evaluate_returns_the_typed_result(client_for):
     )
     assert js.stdout == "SHOUT\n"
     assert client.evaluate("exit(3)").status is EvalStatus.FAILED
+
+
+def test_languages_and_a_compiled_program_with_its_compile_stage(client_for):
+    client = client_for()
+    languages = {info.name: info for info in client.languages()}
+    assert {"python", "go", "c", "cpp", "rust", "java"} <= set(languages)
+    cpp = languages["cpp"]
+    assert isinstance(cpp, LanguageInfo) and "-O2 -std=gnu++17" in cpp.compile.command
+    assert cpp.run.memory_mb == 100 < cpp.compile.memory_mb and languages["python"].compile is None
+    assert cpp.versions and cpp.versions["g++"]  # recorded in the image at build
+    broken = client.evaluate("int main() { return nope; }", language="c")
+    assert broken.status is EvalStatus.COMPILE_ERROR and "nope" in broken.compile.output
+    fine = client.evaluate('#include <stdio.h>\nint main(void) { puts("ok"); }', language="c")
+    assert fine.status is EvalStatus.SUCCEEDED and fine.stdout == "ok\n"
+    assert fine.compile.status == "ok" and fine.compile.duration_ms > 0
 
 
 def test_submit_wait_cancel(client_for):
