@@ -94,6 +94,8 @@ def run_compile(channel: StageChannel, code: bytes, stage: CompileStage, deadlin
                 return outcome(status, data[1 + HEADER_BYTES :], cut)
     except Deadline:
         return outcome(timed_out=True)
+    except ValueError:  # not the launcher's report: treat the sandbox as broken
+        raise CompileLost(received=True) from None
     if data[:1] == b"G" and oom_fired():
         return outcome(oom=True)
     raise CompileLost(received=data[:1] == b"G")
@@ -133,11 +135,6 @@ def parse_header(header: bytes) -> tuple[int, int, bool]:
 def go_line(policy: SandboxPolicy) -> bytes:
     """What the host sends once the run's limits are in place: the run's process limit."""
     return b"%d\n" % policy.pids_limit
-
-
-def compile_timeout(stage: CompileStage, remaining_s: float) -> float:
-    """The compile stage gets its own time, never more than the evaluation has left."""
-    return min(stage.timeout_s, remaining_s)
 
 
 def lower_limits(dirs: dict[str, Path], policy: SandboxPolicy, pids_headroom: int) -> None:
