@@ -93,6 +93,20 @@ def boots(r: dict, fig) -> None:
         ax.legend()
 
 
+def languages(r: dict, fig) -> None:
+    ax1, ax2 = fig.subplots(1, 2)
+    width = 0.8 / max(1, len(r["backends"]))
+    for i, (name, cases) in enumerate(r["backends"].items()):
+        xs = [x + i * width for x in range(len(cases))]
+        ax1.bar(xs, [v["result_p50_ms"] for v in cases.values()], width, label=name)
+        ax2.bar(xs, [v["cpu_ms_per_eval"] for v in cases.values()], width, label=name)
+    labels = list(next(iter(r["backends"].values())))
+    for ax, title in ((ax1, "result p50 (compile + run)"), (ax2, "CPU per evaluation")):
+        ax.set_xticks(range(len(labels)), labels, rotation=35, ha="right", fontsize=7)
+        ax.set(ylabel="ms", title=title)
+        ax.legend()
+
+
 def http(r: dict, fig) -> None:
     ax1, ax2 = fig.subplots(1, 2)
     xs = [int(c) for c in r["levels"]]
@@ -164,7 +178,7 @@ def cpu(r: dict, fig) -> None:
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
-                               "backends": backends}  # fmt: skip
+                               "backends": backends, "languages": languages}  # fmt: skip
 
 
 def main() -> None:

@@ -1,5 +1,5 @@
 """Hello world in each language: start-to-result latency and CPU per evaluation, compile stage
-included and apart.
+included and apart; and the python-science image's import time of numpy and pandas.
 
     .venv/bin/python benchmarks/languages_bench.py [-n 15] [--backend runsc|docker ...]
 
@@ -26,7 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import busy_seconds, idle_rate, machine, percentile, write_results
 
-from crucible_ray.languages import LANGUAGES, LanguageSpec
+from crucible_ray.languages import IMAGES, LANGUAGES, LanguageSpec
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import Program
 from crucible_ray.sandbox.owners import owner_token
@@ -54,9 +54,18 @@ def go_build_spec() -> LanguageSpec:
     return dataclasses.replace(go, compile=stage, command=launch)
 
 
-def specs() -> dict[str, LanguageSpec]:
-    chosen = {name: spec for name, spec in LANGUAGES.items() if name in HELLO}
-    chosen["go (go build)"] = go_build_spec()
+def cases() -> dict[str, tuple[LanguageSpec, str]]:
+    """label -> (image, program): hello world per language; the science image bare, then
+    importing numpy and pandas (the import time inside the sandbox); the Go baseline."""
+    chosen = {name: (spec, HELLO[name]) for name, spec in LANGUAGES.items() if name in HELLO}
+    science = IMAGES["python-science"]
+    chosen["python-science"] = (science, HELLO["python"])
+    for module in ("numpy", "pandas"):
+        chosen[f"python-science: import {module}"] = (
+            science,
+            f"import {module}\n{HELLO['python']}",
+        )
+    chosen["go (go build)"] = (go_build_spec(), HELLO["go"])
     return chosen
 
 
@@ -69,11 +78,12 @@ def measure(backend_name: str, n: int, work: Path) -> dict[str, dict]:
     work_dir.mkdir(parents=True)
     results = {}
     try:
-        for label, spec in specs().items():
+        for label, (spec, code) in cases().items():
             image = backend.image(spec)
 
-            def one(spec: LanguageSpec = spec, image: str = image) -> tuple[float, ...]:
-                return evaluate(backend, spec, policy, image, work_dir, owner)
+            def one(spec: LanguageSpec = spec, image: str = image, code: str = code
+                    ) -> tuple[float, ...]:  # fmt: skip
+                return evaluate(backend, spec, code, policy, image, work_dir, owner)
 
             one()  # page cache, image verification: not timed
             background = idle_rate(3.0)
@@ -98,13 +108,14 @@ def measure(backend_name: str, n: int, work: Path) -> dict[str, dict]:
     return results
 
 
-def evaluate(backend, spec, policy, image, work_dir, owner) -> tuple[float, ...]:
-    """One hello world in a fresh sandbox: (boot, result, compile stage, run) seconds."""
+def evaluate(backend, spec, code, policy, image, work_dir, owner) -> tuple[float, ...]:
+    """One program in a fresh sandbox: (boot, result, compile stage, run) seconds."""
+    policy = policy.for_language(spec.policy_overrides)
     started = time.perf_counter()
     sandbox = backend.prepare(spec, policy, image, work_dir, owner)
     booted = time.perf_counter()
     try:
-        outcome = backend.execute(sandbox, Program(HELLO[spec.name].encode(), b"", 30))
+        outcome = backend.execute(sandbox, Program(code.encode(), b"", 30))
     finally:
         backend.destroy(sandbox)
     if outcome.stdout != "hello\n":
@@ -152,6 +163,14 @@ def render(r: dict) -> str:
                          f"{compiled} | {v['run_p50_ms']} | {v['boot_p50_ms']} | "
                          f"{v['cpu_ms_per_eval']} |")  # fmt: skip
     for name, languages in r["backends"].items():
+        bare = languages.get("python-science")
+        for module in ("numpy", "pandas"):
+            imported = languages.get(f"python-science: import {module}")
+            if bare and imported:
+                cost = imported["run_p50_ms"] - bare["run_p50_ms"]
+                lines += ["", f"{name}: `import {module}` in the sandbox takes {cost:.0f} ms "
+                          f"(run p50 {imported['run_p50_ms']} ms vs {bare['run_p50_ms']} ms "
+                          "for the same image's hello world)."]  # fmt: skip
         go, before = languages.get("go"), languages.get("go (go build)")
         if go and before:
             ratio = before["compile_p50_ms"] / go["compile_p50_ms"]

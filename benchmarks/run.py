@@ -31,13 +31,15 @@ HERE = Path(__file__).resolve().parent
 QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
          "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
-         "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"]}  # fmt: skip
-ARGS = {"backends": ["--name", "backends"]}  # always
+         "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
+         "languages": ["-n", "3"]}  # fmt: skip
+ARGS = {"backends": ["--name", "backends"],
+        "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "backends": "runsc_backend.py", "boots": "boots_bench.py",
            "execution": "execution_bench.py", "http": "http_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
-           "cpu": "cpu_profile.py"}  # fmt: skip
+           "cpu": "cpu_profile.py", "languages": "languages_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -101,6 +103,21 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
         return [("CPU ms per evaluation: sandbox layer / HTTP end to end",
                  f"{r['sandbox_layer']['total_cpu_ms_per_eval']} / "
                  f"{r['http']['total_cpu_ms_per_eval']} (+{extra:.0f})", "(profile)")]  # fmt: skip
+    if name == "languages":
+        runsc = r["backends"].get("runsc", {})
+        go, baseline = runsc.get("go"), runsc.get("go (go build)")
+        rows = [(f"runsc: {label} result p50 ms (compile p50)",
+                 f"{v['result_p50_ms']} ({v['compile_p50_ms'] or '-'})", "(measure)")
+                for label, v in runsc.items() if label in ("python", "cpp", "java")]  # fmt: skip
+        if go and baseline:
+            rows.append(("runsc: Go compile stage, go build / direct compile+link",
+                         round(baseline["compile_p50_ms"] / go["compile_p50_ms"], 2),
+                         ">= 2"))  # fmt: skip
+        numpy, bare = runsc.get("python-science: import numpy"), runsc.get("python-science")
+        if numpy and bare:
+            rows.append(("runsc: `import numpy` in the sandbox, ms",
+                         round(numpy["run_p50_ms"] - bare["run_p50_ms"]), "(measure)"))  # fmt: skip
+        return rows
     if name == "soak":
         lost = r["unfinished_count"] + r["unexpected_count"]
         return [("evaluations unaccounted for", lost, "0"),

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from crucible_ray.images.local import image_path
 from crucible_ray.images.rootfs import VERSIONS_FILE, image_digest
-from crucible_ray.languages import LANGUAGES, LanguageSpec
+from crucible_ray.languages import IMAGES, LanguageSpec
 from crucible_ray.models import CompileStageInfo, LanguageInfo, RunStageInfo
 from crucible_ray.policy import SandboxPolicy
 
@@ -24,6 +24,9 @@ def language_info(spec: LanguageSpec, policy: SandboxPolicy,
     run = policy.for_language(spec.policy_overrides)
     return LanguageInfo(
         name=spec.name,
+        language=spec.language,
+        default=spec.is_default,
+        summary=spec.summary,
         source_file=spec.source_file,
         packages=list(spec.packages),
         image=image_digest(spec),
@@ -39,7 +42,7 @@ def _fields(model: type[M], source: object) -> M:
 
 
 def languages(policy: SandboxPolicy, images_root: Path | None = None) -> list[LanguageInfo]:
-    return [language_info(spec, policy, images_root) for spec in LANGUAGES.values()]
+    return [language_info(spec, policy, images_root) for spec in IMAGES.values()]
 
 
 def image_versions(spec: LanguageSpec, images_root: Path | None = None) -> dict[str, str] | None:

@@ -10,7 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 
 from crucible_ray.errors import CrucibleError
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.images import background
+from crucible_ray.languages import IMAGES
 from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
@@ -58,11 +59,16 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     except CrucibleError as exc:
         checks.append(Check("seccomp profile", False, f"{exc}: {policy.seccomp_path}",
                             "reinstall crucible-ray (the profile is package data)"))  # fmt: skip
-    for spec in LANGUAGES.values():
+    building = background.running()
+    for spec in IMAGES.values():
         try:
             checks.append(Check(f"image {spec.name}", True, backend.image(spec)))
         except CrucibleError as exc:
-            checks.append(Check(f"image {spec.name}", False, str(exc), build))
+            if building is None:
+                checks.append(Check(f"image {spec.name}", False, str(exc), build))
+            else:  # not a fault yet: its evaluations are refused until it is built
+                detail = f"being built in the background (pid {building}, {background.build_log()})"
+                checks.append(Check(f"image {spec.name}", True, detail))
     try:
         orphans = backend.orphans(sandboxes_dir())
         checks.append(Check("orphan sandboxes", not orphans, f"{orphans} left by dead processes",

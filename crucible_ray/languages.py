@@ -19,7 +19,7 @@ Per-language needs that differ from :class:`~crucible_ray.policy.SandboxPolicy` 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from crucible_ray.errors import UnsupportedLanguage
@@ -47,6 +47,9 @@ class CompileStage:
 
 @dataclass(frozen=True)
 class LanguageSpec:
+    """One sandbox image and how programs run in it. ``name`` names the image; ``language``
+    the language it runs (the same, except for a variant such as ``python-science``)."""
+
     name: str
     packages: tuple[str, ...]  # Debian packages installed on top of minbase
     source_file: str  # name of the code file in the sandbox's /tmp
@@ -65,6 +68,20 @@ class LanguageSpec:
     # Commands run in the image's root (chroot) at build time, before package managers are
     # stripped: caches that every sandbox would otherwise rebuild (precompiled headers...).
     build_steps: tuple[str, ...] = ()
+    # Packages Debian's dependencies pull in that the image must not keep, removed right after
+    # debootstrap (dpkg --purge --force-depends): what only builds of a dependency need.
+    purge_packages: tuple[str, ...] = ()
+    language: str = ""  # empty: ``name`` (the language's default image)
+    summary: str = ""  # what the image holds, for users (GET /api/languages)
+
+    def __post_init__(self) -> None:
+        if not self.language:
+            object.__setattr__(self, "language", self.name)
+
+    @property
+    def is_default(self) -> bool:
+        """The image a request of this language gets when it names none."""
+        return self.language == self.name
 
     @property
     def compile_time_s(self) -> float:
@@ -137,25 +154,82 @@ _BASE_ENV = {
     "TMPDIR": "/tmp",
 }
 
-LANGUAGES: dict[str, LanguageSpec] = {
+# The full standard library (python3, not python3-minimal): users expect shutil, json...
+# The launcher runs the program in the already-started interpreter as __main__.
+# -I: no PYTHON* variables, no user site, no cwd on sys.path; -S: no site scan (the image has
+# no third-party packages; the launcher sets site's builtins); -B: no .pyc writes (the root is
+# read-only; every standard-library module ships its .pyc).
+_PYTHON = LanguageSpec(
+    name="python",
+    packages=("python3",),
+    source_file="main.py",
+    launcher="launch.py",
+    command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
+    env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
+    summary="CPython 3 with its standard library only",
+)
+
+# What model-written Python for code-evaluation datasets imports beyond the standard library,
+# from Debian (each package's own Python modules, no pip): numpy, scipy, pandas, sympy,
+# networkx, matplotlib (the issue's list; DS-1000 and BigCodeBench import all of them),
+# scikit-learn and seaborn (DS-1000, BigCodeBench), sortedcontainers (competitive-programming
+# solutions' SortedList: LiveCodeBench, APPS) and regex (BigCodeBench). Their dependencies
+# come along (Pillow, dateutil, pytz, mpmath, joblib...). Nothing that needs the network or
+# downloaded data (requests, nltk corpora) is worth its size in a sandbox without either.
+SCIENCE_PACKAGES = (
+    "python3-numpy", "python3-scipy", "python3-pandas", "python3-sympy", "python3-networkx",
+    "python3-matplotlib", "python3-sklearn", "python3-seaborn", "python3-sortedcontainers",
+    "python3-regex",
+)  # fmt: skip
+# Debian's scipy depends on pythran, a compiler of Python to C++ that only building scipy uses,
+# and with it on g++, boost and the Python headers: 600 MB, and a C++ toolchain in a sandbox
+# that needs none. Purged (scipy's modules are already compiled; tests/sandbox/test_science.py
+# imports every subpackage).
+_SCIENCE_BUILD_ONLY = (
+    "python3-pythran", "libboost-dev", "libboost1.74-dev", "libxsimd-dev", "python3-all",
+    "python3-all-dev", "python3-dev", "python3.11-dev", "libpython3-all-dev", "libpython3-dev",
+    "libpython3.11-dev", "libopenblas-dev", "libopenblas-pthread-dev", "g++", "g++-12", "gcc",
+    "gcc-12", "cpp", "cpp-12", "libstdc++-12-dev", "libgcc-12-dev", "libc6-dev", "libc-dev-bin",
+    "linux-libc-dev", "libcrypt-dev", "libnsl-dev", "libtirpc-dev", "rpcsvc-proto",
+    "libexpat1-dev", "zlib1g-dev", "binutils", "binutils-common", "binutils-x86-64-linux-gnu",
+    "libbinutils", "libctf0", "libctf-nobfd0", "libgprofng0", "libjansson4", "libasan8",
+    "libtsan2", "liblsan0", "libubsan1", "libitm1", "libcc1-0", "libisl23", "libmpc3",
+    "libmpfr6", "perl", "libperl5.36", "perl-modules-5.36",
+)  # fmt: skip
+# Debian's Python packages live in dist-packages, which -S leaves off sys.path: the launcher
+# appends the directories it is given. One thread per numerical library: the sandbox has one
+# CPU, and a thread per host core would only spend the process limit. Matplotlib draws with
+# Agg (no display) and keeps its font cache in the program's /tmp (HOME).
+_PYTHON_SCIENCE = replace(
+    _PYTHON,
+    name="python-science",
+    language="python",
+    packages=("python3", *SCIENCE_PACKAGES),
+    command=(*_PYTHON.command, "/usr/lib/python3/dist-packages"),
+    env={
+        **_PYTHON.env,
+        "MPLBACKEND": "Agg",
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+    },
+    summary="CPython 3 with numpy, scipy, pandas, sympy, networkx, matplotlib, scikit-learn,"
+    " seaborn, sortedcontainers and regex",
+    purge_packages=_SCIENCE_BUILD_ONLY,
+    # Importing the stack takes memory that 100 MiB cannot hold: numpy, pandas, scipy, sklearn
+    # and pyplot together reach a 232 MiB peak (RSS), and gVisor's sentry counts on top.
+    policy_overrides={"memory_mb": 512},
+)
+
+IMAGES: dict[str, LanguageSpec] = {
     spec.name: spec
     for spec in (
-        # The full standard library (python3, not python3-minimal): users expect shutil, json...
-        # The launcher runs the program in the already-started interpreter as __main__.
-        # -I: no PYTHON* variables, no user site, no cwd on sys.path; -S: no site scan (the
-        # image has no third-party packages; the launcher sets site's builtins); -B: no .pyc
-        # writes (the root is read-only; every standard-library module ships its .pyc).
-        LanguageSpec(
-            name="python",
-            packages=("python3",),
-            source_file="main.py",
-            launcher="launch.py",
-            command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
-            env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
-        ),
+        _PYTHON,
+        _PYTHON_SCIENCE,
         # Node starts V8 before the code arrives; the program is loaded as the main module.
         LanguageSpec(
             name="javascript",
+            summary="Node.js 18 (V8), CommonJS, no npm",
             packages=("nodejs",),
             source_file="main.js",
             launcher="launch.js",
@@ -171,6 +245,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         # package main, the standard library only (no modules: no network anyway); no cgo.
         _compiled(
             name="go",
+            summary="Go 1.19, one file of package main, the standard library",
             packages=("golang-go",),
             source_file="main.go",
             compile=CompileStage(
@@ -208,6 +283,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         # Scratch files of the compiler go to /build/.cache (TMPDIR), not the program's /tmp.
         _compiled(
             name="c",
+            summary="gcc 12, -O2 -std=gnu17, libm",
             packages=("gcc", "libc6-dev"),
             source_file="main.c",
             compile=CompileStage(
@@ -219,6 +295,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         ),
         _compiled(
             name="cpp",
+            summary="g++ 12, -O2 -std=gnu++17, bits/stdc++.h precompiled",
             packages=("g++",),
             source_file="main.cpp",
             compile=CompileStage(
@@ -241,6 +318,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         # default is 2015). The standard library only: no cargo, no crates (no network anyway).
         _compiled(
             name="rust",
+            summary="rustc 1.63, edition 2021, -O, the standard library",
             packages=("rustc", "libc6-dev"),  # rustc needs a libc-dev: debootstrap takes no virtual
             source_file="main.rs",
             compile=CompileStage(
@@ -256,6 +334,7 @@ LANGUAGES: dict[str, LanguageSpec] = {
         # compiler thread and no perf data file keep it inside 100 MiB and 50 threads.
         _compiled(
             name="java",
+            summary="OpenJDK 17, one public class in any file name",
             packages=("openjdk-17-jdk-headless",),
             source_file="Main.java",
             compile=CompileStage(command=_JAVA_COMPILE, run=("/bin/sh", "-c", _JAVA_RUN)),
@@ -267,7 +346,12 @@ LANGUAGES: dict[str, LanguageSpec] = {
 }
 
 
+# The languages, each by its default image (IMAGES also holds the variants).
+LANGUAGES: dict[str, LanguageSpec] = {n: spec for n, spec in IMAGES.items() if spec.is_default}
+
+
 def get_language(name: str) -> LanguageSpec:
+    """The default image of the language ``name``."""
     try:
         return LANGUAGES[name]
     except KeyError:
@@ -275,3 +359,18 @@ def get_language(name: str) -> LanguageSpec:
         raise UnsupportedLanguage(
             f"unknown language {name!r}; supported: {known}", field="language"
         ) from None
+
+
+def get_image(language: str, image: str | None = None) -> LanguageSpec:
+    """The image a request names (``None``: the language's default), checked against its
+    language. Raises UnsupportedLanguage naming the field at fault."""
+    spec = get_language(language)
+    if image is None or image == spec.name:
+        return spec
+    variant = IMAGES.get(image)
+    if variant is None or variant.language != language:
+        known = ", ".join(sorted(n for n, s in IMAGES.items() if s.language == language))
+        raise UnsupportedLanguage(
+            f"unknown image {image!r} for {language}; use one of {known}", field="image"
+        )
+    return variant

@@ -55,6 +55,7 @@ class EvalResult(BaseModel):
     id: str = Field(default_factory=new_eval_id)
     status: EvalStatus
     language: str
+    image: str | None = Field(None, description="the sandbox image it ran in (or will)")
     exit_code: int | None = None
     stdout: str = ""
     stderr: str = ""
@@ -82,6 +83,11 @@ class EvalRequest(BaseModel):
     code: str = Field(..., min_length=1, description="the program's source")
     language: str = Field(
         "python", description="python, javascript, go, c, cpp, rust or java (GET /api/languages)"
+    )
+    image: str | None = Field(
+        None,
+        description="the sandbox image: None for the language's default, or one of its variants"
+        " such as python-science (GET /api/languages)",
     )
     stdin: str = Field("", description="given to the program on its standard input")
     timeout_s: float | None = Field(None, gt=0, description="wall-clock limit in seconds")
@@ -111,11 +117,15 @@ class RunStageInfo(BaseModel):
 
 
 class LanguageInfo(BaseModel):
-    """One supported language, as ``GET /api/languages`` lists it."""
+    """One sandbox image of a supported language, as ``GET /api/languages`` lists it: each
+    language's default image (named after it), then its variants (``python-science``)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str
+    name: str = Field(..., description="the image's name: a request's `image` (or language)")
+    language: str = Field(..., description="the language it runs: a request's `language`")
+    default: bool = Field(..., description="the image a request of its language gets by default")
+    summary: str = Field("", description="what the image holds")
     source_file: str = Field(..., description="the name the program is saved under")
     packages: list[str] = Field(..., description="the Debian packages of its image")
     image: str = Field(..., description="the content-addressed digest of its image")

@@ -22,7 +22,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crucible_ray.errors import InvalidRequest, RuntimeUnavailable
-from crucible_ray.languages import LanguageSpec, get_language
+from crucible_ray.languages import LanguageSpec, get_image
 from crucible_ray.models import EvalRequest
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class SandboxPolicy(BaseModel):
 
         Raises InvalidRequest naming the field.
         """
-        spec = get_language(request.language)
+        spec = get_image(request.language, request.image)
         policy = self.for_language(spec.policy_overrides)
         policy.check_code_size(request.code)
         if len(request.stdin.encode()) > policy.stdin_limit_bytes:
@@ -110,9 +110,9 @@ class SandboxPolicy(BaseModel):
         if len(code.encode()) > self.code_limit_bytes:
             raise InvalidRequest(f"code exceeds {self.code_limit_bytes} bytes", field="code")
 
-    def for_request(self, language: str) -> SandboxPolicy:
-        """This policy as it applies to a program in ``language``."""
-        return self.for_language(get_language(language).policy_overrides)
+    def for_request(self, language: str, image: str | None = None) -> SandboxPolicy:
+        """This policy as it applies to a program in ``language`` (and ``image``)."""
+        return self.for_language(get_image(language, image).policy_overrides)
 
     def seccomp_json(self) -> str:
         """The seccomp profile for this runtime, as Docker expects it in ``security_opt``.

@@ -24,6 +24,7 @@ class Reason(StrEnum):
     INVALID_REQUEST = "invalid_request"
     CLIENT_STOPPED_WAITING = "client_stopped_waiting"
     INTERNAL = "internal"
+    IMAGE_UNAVAILABLE = "image_unavailable"
     # a request was refused (the X-Crucible-Refusal header: 429, then 503)
     RATE_LIMITED = "rate_limited"
     OVERLOADED = "overloaded"
@@ -50,6 +51,8 @@ _SENTENCES: dict[Reason, str] = {
     Reason.INVALID_REQUEST: "the request is invalid",
     Reason.CLIENT_STOPPED_WAITING: "the client stopped waiting for the result",
     Reason.INTERNAL: "an internal error; the operators have the details",
+    Reason.IMAGE_UNAVAILABLE: "the sandbox image it asks for is not available on the executor"
+    " (not built, or altered)",
     Reason.RATE_LIMITED: "the user's rate limit is used up",
     Reason.OVERLOADED: "the service is full",
     Reason.TOO_MANY_WAITS: "too many long polls of this user at once",

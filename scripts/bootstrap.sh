@@ -66,7 +66,11 @@ if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
 fi
 
 if [[ $(id -u) -eq 0 ]]; then
-  .venv/bin/crucible-ray setup
+  if [[ "${1:-}" == "--test" ]]; then
+    .venv/bin/crucible-ray setup  # the suite runs every image: all of them now
+  else  # the quick start's first evaluation needs python; the rest builds in the background
+    .venv/bin/crucible-ray setup --now python
+  fi
 else
   say "not root: skipping engine setup; run 'sudo .venv/bin/crucible-ray setup' once"
 fi

@@ -21,7 +21,7 @@ import pytest
 
 from crucible_ray import CrucibleError
 from crucible_ray.images.build import require_image
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import IMAGES
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
@@ -45,7 +45,7 @@ def engine() -> Engine:
     engine = Engine(timeout_s=30)
     try:
         engine.check_runtime("runsc")
-        for spec in LANGUAGES.values():
+        for spec in IMAGES.values():
             require_image(engine.api, spec)
     except CrucibleError as exc:
         _unavailable(str(exc))
@@ -60,7 +60,7 @@ def sandbox_backend(engine) -> SandboxBackend:
     try:
         backend = backend_for(policy)
         backend.check(policy)
-        for spec in LANGUAGES.values():
+        for spec in IMAGES.values():
             backend.image(spec)
     except CrucibleError as exc:
         _unavailable(str(exc))

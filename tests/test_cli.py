@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from crucible_ray import EvalRequest
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.images import background
+from crucible_ray.languages import IMAGES
 from crucible_ray.monitoring import scrape, value
 from crucible_ray.topology import EXECUTOR_ROLE
 from tests.conftest import wait_for
@@ -57,6 +58,21 @@ def test_run_exits_zero_for_a_failing_program_and_reads_stdin_file(engine, tmp_p
 
 
 @pytest.mark.docker
+def test_run_takes_the_language_from_the_file_or_the_image(engine, tmp_path):
+    source = tmp_path / "solution.cpp"
+    source.write_text('#include <cstdio>\nint main() { std::puts("from c++"); }')
+    out = cli("run", str(source), "--json")
+    assert out.returncode == 0 and json.loads(out.stdout)["stdout"] == "from c++\n", out.stderr
+    out = cli("run", "-", "--image", "python-science", "--json", "--timeout", "20",
+              stdin="import numpy\nprint(numpy.eye(2).trace())")  # fmt: skip
+    result = json.loads(out.stdout)
+    assert (result["stdout"], result["language"], result["image"]) == (
+        "2.0\n", "python", "python-science"), result  # fmt: skip
+    out = cli("run", "-", "--language", "javascript", "--image", "python-science", stdin="1")
+    assert out.returncode == 2 and "unknown image 'python-science' for javascript" in out.stderr
+
+
+@pytest.mark.docker
 def test_human_output_names_the_status(engine):
     out = cli("run", "-", "--language", "javascript", stdin="console.log('hi from js')")
     assert out.returncode == 0 and out.stdout.startswith("succeeded")
@@ -93,10 +109,29 @@ def test_doctor_json_reports_every_check_ok(engine):
 
 
 @pytest.mark.docker
+def test_setup_builds_the_first_image_now_and_the_others_in_the_background(engine):
+    log = background.build_log()
+    before = log.read_text() if log.exists() else ""
+    out = cli("setup", "--now", "python")
+    assert out.returncode == 0, out.stderr
+    later = [name for name in IMAGES if name != "python"]
+    assert f"building {', '.join(later)} in the background" in out.stderr
+    assert (
+        "python: up to date" in out.stderr and "javascript" not in out.stderr.split("building")[0]
+    )
+    assert background.wait(120), "the background build did not end"
+    written = log.read_text()[len(before) :]
+    assert all(f"{name}: up to date" in written for name in later), written
+    assert "python: up to date" not in written  # built in the foreground, not again
+    refused = cli("setup", "--now", "cobol")
+    assert refused.returncode == 2 and "unknown image 'cobol'" in refused.stderr
+
+
+@pytest.mark.docker
 def test_images_list_json(engine):
     out = cli("images", "list", "--json")
     images = json.loads(out.stdout)
-    assert {i["language"] for i in images} == set(LANGUAGES)
+    assert {i["language"] for i in images} == set(IMAGES)  # the languages' and the variants
     assert all(i["present"] and i["runsc_present"] for i in images)
     cpp = next(i for i in images if i["language"] == "cpp")
     assert cpp["packages"] == ["g++"] and cpp["versions"]["g++"].startswith("4:12")  # Debian's

@@ -65,7 +65,7 @@ def check_limits(svc: Services, items: list[EvalSubmission]) -> None:
     metadata_limit = svc.settings.metadata_limit_bytes
     for index, item in enumerate(items):
         try:
-            svc.settings.sandbox.for_request(item.language).check_code_size(item.code)
+            svc.settings.sandbox.for_request(item.language, item.image).check_code_size(item.code)
         except InvalidRequest as exc:
             raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
         if item.metadata is not None and len(json.dumps(item.metadata)) > metadata_limit:
@@ -124,6 +124,7 @@ async def accept(
             user=user,
             code=item.code,
             language=item.language,
+            image=item.image_name,
             warnings=warnings[index],
             metadata=item.metadata,
             batch_id=batch_id,
@@ -159,6 +160,7 @@ async def accept(
             elif answer["reason"] == "invalid" and batch_id is not None:
                 detail = f"{answer.get('field') or 'body'}: {answer['message']}"
                 final = EvalResult(id=eval_id, status=EvalStatus.ERROR, language=item.language,
+                                   image=record.image,
                                    **error_fields(Reason.INVALID_REQUEST, detail))  # fmt: skip
                 await asyncio.to_thread(svc.store.finish, final)
                 admitted.append(record)  # it has its final result

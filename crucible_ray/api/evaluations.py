@@ -90,7 +90,8 @@ async def _submit_eval(
         try:
             (record,) = await accept(svc, user, request, [(eval_id, body)], batch_id=None)
             earlier = EvalResult(id=eval_id, status=EvalStatus.QUEUED, language=body.language,
-                                 metadata=record.metadata, warnings=record.warnings)  # fmt: skip
+                                 image=record.image, metadata=record.metadata,
+                                 warnings=record.warnings)  # fmt: skip
         except Duplicate:  # a twin request with this key recorded it a moment before
             earlier = await replay(svc, user, request, eval_id, body)
             if earlier is None:

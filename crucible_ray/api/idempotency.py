@@ -57,7 +57,8 @@ def derived_id(user: str, key: str, *parts: str) -> str:
 def request_digest(body: BatchSubmission) -> str:
     """SHA-256 of the request's content, defaults filled in: equal for equal requests however
     their JSON was spelled."""
-    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    content = {"items": [item.canonical() for item in body.items]}
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -90,7 +91,9 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
         if existing is None:
             return None  # never recorded, or refused and forgotten: a new submission
         fingerprint = await asyncio.to_thread(svc.store.code_sha256, eval_id)
-        if (fingerprint, existing.language) != (context["code_sha256"], body.language):
+        if (fingerprint, existing.language) != (context["code_sha256"], body.language) or (
+            existing.image not in (None, body.image_name)  # None: recorded before images
+        ):
             raise reused("request")
         if existing.status.is_final or await svc.dispatcher.wait.remote(eval_id, 0) is not None:
             return existing
@@ -106,7 +109,7 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
         # The first request was refused and forgot the record just before this one admitted
         # it: record it again, or its result would have nowhere to go.
         record = NewEvaluation(id=eval_id, user=user, code=body.code, language=body.language,
-                               metadata=body.metadata)  # fmt: skip
+                               image=body.image_name, metadata=body.metadata)  # fmt: skip
         with contextlib.suppress(IntegrityError):
             await asyncio.to_thread(svc.store.add, [record])
     return existing

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.errors import UnsupportedLanguage
+from crucible_ray.languages import LANGUAGES, get_image
 
 
 class EvalSubmission(BaseModel):
@@ -18,6 +19,11 @@ class EvalSubmission(BaseModel):
     code: str = Field(..., min_length=1, description="source, at most the policy's code limit")
     language: str = Field(
         "python", description="python, javascript, go, c, cpp, rust or java (GET /api/languages)"
+    )
+    image: str | None = Field(
+        None,
+        description="the sandbox image: None for the language's default, or one of its variants"
+        " such as python-science (GET /api/languages)",
     )
     stdin: str = Field("", description="given to the program on standard input")
     timeout_s: float | None = Field(
@@ -33,6 +39,28 @@ class EvalSubmission(BaseModel):
         if value not in LANGUAGES:
             raise ValueError(f"unsupported language; use one of {', '.join(sorted(LANGUAGES))}")
         return value
+
+    @field_validator("image")
+    @classmethod
+    def _image_of_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and "language" in info.data:  # else the language was refused
+            try:
+                get_image(info.data["language"], value)
+            except UnsupportedLanguage as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
+    @property
+    def image_name(self) -> str:
+        return get_image(self.language, self.image).name
+
+    def canonical(self) -> dict[str, Any]:
+        """The content, defaults filled in and the default image left out: equal for equal
+        submissions however they were spelled (and as before images could be named)."""
+        content = self.model_dump(mode="json")
+        if self.image_name == self.language:
+            del content["image"]
+        return content
 
 
 class Accepted(BaseModel):

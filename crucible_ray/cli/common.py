@@ -20,6 +20,7 @@ from crucible_ray.errors import (
     NotFound,
     SandboxUnavailable,
 )
+from crucible_ray.languages import IMAGES
 from crucible_ray.models import EvalResult
 
 EXIT_OK = 0
@@ -29,7 +30,9 @@ EXIT_UNAVAILABLE = 3
 EXIT_AUTH = 4
 EXIT_INTERRUPTED = 130
 
-EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".go": "go"}
+EXTENSIONS = {".py": "python", ".js": "javascript", ".mjs": "javascript", ".go": "go",
+              ".c": "c", ".cc": "cpp", ".cpp": "cpp", ".cxx": "cpp", ".rs": "rust",
+              ".java": "java"}  # fmt: skip
 
 err_console = Console(stderr=True)
 
@@ -39,10 +42,16 @@ LanguageOpt = Annotated[
     str | None,
     typer.Option("--language", "-l", help="python, javascript, go, c, cpp, rust or java"),
 ]
+ImageOpt = Annotated[
+    str | None,
+    typer.Option("--image", help="a variant image of the language, e.g. python-science"),
+]
 StdinOpt = Annotated[
     Path | None, typer.Option("--stdin", help="file given to the program as its stdin")
 ]
-TimeoutOpt = Annotated[float | None, typer.Option("--timeout", help="seconds (max 30)")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="seconds (at most the policy's max_timeout_s)")
+]
 ResultJsonOpt = Annotated[bool, typer.Option("--json", help="print the EvalResult as JSON")]
 
 
@@ -72,8 +81,12 @@ def reported_errors() -> Iterator[None]:
         raise typer.Exit(EXIT_FAILED) from None
 
 
-def read_program(file: str, language: str | None, stdin: Path | None) -> tuple[str, str, str]:
-    """(code, language, stdin) from a file or ``-``; the language from the file's suffix."""
+def read_program(file: str, language: str | None, stdin: Path | None,
+                 image: str | None = None) -> tuple[str, str, str]:  # fmt: skip
+    """(code, language, stdin) from a file or ``-``; the language from the image, else from
+    the file's suffix."""
+    if language is None and image in IMAGES:
+        language = IMAGES[image].language
     if language is None:
         language = EXTENSIONS.get(Path(file).suffix, "python" if file == "-" else None)
         if language is None:

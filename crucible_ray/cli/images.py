@@ -15,16 +15,18 @@ from rich.table import Table
 
 from crucible_ray.catalog import image_versions
 from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
+from crucible_ray.errors import UnsupportedLanguage
 from crucible_ray.images.build import build_image, image_present, list_images
 from crucible_ray.images.local import build_local_image, local_image_present
 from crucible_ray.images.rootfs import built_rootfs
-from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
+from crucible_ray.languages import IMAGES, LanguageSpec
 from crucible_ray.sandbox.docker.engine import Engine
 
 app = typer.Typer(help="Build and list the sandbox images (built offline from Debian).",
                   no_args_is_help=True, rich_markup_mode="markdown")  # fmt: skip
 LanguageOpt = Annotated[
-    list[str] | None, typer.Option("--language", "-l", help="only this language (repeatable)")
+    list[str] | None,
+    typer.Option("--language", "-l", help="only this image: a language or a variant (repeatable)"),
 ]
 
 
@@ -59,6 +61,12 @@ def _build_language(api: docker.APIClient | None, runsc: bool, spec: LanguageSpe
             build_local_image(spec, force=True, rootfs=rootfs, log=log)
 
 
+def image_spec(name: str) -> LanguageSpec:
+    if name not in IMAGES:
+        raise UnsupportedLanguage(f"unknown image {name!r}; use one of {', '.join(IMAGES)}")
+    return IMAGES[name]
+
+
 @app.command("build")
 def build(
     language: LanguageOpt = None,
@@ -72,7 +80,7 @@ def build(
         err_console.print(f"unknown backend {backend!r}: use docker or runsc")
         raise typer.Exit(EXIT_USAGE)
     with reported_errors():
-        specs = [get_language(name) for name in language] if language else list(LANGUAGES.values())
+        specs = [image_spec(name) for name in language] if language else list(IMAGES.values())
         build_images((backend,) if backend else BUILDERS, specs, force=force,
                      log=lambda line: typer.echo(line, err=True))  # fmt: skip
 
@@ -81,19 +89,20 @@ def build(
 def list_(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Show each language's image: digest, whether each backend has it, packages and versions."""
+    """Show each image (a language's, or a variant): digest, whether each backend has it,
+    packages and versions."""
     with reported_errors():
-        statuses = list_images(Engine().api, list(LANGUAGES.values()))
+        statuses = list_images(Engine().api, list(IMAGES.values()))
     rows = []
     for s in statuses:
-        spec = get_language(s.language)
+        spec = IMAGES[s.language]
         extra = {"runsc_present": local_image_present(spec), "packages": list(spec.packages),
                  "versions": image_versions(spec)}  # fmt: skip
         rows.append({**asdict(s), **extra})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("language", "tag", "docker", "runsc", "versions", "size MB", "created")
+    table = Table("image", "tag", "docker", "runsc", "versions", "size MB", "created")
     for row in rows:
         versions = ", ".join(f"{k} {v}" for k, v in (row["versions"] or {}).items())
         table.add_row(row["language"], row["tag"], "yes" if row["present"] else "NO",

@@ -13,6 +13,7 @@ from crucible_ray.cli.common import (
     EXIT_FAILED,
     EXIT_USAGE,
     FileArg,
+    ImageOpt,
     LanguageOpt,
     ResultJsonOpt,
     StdinOpt,
@@ -22,17 +23,27 @@ from crucible_ray.cli.common import (
     read_program,
     reported_errors,
 )
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import IMAGES
 from crucible_ray.models import EvalRequest
 from crucible_ray.policy import Runtime, SandboxPolicy
 
 
-def setup() -> None:
+def setup(
+    now: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--now",
+            help="build only these images before returning, the others in "
+            "the background (repeatable; default: all of them now)",
+        ),
+    ] = None,
+) -> None:
     """Prepare this machine (root): register gVisor, start Docker, build both backends' images.
 
     Safe to run again: it only does what is missing."""
     from crucible_ray import host
-    from crucible_ray.cli.images import BUILDERS, build_images
+    from crucible_ray.cli.images import BUILDERS, build_images, image_spec
+    from crucible_ray.images import background
 
     try:
         changed = host.register_runtime()
@@ -42,7 +53,15 @@ def setup() -> None:
         raise typer.Exit(EXIT_FAILED) from None
     err_console.print(f"docker engine {state}; gVisor {host.runsc_version()} registered")
     with reported_errors():
-        build_images(BUILDERS, list(LANGUAGES.values()), log=lambda line: err_console.print(line))
+        first = [image_spec(name) for name in now] if now else list(IMAGES.values())
+        build_images(BUILDERS, first, log=lambda line: err_console.print(line))
+    later = [name for name in IMAGES if now and name not in now]
+    if later:
+        pid = background.start(later)
+        err_console.print(
+            f"building {', '.join(later)} in the background (pid {pid}, log "
+            f"{background.build_log()}); until then they are image_unavailable"
+        )
 
 
 def doctor(
@@ -70,6 +89,7 @@ def doctor(
 def run(
     file: FileArg,
     language: LanguageOpt = None,
+    image: ImageOpt = None,
     stdin: StdinOpt = None,
     timeout: TimeoutOpt = None,
     as_json: ResultJsonOpt = False,
@@ -83,9 +103,10 @@ def run(
     Exits 0 whenever the program ran, whatever its status."""
     from crucible_ray.sandbox.runner import SandboxRunner
 
-    code, language, stdin_text = read_program(file, language, stdin)
+    code, language, stdin_text = read_program(file, language, stdin, image)
     with reported_errors():
-        request = _request(code=code, language=language, stdin=stdin_text, timeout_s=timeout)
+        request = _request(code=code, language=language, image=image, stdin=stdin_text,
+                           timeout_s=timeout)  # fmt: skip
         policy = SandboxPolicy(runtime=_runtime(runtime), **_backend(backend))
         with SandboxRunner(policy) as runner:
             result = runner.run(request)
@@ -155,14 +176,14 @@ def _request(**fields: object) -> EvalRequest:
 def languages(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """List the languages: image, package versions, compile command and each stage's limits."""
+    """List the languages and their images: package versions, compile command, limits."""
     from crucible_ray.catalog import languages as catalog
 
     infos = catalog(SandboxPolicy())
     if as_json:
         typer.echo(json.dumps([info.model_dump() for info in infos], indent=2))
         return
-    table = Table("language", "image", "versions", "compile (memory, processes, time)",
+    table = Table("image", "language", "digest", "versions", "compile (memory, processes, time)",
                   "run (memory, processes, CPU, time)")  # fmt: skip
     for info in infos:
         versions = ", ".join(f"{k} {v}" for k, v in (info.versions or {}).items()) or "unknown here"
@@ -170,7 +191,8 @@ def languages(
         compiled = "-" if stage is None else (
             f"{stage.memory_mb} MiB, {stage.pids_limit}, {stage.timeout_s:g} s"
         )  # fmt: skip
-        table.add_row(info.name, info.image, versions, compiled,
+        language = info.language if info.default else f"{info.language} (variant)"
+        table.add_row(info.name, language, info.image, versions, compiled,
                       f"{run_.memory_mb} MiB, {run_.pids_limit}, {run_.cpus:g}, "
                       f"{run_.timeout_s:g} s (max {run_.max_timeout_s:g})")  # fmt: skip
     Console().print(table)

@@ -8,6 +8,7 @@ import typer
 
 from crucible_ray.cli.common import (
     FileArg,
+    ImageOpt,
     LanguageOpt,
     ResultJsonOpt,
     StdinOpt,
@@ -27,6 +28,7 @@ TokenOpt = Annotated[
 def eval_(
     file: FileArg,
     language: LanguageOpt = None,
+    image: ImageOpt = None,
     stdin: StdinOpt = None,
     timeout: TimeoutOpt = None,
     as_json: ResultJsonOpt = False,
@@ -42,9 +44,10 @@ def eval_(
     3 when the server cannot take it before the deadline, 4 when authentication fails."""
     from crucible_ray.client import Client
 
-    code, language, stdin_text = read_program(file, language, stdin)
+    code, language, stdin_text = read_program(file, language, stdin, image)
     with reported_errors(), Client(url, token, deadline_s=deadline) as client:
-        result = client.evaluate(code, language=language, stdin=stdin_text, timeout_s=timeout)
+        result = client.evaluate(code, language=language, image=image, stdin=stdin_text,
+                                 timeout_s=timeout)  # fmt: skip
     print_result(result, as_json)
 
 

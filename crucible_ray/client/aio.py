@@ -45,10 +45,10 @@ class AsyncClient(ClientBase):
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    async def evaluate(self, code: str, *, language: str = "python", stdin: str = "",
-                       timeout_s: float | None = None,
+    async def evaluate(self, code: str, *, language: str = "python", image: str | None = None,
+                       stdin: str = "", timeout_s: float | None = None,
                        metadata: dict[str, Any] | None = None) -> EvalResult:  # fmt: skip
-        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        body = protocol.body(code, language, stdin, timeout_s, metadata, image)
         retrier = self._retrier()
         answer = await self._send("POST", "/api/eval", retrier, body=body,
                                   params={"wait": "true"},
@@ -58,10 +58,10 @@ class AsyncClient(ClientBase):
             return result
         return await self._final(result.id, retrier)
 
-    async def submit(self, code: str, *, language: str = "python", stdin: str = "",
-                     timeout_s: float | None = None,
+    async def submit(self, code: str, *, language: str = "python", image: str | None = None,
+                     stdin: str = "", timeout_s: float | None = None,
                      metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
-        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        body = protocol.body(code, language, stdin, timeout_s, metadata, image)
         answer = await self._send("POST", "/api/eval", self._retrier(), body=body,
                                   key=protocol.new_key())  # fmt: skip
         return answer.json()["id"]

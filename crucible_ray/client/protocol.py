@@ -43,9 +43,9 @@ def headers(config: ClientConfig) -> dict[str, str]:
 
 
 def body(code: str, language: str, stdin: str, timeout_s: float | None,
-         metadata: dict[str, Any] | None) -> dict[str, Any]:  # fmt: skip
-    item = {"code": code, "language": language, "stdin": stdin, "timeout_s": timeout_s,
-            "metadata": metadata}  # fmt: skip
+         metadata: dict[str, Any] | None, image: str | None = None) -> dict[str, Any]:  # fmt: skip
+    item = {"code": code, "language": language, "image": image, "stdin": stdin,
+            "timeout_s": timeout_s, "metadata": metadata}  # fmt: skip
     return submission(item).model_dump(mode="json", exclude_none=True)
 
 

@@ -57,11 +57,11 @@ class Client(ClientBase):
 
     # single evaluations ----------------------------------------------------------------------
 
-    def evaluate(self, code: str, *, language: str = "python", stdin: str = "",
-                 timeout_s: float | None = None,
+    def evaluate(self, code: str, *, language: str = "python", image: str | None = None,
+                 stdin: str = "", timeout_s: float | None = None,
                  metadata: dict[str, Any] | None = None) -> EvalResult:  # fmt: skip
         """Run one program and return its final result."""
-        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        body = protocol.body(code, language, stdin, timeout_s, metadata, image)
         retrier = self._retrier()
         answer = self._send("POST", "/api/eval", retrier, body=body, params={"wait": "true"},
                             key=protocol.new_key())  # fmt: skip
@@ -70,11 +70,11 @@ class Client(ClientBase):
             return result
         return self._final(result.id, retrier)
 
-    def submit(self, code: str, *, language: str = "python", stdin: str = "",
-               timeout_s: float | None = None,
+    def submit(self, code: str, *, language: str = "python", image: str | None = None,
+               stdin: str = "", timeout_s: float | None = None,
                metadata: dict[str, Any] | None = None) -> str:  # fmt: skip
         """Queue one program; returns its id at once."""
-        body = protocol.body(code, language, stdin, timeout_s, metadata)
+        body = protocol.body(code, language, stdin, timeout_s, metadata, image)
         answer = self._send("POST", "/api/eval", self._retrier(), body=body, key=protocol.new_key())
         return answer.json()["id"]
 

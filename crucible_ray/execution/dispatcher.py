@@ -28,13 +28,18 @@ from pydantic import ValidationError
 from ray.exceptions import RayActorError, RayTaskError
 
 from crucible_ray.audit import audit_evaluation, audit_to_file
-from crucible_ray.errors import InvalidRequest, SandboxStartFailed, SandboxUnavailable
+from crucible_ray.errors import (
+    ImageMissing,
+    InvalidRequest,
+    SandboxStartFailed,
+    SandboxUnavailable,
+)
 from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.execution.recorder import ResultRecorder
-from crucible_ray.languages import get_language
+from crucible_ray.languages import IMAGES
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.topology import executor_actor_options
@@ -51,6 +56,7 @@ class Job:
     eval_id: str
     request: dict[str, Any] | None
     language: str
+    image: str
     timeout_s: float
     queued_at: float = field(default_factory=time.monotonic)
     admitted_at: float = field(default_factory=time.monotonic)
@@ -110,7 +116,7 @@ class Dispatcher:
             return {"accepted": True, "duplicate": True}
         try:
             parsed = EvalRequest.model_validate(request)
-            _, _, timeout_s = self.policy.resolve(parsed)
+            spec, _, timeout_s = self.policy.resolve(parsed)
         except ValidationError as exc:
             first = exc.errors()[0]
             field_name = ".".join(str(p) for p in first["loc"]) or None
@@ -133,7 +139,8 @@ class Dispatcher:
                 f"{self.config.admission_limit})",
                 retry_after_s=self._retry_after_s(),
             )
-        job = Job(eval_id, parsed.model_dump(), parsed.language, timeout_s, context=context or {})
+        job = Job(eval_id, parsed.model_dump(), parsed.language, spec.name, timeout_s,
+                  context=context or {})  # fmt: skip
         self._jobs[eval_id] = job
         self._queue.append(eval_id)
         self.counters["admitted"] += 1
@@ -248,7 +255,7 @@ class Dispatcher:
     async def _run(self, executor: Executor, job: Job) -> None:
         ref = executor.handle.run.remote(job.eval_id, job.request)
         # The run's time, a compiled language's compile stage, and the call's own slack.
-        limit_s = job.timeout_s + get_language(job.language).compile_time_s
+        limit_s = job.timeout_s + IMAGES[job.image].compile_time_s
         limit_s += self.config.executor_call_slack_s
         try:
             result = await asyncio.wait_for(ref, limit_s)
@@ -257,6 +264,9 @@ class Dispatcher:
             if isinstance(exc.cause, SandboxStartFailed):  # this once; the node still works
                 log.warning("evaluation %s: %s", job.eval_id, exc.cause)
                 self._retry_or_fail(job, Reason.SANDBOX_START_FAILED)
+            elif isinstance(exc.cause, ImageMissing):  # one image: the executor runs the rest
+                log.error("evaluation %s: %s", job.eval_id, exc.cause)
+                self._finish(job, self._result(job, EvalStatus.ERROR, Reason.IMAGE_UNAVAILABLE))
             elif isinstance(exc.cause, SandboxUnavailable):  # that node cannot run sandboxes
                 self._lose(executor, f"sandboxes unavailable on its node: {exc.cause}")
                 self._retry_or_fail(job, Reason.EXECUTOR_CANNOT_RUN_SANDBOXES)
@@ -308,7 +318,7 @@ class Dispatcher:
 
     def _result(self, job: Job, status: EvalStatus, reason: Reason | None = None) -> dict[str, Any]:
         final = {"finished_at": utcnow()} if status.is_final else {}
-        return EvalResult(id=job.eval_id, status=status, language=job.language,
+        return EvalResult(id=job.eval_id, status=status, language=job.language, image=job.image,
                           created_at=job.created_at, **error_fields(reason),
                           **final).model_dump(mode="json")  # fmt: skip
 

@@ -64,7 +64,8 @@ class ExecutorActor:
         if eval_id in self._precancelled:
             self._precancelled.discard(eval_id)
             cancelled = EvalResult(id=eval_id, status=EvalStatus.CANCELLED,
-                                   language=parsed.language, finished_at=utcnow())  # fmt: skip
+                                   language=parsed.language, image=parsed.image,
+                                   finished_at=utcnow())  # fmt: skip
             return cancelled.model_dump(mode="json")
         self._running += 1
         self._telemetry.running(+1)

@@ -77,6 +77,7 @@ def image_inputs(spec: LanguageSpec) -> dict[str, object]:
         "launcher_sha256": hashlib.sha256(launcher_bytes(spec)).hexdigest(),
         "build_steps": list(spec.build_steps),
         "strip": list(STRIP_PATHS),
+        **({"purge": sorted(spec.purge_packages)} if spec.purge_packages else {}),
     }
 
 
@@ -110,11 +111,14 @@ def debootstrap_rootfs(
     mirror = mirror or os.environ.get("CRUCIBLE_DEBIAN_MIRROR", DEFAULT_MIRROR)
     DEBOOTSTRAP_CACHE.mkdir(parents=True, exist_ok=True)
     log(f"{image_tag(spec)}: debootstrap {DEBIAN_SUITE} + {' '.join(spec.packages)}")
-    # One debootstrap of a language at a time (both backends build it): two fetching the same
-    # packages into one cache at once have failed; the second then finds them cached.
+    # A cache of its own per image, and one debootstrap of it at a time (both backends build
+    # it): two debootstraps fetching the same package into one cache at once fail ("Validating
+    # bsdutils"), and every image shares the base packages. The second then finds them cached.
+    cache = DEBOOTSTRAP_CACHE / spec.name
+    cache.mkdir(exist_ok=True)
     with open(DEBOOTSTRAP_CACHE / f".{spec.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        done = _debootstrap(spec, rootfs, mirror)
+        done = _debootstrap(spec, rootfs, mirror, cache)
     if done.returncode != 0:  # why: its output, and its log's dpkg errors (a missing package)
         lines = done.stdout.decode(errors="replace").strip().splitlines()[-2:]
         log_file = rootfs / "debootstrap" / "debootstrap.log"
@@ -122,6 +126,8 @@ def debootstrap_rootfs(
             lines += [line.strip() for line in log_file.read_text(errors="replace").splitlines()
                       if "depends on" in line or "not installed" in line][-2:]  # fmt: skip
         raise ImageMissing(f"debootstrap failed (exit {done.returncode}): {' | '.join(lines)}")
+    if spec.purge_packages:  # before the steps and the versions: as if never installed
+        _purge(rootfs, spec)
     for step in spec.build_steps:  # in the image's own root, with its own tools
         log(f"{image_tag(spec)}: {step}")
         env = {"PATH": "/usr/bin:/bin", "HOME": "/root", "LANG": "C.UTF-8"}
@@ -152,13 +158,24 @@ def _record_versions(rootfs: Path, spec: LanguageSpec) -> None:
 _CHROOT = shutil.which("chroot", path="/usr/sbin:/usr/bin:/sbin:/bin") or "chroot"
 
 
-def _debootstrap(spec: LanguageSpec, rootfs: Path, mirror: str) -> subprocess.CompletedProcess:
+def _purge(rootfs: Path, spec: LanguageSpec) -> None:
+    env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8"}
+    purge = [_CHROOT, str(rootfs), "dpkg", "--purge", "--force-depends", *spec.purge_packages]
+    ran = subprocess.run(purge, capture_output=True, text=True, env=env)
+    if ran.returncode != 0:
+        raise ImageMissing(f"purging packages from the {spec.name} root failed: "
+                           f"{ran.stderr.strip()[-300:]}")  # fmt: skip
+
+
+def _debootstrap(
+    spec: LanguageSpec, rootfs: Path, mirror: str, cache: Path
+) -> subprocess.CompletedProcess:
     return subprocess.run(
         [
             "debootstrap",
             "--variant=minbase",
             f"--include={','.join(spec.packages)}",
-            f"--cache-dir={DEBOOTSTRAP_CACHE}",
+            f"--cache-dir={cache}",
             DEBIAN_SUITE,
             str(rootfs),
             mirror,

@@ -20,7 +20,7 @@ from crucible_ray.errors import (
     SandboxFault,
     SandboxStartFailed,
 )
-from crucible_ray.languages import LANGUAGES, LanguageSpec, get_language
+from crucible_ray.languages import IMAGES, LanguageSpec
 from crucible_ray.models import (
     CompileResult,
     EvalRequest,
@@ -63,10 +63,10 @@ class SandboxRunner:
     """Runs untrusted programs, each in a fresh hardened sandbox of this machine's backend
     (``backend``, or the one ``policy.backend`` names).
 
-    ``warm`` boots that many sandboxes per language ahead of demand (an int for every language,
-    or a mapping per language); ``boot_workers`` bounds how many boot at once (each boot costs
-    ~0.3 CPU-seconds under gVisor, so more than the cores only adds contention). Thread-safe:
-    ``run`` may be called from many threads.
+    ``warm`` boots that many sandboxes per image ahead of demand (an int for every image, or a
+    mapping by image name: a language's default image is named after it); ``boot_workers``
+    bounds how many boot at once (each boot costs ~0.3 CPU-seconds under gVisor, so more than
+    the cores only adds contention). Thread-safe: ``run`` may be called from many threads.
     """
 
     def __init__(
@@ -84,7 +84,7 @@ class SandboxRunner:
         self.backend = backend or backend_for(self.policy)
         self.owner = owner_token()
         self.work_dir = sandboxes_dir(state_dir) / self.owner  # default: CRUCIBLE_STATE_DIR
-        self._warm = dict.fromkeys(LANGUAGES, warm) if isinstance(warm, int) else dict(warm)
+        self._warm = dict.fromkeys(IMAGES, warm) if isinstance(warm, int) else dict(warm)
         self._pools: dict[str, WarmPool] = {}
         self._images: dict[str, str] = {}
         self._runtime: str | None = None  # what check() found, recorded in results
@@ -102,7 +102,7 @@ class SandboxRunner:
         self.work_dir.mkdir(mode=0o711, parents=True, exist_ok=True)
         for language, size in self._warm.items():
             if size > 0:
-                spec = get_language(language)
+                spec = IMAGES[language]
                 self._pools[language] = WarmPool(
                     size, partial(self._prepare, spec), self.backend.destroy, self._refill
                 )
@@ -143,8 +143,9 @@ class SandboxRunner:
         eval_id = eval_id or new_eval_id()
         spec, _, timeout_s = self.policy.resolve(request)
         self.backend.maintain()
-        result = EvalResult(id=eval_id, status=EvalStatus.RUNNING, language=spec.name,
-                            runtime=self._runtime, backend=self.backend.name)  # fmt: skip
+        result = EvalResult(id=eval_id, status=EvalStatus.RUNNING, language=spec.language,
+                            image=spec.name, runtime=self._runtime,
+                            backend=self.backend.name)  # fmt: skip
         program = Program(request.code.encode(), request.stdin.encode(), timeout_s)
         with self._lock:
             self._active[eval_id] = None

@@ -38,6 +38,7 @@ _RESULT_FIELDS = (
     "duration_ms",
     "runtime",
     "backend",
+    "image",
     "finished_at",
     "error",
     "error_code",
@@ -50,6 +51,7 @@ class NewEvaluation:
     user: str
     code: str
     language: str
+    image: str | None = None
     warnings: list[str] = field(default_factory=list)
     metadata: dict[str, Any] | None = None
     batch_id: str | None = None
@@ -64,6 +66,7 @@ class NewEvaluation:
             batch_index=self.batch_index,
             status=EvalStatus.QUEUED.value,
             language=self.language,
+            image=self.image,
             created_at=now,
             warnings=list(self.warnings),
             code_sha256=hashlib.sha256(self.code.encode()).hexdigest(),
@@ -236,6 +239,7 @@ def _result(row: Evaluation) -> EvalResult:
         id=row.id,
         status=EvalStatus(row.status),
         language=row.language,
+        image=row.image,
         exit_code=row.exit_code,
         stdout=row.stdout,
         stderr=row.stderr,

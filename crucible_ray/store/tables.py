@@ -22,6 +22,7 @@ class Evaluation(Base):
     batch_index: Mapped[int | None] = mapped_column(Integer)  # position in its batch
     status: Mapped[str] = mapped_column(String(16), index=True)
     language: Mapped[str] = mapped_column(String(32))
+    image: Mapped[str | None] = mapped_column(String(64))  # the sandbox image (None: before it)
     code_sha256: Mapped[str] = mapped_column(String(64))
     # The digest of the whole request that created it (an Idempotency-Key replay must match).
     request_sha256: Mapped[str | None] = mapped_column(String(64))

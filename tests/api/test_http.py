@@ -81,6 +81,25 @@ def test_languages_are_listed_to_users_with_a_compile_error_of_their_own(http, a
     assert alice.get(f"/api/eval/{result['id']}").json()["compile"] == result["compile"]  # stored
 
 
+def test_a_request_names_the_science_image_and_its_result_says_so(as_user):
+    alice = as_user()
+    listed = {item["name"]: item for item in alice.get("/api/languages").json()}
+    science = listed["python-science"]
+    assert (science["language"], science["default"], listed["python"]["default"]) == (
+        "python", False, True)  # fmt: skip
+    assert science["run"]["memory_mb"] == 512 and "python3-pandas" in science["packages"]
+    code = "import numpy, pandas\nprint(int(pandas.Series(numpy.arange(4)).sum()))"
+    answer = alice.post("/api/eval?wait=true", json={"code": code, "image": "python-science",
+                                                      "timeout_s": 40})  # fmt: skip
+    result = answer.json()
+    assert (result["status"], result["stdout"]) == ("succeeded", "6\n"), result
+    assert (result["language"], result["image"]) == ("python", "python-science")
+    assert alice.get(f"/api/eval/{result['id']}").json()["image"] == "python-science"  # stored
+    plain = alice.post("/api/eval?wait=true", json={"code": code}).json()
+    assert (plain["status"], plain["image"]) == ("failed", "python")
+    assert "No module named 'numpy'" in plain["stderr"]
+
+
 def test_oversized_code_and_body_get_413(as_user):
     client = as_user()
     assert client.post("/api/eval", json={"code": "#" * 100_001}).status_code == 413
@@ -98,6 +117,8 @@ def test_oversized_code_and_body_get_413(as_user):
         ({"code": ""}, "code"),
         ({"code": "print(1)", "metadata": {"x": "y" * 5000}}, "metadata"),
         ({"code": "print(1)", "unknown": 1}, "unknown"),
+        ({"code": "print(1)", "language": "go", "image": "python-science"}, "image"),
+        ({"code": "print(1)", "image": "python-nope"}, "image"),
     ],
 )
 def test_validation_errors_get_422_naming_the_field(as_user, body, field):

@@ -95,6 +95,10 @@ def test_languages_and_a_compiled_program_with_its_compile_stage(client_for):
     fine = client.evaluate('#include <stdio.h>\nint main(void) { puts("ok"); }', language="c")
     assert fine.status is EvalStatus.SUCCEEDED and fine.stdout == "ok\n"
     assert fine.compile.status == "ok" and fine.compile.duration_ms > 0
+    assert not languages["python-science"].default
+    science = client.evaluate("import sympy\nprint(sympy.sqrt(8))", image="python-science")
+    assert (science.status, science.stdout, science.image) == (
+        EvalStatus.SUCCEEDED, "2*sqrt(2)\n", "python-science")  # fmt: skip
 
 
 def test_submit_wait_cancel(client_for):

@@ -8,6 +8,8 @@ import pytest
 import ray
 
 from crucible_ray import EvalRequest, InvalidRequest, NoExecutors, Overloaded
+from crucible_ray.images.local import image_path
+from crucible_ray.languages import IMAGES
 from crucible_ray.topology import EXECUTOR_ROLE, ROLE_LABEL
 from tests.conftest import live_sandboxes, wait_for
 
@@ -127,3 +129,23 @@ def test_fail_secure_when_executors_cannot_run_sandboxes(make_client):
     ):
         client.submit(EvalRequest(code="print(1)"))
     assert "seccomp" in client.stats()["last_start_error"]  # the why, for operators only
+
+
+def test_a_missing_image_fails_its_own_evaluations_and_nothing_else(make_client, sandbox_backend):
+    """One image not built (or altered) on the executors' node: its evaluations end as
+    ``image_unavailable``; the executor is not lost and runs every other image."""
+    assert sandbox_backend.name == "runsc"  # auto's choice here; its root images are files
+    built = image_path(IMAGES["python-science"])
+    aside = built.with_name(built.name + ".aside")
+    built.rename(aside)  # the fresh executor below verifies images anew: it finds none
+    try:
+        client = make_client(slots_per_actor=1, min_actors=1, max_actors=1)
+        missing = client.run(EvalRequest(code="import numpy", image="python-science"))
+        assert (missing.status, missing.error_code) == ("error", "image_unavailable"), missing
+        assert (missing.language, missing.image) == ("python", "python-science")
+        assert "/" not in (missing.error or "")  # a fixed sentence, never a path
+        assert client.run(EvalRequest(code="print(1)")).stdout == "1\n"
+        counters = client.stats()["counters"]
+        assert counters.get("executors_lost", 0) == 0 and counters.get("retried", 0) == 0
+    finally:
+        aside.rename(built)

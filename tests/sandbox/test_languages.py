@@ -61,6 +61,22 @@ SPIN = {
     "java": "public class Main { public static void main(String[] a) { while (true) {} } }",
 }
 
+# 200 threads, each blocked for 10 s: far over the run's process limit (C and C++ have theirs in
+# test_native.py). Each prints "200" only if every thread started.
+THREAD_BOMB = {
+    "go": 'package main\nimport ("fmt";"syscall")\nfunc main() { for i := 0; i < 200; i++ {'
+    " go func() { ts := syscall.Timespec{Sec: 10}; syscall.Nanosleep(&ts, nil) }() };"
+    " ts := syscall.Timespec{Sec: 2}; syscall.Nanosleep(&ts, nil); fmt.Println(200) }",
+    "rust": "fn main() { for n in 0..200 { if std::thread::Builder::new().spawn(||"
+    " std::thread::sleep(std::time::Duration::from_secs(10))).is_err() {"
+    ' println!("stopped at {}", n); std::process::exit(4); } } println!("200"); }',
+    "java": "public class Main { public static void main(String[] a) { int n = 0; try {"
+    " for (; n < 200; n++) { Thread t = new Thread(() -> { try { Thread.sleep(10000); }"
+    " catch (InterruptedException e) { } }); t.setDaemon(true); t.start(); } }"
+    ' catch (Throwable e) { System.out.println("stopped at " + n); System.exit(4); }'
+    " System.out.println(n); } }",
+}
+
 
 @pytest.fixture(params=sorted(ECHO))
 def language(request) -> str:
@@ -100,3 +116,11 @@ def test_memory_is_exhausted_at_the_run_stage_limit(runner, language):
 def test_an_endless_loop_times_out(runner, language):
     result = run(runner, language, SPIN[language], timeout_s=2)
     assert result.status == "timed_out" and result.exit_code is None, result
+
+
+@pytest.mark.parametrize("bomb_language", sorted(THREAD_BOMB))
+def test_a_thread_bomb_stops_at_the_process_limit(runner, bomb_language):
+    result = run(runner, bomb_language, THREAD_BOMB[bomb_language], timeout_s=20)
+    assert result.status == "failed", result  # not timed_out: stopped, not left to hang
+    assert result.exit_code not in (0, None) and "200" not in result.stdout, result
+    assert result.compile.status == "ok"

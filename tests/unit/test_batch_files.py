@@ -26,8 +26,8 @@ def test_json_lines_errors_carry_line_numbers(tmp_path):
     assert "JSON object" in lines[3].error
     assert lines[4].error.startswith("extra:")
     assert "not valid JSON" in lines[5].error
-    assert lines[6].item.request() == {"code": "2", "language": "python", "stdin": "",
-                                       "timeout_s": None}  # fmt: skip
+    assert lines[6].item.request() == {"code": "2", "language": "python", "image": None,
+                                       "stdin": "", "timeout_s": None}  # fmt: skip
     assert count_items(source) == 7
 
 

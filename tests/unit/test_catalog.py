@@ -7,14 +7,18 @@ import json
 from crucible_ray.catalog import language_info, languages
 from crucible_ray.images.local import image_path
 from crucible_ray.images.rootfs import VERSIONS_FILE
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import IMAGES, LANGUAGES
 from crucible_ray.policy import SandboxPolicy
 
 
 def test_the_run_limits_are_the_policys_and_the_compile_stage_the_languages(tmp_path):
     policy = SandboxPolicy(memory_mb=256, cpus=1.0, pids_limit=20)
     listed = {info.name: info for info in languages(policy, images_root=tmp_path)}
-    assert set(listed) == set(LANGUAGES)
+    assert set(listed) == set(IMAGES)
+    assert {n for n, i in listed.items() if i.default} == set(LANGUAGES)
+    science = listed["python-science"]
+    assert (science.language, science.default, science.run.memory_mb) == ("python", False, 512)
+    assert "python3-numpy" in science.packages and "numpy" in science.summary
     go, stage = listed["go"], LANGUAGES["go"].compile
     assert (go.run.memory_mb, go.run.cpus, go.run.pids_limit) == (256, 1.0, 20)
     assert (go.compile.command, go.compile.memory_mb, go.compile.timeout_s) == (

@@ -5,7 +5,7 @@ import pytest
 from pydantic import ValidationError
 
 from crucible_ray.errors import RuntimeUnavailable
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import IMAGES, LANGUAGES
 from crucible_ray.policy import SandboxPolicy, runsc_variant
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,6 +65,9 @@ def test_language_overrides_are_validated_and_local():
     assert big.memory_mb == 512 and big.tmp_exec and base.memory_mb == 100
     # No language loosens the run's limits: a compiler's needs are its stage's (languages.py).
     assert all(base.for_language(spec.policy_overrides) is base for spec in LANGUAGES.values())
+    # One variant does, by memory alone: the scientific stack does not import in 100 MiB.
+    science = base.for_language(IMAGES["python-science"].policy_overrides)
+    assert science.model_dump() == {**base.model_dump(), "memory_mb": 512}
     with pytest.raises(ValidationError):
         base.for_language({"memory_mb": -1})
 

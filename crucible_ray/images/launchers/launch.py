@@ -11,6 +11,7 @@ import sys
 site.setquit()
 site.setcopyright()
 site.sethelper()
+sys.path.extend(sys.argv[1:])  # the image's package directories (python-science: dist-packages)
 os.write(2, b"R")
 
 
