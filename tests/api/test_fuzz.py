@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
-EXAMPLES = 200  # per operation, in each generating phase
+EXAMPLES = 120  # per operation, in each generating phase (200 took 163 s)
 
 
 @pytest.mark.timeout(1500)
@@ -36,7 +36,7 @@ def test_no_generated_request_or_call_sequence_yields_a_5xx(service, token_for, 
         ],
         capture_output=True, text=True, timeout=1400, cwd=tmp_path,  # its caches: not here
     )  # fmt: skip
-    print(f"schemathesis took {time.monotonic() - started:.0f} s")  # 163 s on 2 busy cores
+    print(f"schemathesis took {time.monotonic() - started:.0f} s")
     print(run.stdout[-3000:])  # the summary: operations, phases and cases tested
     output = run.stdout[-4000:] + run.stderr[-2000:]
     assert run.returncode == 0, output

@@ -33,7 +33,7 @@ def finish(process, timeout_s: float = 600) -> tuple[int, dict, str]:
 
 @pytest.mark.timeout(1200)  # a thousand sandboxes: ~3 minutes on two cores
 def test_a_killed_job_resumes_with_every_id_exactly_once(batch_cli, tmp_path):
-    total = 1000
+    total = 400  # enough to kill it mid-run with many in flight (1,000 took 170 s)
     source = write_lines(tmp_path / "in.jsonl", [
         {"id": f"item-{i:04d}", "code": f"print({i} * 2)", "metadata": {"n": i}}
         for i in range(total)
@@ -41,12 +41,12 @@ def test_a_killed_job_resumes_with_every_id_exactly_once(batch_cli, tmp_path):
     output = tmp_path / "out.jsonl"
 
     job = batch_cli(str(source), "-o", str(output))
-    assert wait_for(lambda: output.exists() and len(output.read_bytes().splitlines()) >= 300,
+    assert wait_for(lambda: output.exists() and len(output.read_bytes().splitlines()) >= 120,
                     timeout_s=600)  # fmt: skip
     job.send_signal(signal.SIGKILL)  # no chance to clean up
     job.wait(timeout=30)
     written_before = len(read_output(output))
-    assert 300 <= written_before < total
+    assert 120 <= written_before < total
 
     code, summary, stderr = finish(batch_cli(str(source), "-o", str(output), "--resume"))
     assert code == 0, stderr

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from crucible_ray import CrucibleError, SandboxPolicy, SandboxRunner
-from crucible_ray.languages import LANGUAGES
+from crucible_ray.languages import IMAGES
 from crucible_ray.sandbox import SandboxBackend, make_backend
 from crucible_ray.sandbox.docker import DockerBackend
 from tests.conftest import _unavailable, wait_for
@@ -40,7 +40,7 @@ def checked_backend(backend_name, request) -> str:
     backend = new_backend(backend_name, engine)
     try:
         backend.check(SandboxPolicy(backend=backend_name))
-        for spec in LANGUAGES.values():
+        for spec in IMAGES.values():
             backend.image(spec)
     except CrucibleError as exc:
         _unavailable(f"{backend_name}: {exc}")
@@ -115,10 +115,11 @@ def _kill_group(process: subprocess.Popen) -> None:
 
 
 def _started_or_gone(process: subprocess.Popen) -> bool:
-    return wait_for(lambda: _gvisor_started(process.pid) or process.poll() is not None, 30)
+    return wait_for(lambda: gvisor_sandbox_started(process.pid) or process.poll() is not None, 30)
 
 
-def _gvisor_started(pid: int) -> bool:
+def gvisor_sandbox_started(pid: int) -> bool:
+    """Whether ``runsc`` (pid) has a child: its sandbox, started and not yet gone."""
     # Any of the Go process's threads may have forked the sandbox: a thread's `children` file
     # lists only the children that thread made (the main thread's alone was a flaky check).
     for children in Path(f"/proc/{pid}/task").glob("*/children"):

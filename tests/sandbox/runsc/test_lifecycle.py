@@ -17,6 +17,7 @@ from crucible_ray.sandbox.backend import BackendFailed, Program
 from crucible_ray.sandbox.runsc import cgroups
 from crucible_ray.sandbox.runsc.backend import RunscBackend
 from tests.conftest import wait_for
+from tests.sandbox.conftest import gvisor_sandbox_started
 from tests.sandbox.runsc.conftest import DEAD_OWNER, POLICY, PY, run
 
 
@@ -45,7 +46,6 @@ def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(
     dead = tmp_path / "sandboxes" / DEAD_OWNER
     dead.mkdir(parents=True)
     sandbox = backend.prepare(PY, POLICY, backend.image(PY), dead, DEAD_OWNER)
-    children = Path(f"/proc/{other.pid}/task/{other.pid}/children")
     assert backend.orphans(tmp_path / "sandboxes") == 1
     assert sandbox.process.poll() is None  # counting touches nothing
     assert backend.sweep(tmp_path / "sandboxes") == 1
@@ -56,7 +56,7 @@ def test_sweep_kills_a_dead_owners_sandbox_never_another_gvisor_users(
                 cgroups.owner_key(DEAD_OWNER)).exists()  # fmt: skip
     assert backend.sweep(tmp_path / "sandboxes") == 0  # idempotent
     assert other.poll() is None, "the sweep killed another user's gVisor sandbox"
-    assert children.read_text().split(), "the sweep killed another user's gVisor sandbox"
+    assert gvisor_sandbox_started(other.pid), "the sweep killed another user's gVisor sandbox"
 
 
 def test_sweep_leaves_a_live_owners_sandbox(backend, owner_dir):
