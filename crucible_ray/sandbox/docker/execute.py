@@ -15,7 +15,8 @@ from crucible_ray.errors import EngineInterrupted, SandboxFault
 from crucible_ray.languages import CompileStage
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM
 from crucible_ray.sandbox import stages
-from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program
+from crucible_ray.sandbox.backend import Outcome, Program
+from crucible_ray.sandbox.compiling import compile_then_lower
 from crucible_ray.sandbox.docker.container import DockerSandbox
 from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, Engine
 from crucible_ray.sandbox.docker.frames import STDERR, STDOUT
@@ -98,34 +99,17 @@ def _compile(
     oom: OomWatch | None,
 ) -> stages.CompileOutcome | Outcome:
     """The compile stage, then the run's limits in place; an Outcome if it ends here."""
-    channel = _StageChannel(sandbox)
-    try:
-        compiled = stages.run_compile(channel, program.code, stage,
-                                      time.monotonic() + stage.timeout_s,
-                                      lambda: _oom_killed(sandbox, oom))  # fmt: skip
-    except stages.CompileLost as exc:
-        what = "during the compile stage" if exc.received else "before the program started"
-        raise SandboxFault(f"sandbox died {what}") from None
-    if not compiled.succeeded:
-        sandbox.kill()
-        return Outcome.ended_in_compile(compiled)
-    if len(cgroup) < 3:  # never run the program with the compiler's limits
-        sandbox.kill()
-        raise BackendFailed("the container's cgroups were not found", transient=False)
+
+    def reset_output(limit: int) -> None:
+        sandbox.reader.streams[STDOUT] = CappedStream(limit)
+        sandbox.reader.streams[STDERR] = CappedStream(limit + 1)  # + the "G" ack
+
     headroom = GVISOR_HOST_PIDS_HEADROOM if sandbox.policy.runtime == "runsc" else 0
-    try:
-        stages.lower_limits(cgroup, sandbox.policy, headroom)
-    except stages.RunDoesNotFit:
-        sandbox.kill()
-        return Outcome.ended_in_compile(compiled, oom_killed=True)
-    except OSError as exc:
-        sandbox.kill()
-        raise BackendFailed(f"could not lower the sandbox's limits ({exc.strerror})",
-                            transient=False) from exc  # fmt: skip
-    limit = sandbox.policy.output_limit_bytes
-    sandbox.reader.streams[STDOUT] = CappedStream(limit)
-    sandbox.reader.streams[STDERR] = CappedStream(limit + 1)  # + the "G" ack
-    return compiled
+    return compile_then_lower(
+        _StageChannel(sandbox), program.code, stage, sandbox.policy,
+        oom_fired=lambda: _oom_killed(sandbox, oom), kill=sandbox.kill, cgroup=cgroup,
+        pids_headroom=headroom, reset_output=reset_output,
+    )  # fmt: skip
 
 
 def _oom_killed(sandbox: DockerSandbox, oom: OomWatch | None) -> bool:

@@ -30,6 +30,7 @@ from crucible_ray.sandbox.backend import (
     Sandbox,
     SandboxBackend,
 )
+from crucible_ray.sandbox.compiling import compile_then_lower
 from crucible_ray.sandbox.oom import OomWatch
 from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.bundle import bundle_config
@@ -194,35 +195,18 @@ class RunscBackend(SandboxBackend):
     def _compile(self, sandbox: RunscSandbox, stage: CompileStage, program: Program,
                  oom: OomWatch) -> stages.CompileOutcome | Outcome:  # fmt: skip
         """The compile stage, then the run's limits in place; an Outcome if it ends here."""
-        deadline = time.monotonic() + stage.timeout_s
-        try:
-            compiled = stages.run_compile(
-                sandbox.channel,
-                program.code,
-                stage,
-                deadline,
-                lambda: oom.fired or sandbox.cgroup.oom_kills() > 0,
-            )
-        except stages.CompileLost as exc:
-            if not exc.received:
-                raise SandboxFault("sandbox died before the program started") from None
-            raise SandboxFault("sandbox died during the compile stage") from None
-        if compiled.succeeded:
-            try:
-                stages.lower_limits(sandbox.cgroup.dirs(), sandbox.policy,
-                                    GVISOR_HOST_PIDS_HEADROOM)  # fmt: skip
-            except stages.RunDoesNotFit:
-                sandbox.kill()
-                return Outcome.ended_in_compile(compiled, oom_killed=True)
-            except OSError as exc:  # never run the program with the compiler's limits
-                sandbox.kill()
-                raise BackendFailed(f"could not lower the sandbox's limits ({exc.strerror})",
-                                    transient=False) from exc  # fmt: skip
-            sandbox.channel.stdout = CappedStream(sandbox.policy.output_limit_bytes)
-            sandbox.channel.stderr = CappedStream(sandbox.policy.output_limit_bytes + 1)
-            return compiled
-        sandbox.kill()
-        return Outcome.ended_in_compile(compiled)
+        channel = sandbox.channel
+
+        def reset_output(limit: int) -> None:
+            channel.stdout = CappedStream(limit)
+            channel.stderr = CappedStream(limit + 1)  # + the "G" ack
+
+        return compile_then_lower(
+            channel, program.code, stage, sandbox.policy,
+            oom_fired=lambda: oom.fired or sandbox.cgroup.oom_kills() > 0, kill=sandbox.kill,
+            cgroup=sandbox.cgroup.dirs(), pids_headroom=GVISOR_HOST_PIDS_HEADROOM,
+            reset_output=reset_output,
+        )  # fmt: skip
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, RunscSandbox)
