@@ -1,6 +1,6 @@
-"""Batch input: JSON Lines or Parquet rows of ``{"id", "code", "language", "stdin"?,
-"timeout_s"?, "metadata"?}``, read lazily (memory stays flat whatever the file size); a bad
-line becomes an error with its line number instead of stopping the job."""
+"""Batch input: JSON Lines or Parquet rows of ``{"id", "code", "language", "image"?,
+"stdin"?, "timeout_s"?, "metadata"?}``, read lazily (memory stays flat whatever the file
+size); a bad line becomes an error with its line number instead of stopping the job."""
 
 from __future__ import annotations
 
