@@ -361,6 +361,16 @@ def get_language(name: str) -> LanguageSpec:
         ) from None
 
 
+def image_named(name: str) -> LanguageSpec:
+    """The image ``name`` (a language's default or a variant), for commands that build and list
+    images. Raises UnsupportedLanguage naming the known ones."""
+    try:
+        return IMAGES[name]
+    except KeyError:
+        raise UnsupportedLanguage(f"unknown image {name!r}; use one of {', '.join(IMAGES)}",
+                                  field="image") from None  # fmt: skip
+
+
 def get_image(language: str, image: str | None = None) -> LanguageSpec:
     """The image a request names (``None``: the language's default), checked against its
     language. Raises UnsupportedLanguage naming the field at fault."""

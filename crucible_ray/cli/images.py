@@ -15,11 +15,10 @@ from rich.table import Table
 
 from crucible_ray.catalog import image_versions
 from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
-from crucible_ray.errors import UnsupportedLanguage
 from crucible_ray.images.build import build_image, image_present, list_images
 from crucible_ray.images.local import build_local_image, local_image_present
 from crucible_ray.images.rootfs import built_rootfs
-from crucible_ray.languages import IMAGES, LanguageSpec
+from crucible_ray.languages import IMAGES, LanguageSpec, image_named
 from crucible_ray.sandbox.docker.engine import Engine
 
 app = typer.Typer(help="Build and list the sandbox images (built offline from Debian).",
@@ -61,12 +60,6 @@ def _build_language(api: docker.APIClient | None, runsc: bool, spec: LanguageSpe
             build_local_image(spec, force=True, rootfs=rootfs, log=log)
 
 
-def image_spec(name: str) -> LanguageSpec:
-    if name not in IMAGES:
-        raise UnsupportedLanguage(f"unknown image {name!r}; use one of {', '.join(IMAGES)}")
-    return IMAGES[name]
-
-
 @app.command("build")
 def build(
     language: LanguageOpt = None,
@@ -80,7 +73,7 @@ def build(
         err_console.print(f"unknown backend {backend!r}: use docker or runsc")
         raise typer.Exit(EXIT_USAGE)
     with reported_errors():
-        specs = [image_spec(name) for name in language] if language else list(IMAGES.values())
+        specs = [image_named(name) for name in language] if language else list(IMAGES.values())
         build_images((backend,) if backend else BUILDERS, specs, force=force,
                      log=lambda line: typer.echo(line, err=True))  # fmt: skip
 

@@ -23,7 +23,7 @@ from crucible_ray.cli.common import (
     read_program,
     reported_errors,
 )
-from crucible_ray.languages import IMAGES
+from crucible_ray.languages import IMAGES, image_named
 from crucible_ray.models import EvalRequest
 from crucible_ray.policy import Runtime, SandboxPolicy
 
@@ -42,7 +42,7 @@ def setup(
 
     Safe to run again: it only does what is missing."""
     from crucible_ray import host
-    from crucible_ray.cli.images import BUILDERS, build_images, image_spec
+    from crucible_ray.cli.images import BUILDERS, build_images
     from crucible_ray.images import background
 
     try:
@@ -53,7 +53,7 @@ def setup(
         raise typer.Exit(EXIT_FAILED) from None
     err_console.print(f"docker engine {state}; gVisor {host.runsc_version()} registered")
     with reported_errors():
-        first = [image_spec(name) for name in now] if now else list(IMAGES.values())
+        first = [image_named(name) for name in now] if now else list(IMAGES.values())
         build_images(BUILDERS, first, log=lambda line: err_console.print(line))
     later = [name for name in IMAGES if now and name not in now]
     if later:
