@@ -1,0 +1,1 @@
+"""Judging: test cases, comparison, verdicts."""
