@@ -33,6 +33,7 @@ from crucible_ray.errors import (
     ServiceUnavailable,
     UnsupportedLanguage,
 )
+from crucible_ray.judge import CompareSpec, JudgeRequest, JudgeResult, Verdict
 from crucible_ray.languages import LANGUAGES
 from crucible_ray.models import CompileResult, EvalRequest, EvalResult, EvalStatus, LanguageInfo
 from crucible_ray.policy import SandboxPolicy
@@ -44,6 +45,7 @@ __all__ = [
     "AuthenticationError",
     "Client",
     "ClientConfig",
+    "CompareSpec",
     "CompileResult",
     "CrucibleError",
     "DeadlineExceeded",
@@ -53,6 +55,8 @@ __all__ = [
     "EvalStatus",
     "ImageMissing",
     "InvalidRequest",
+    "JudgeRequest",
+    "JudgeResult",
     "LanguageInfo",
     "NoExecutors",
     "NotFound",
@@ -67,6 +71,7 @@ __all__ = [
     "ServerError",
     "ServiceUnavailable",
     "UnsupportedLanguage",
+    "Verdict",
     "__version__",
     "make_backend",
 ]

@@ -71,12 +71,17 @@ class LanguageSpec:
     # Packages Debian's dependencies pull in that the image must not keep, removed right after
     # debootstrap (dpkg --purge --force-depends): what only builds of a dependency need.
     purge_packages: tuple[str, ...] = ()
+    # How the saved source file runs on its own, as the judge driver starts each test's fresh
+    # process (a compiled language runs ``compile.run``).
+    judge_run: tuple[str, ...] = ()
     language: str = ""  # empty: ``name`` (the language's default image)
     summary: str = ""  # what the image holds, for users (GET /api/languages)
 
     def __post_init__(self) -> None:
         if not self.language:
             object.__setattr__(self, "language", self.name)
+        missing = tuple(p for p in JUDGE_DRIVER_PACKAGES if p not in self.packages)
+        object.__setattr__(self, "packages", (*self.packages, *missing))
 
     @property
     def is_default(self) -> bool:
@@ -103,6 +108,11 @@ class LanguageSpec:
     def ran_out_of_heap(self, exit_code: int | None, stderr: str) -> bool:
         return exit_code not in (None, 0) and any(m in stderr for m in self.heap_exhausted)
 
+
+# Every image also holds the judge driver (``launchers/judge.py``: one submission, many tests in
+# one sandbox), which needs Python's full standard library (ctypes for prctl).
+JUDGE_DRIVER = "judge.py"
+JUDGE_DRIVER_PACKAGES = ("python3",)
 
 # A runtime's heap gets half the sandbox's memory: the rest is the runtime's own code, stacks
 # and buffers, and gVisor's sentry, which the same memory cgroup counts.
@@ -166,6 +176,7 @@ _PYTHON = LanguageSpec(
     launcher="launch.py",
     command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
     env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
+    judge_run=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py", "--run"),
     summary="CPython 3 with its standard library only",
 )
 
@@ -206,6 +217,7 @@ _PYTHON_SCIENCE = replace(
     language="python",
     packages=("python3", *SCIENCE_PACKAGES),
     command=(*_PYTHON.command, "/usr/lib/python3/dist-packages"),
+    judge_run=(*_PYTHON.judge_run, "/usr/lib/python3/dist-packages"),
     env={
         **_PYTHON.env,
         "MPLBACKEND": "Agg",
@@ -234,6 +246,7 @@ IMAGES: dict[str, LanguageSpec] = {
             source_file="main.js",
             launcher="launch.js",
             command=("/usr/bin/node", "/opt/crucible/launch.js"),
+            judge_run=("/usr/bin/node", "/tmp/main.js"),
             env={**_BASE_ENV, "NODE_OPTIONS": ""},
             heap_env={"NODE_OPTIONS": "--max-old-space-size={heap_mb}"},
             heap_exhausted=("JavaScript heap out of memory",),

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 
 from crucible_ray.errors import ImageMissing
-from crucible_ray.languages import LanguageSpec
+from crucible_ray.languages import JUDGE_DRIVER, LanguageSpec
 
 # 2: the build host's hostname, hosts and resolv.conf no longer copied in; 3: /build, the
 # compile stage's mount point (the root is read-only), the language's build steps, and the
@@ -64,7 +64,15 @@ STRIP_PATHS = (
 
 
 def launcher_bytes(spec: LanguageSpec) -> bytes:
-    return resources.files("crucible_ray.images").joinpath("launchers", spec.launcher).read_bytes()
+    return _launcher_file(spec.launcher)
+
+
+def judge_driver_bytes() -> bytes:
+    return _launcher_file(JUDGE_DRIVER)
+
+
+def _launcher_file(name: str) -> bytes:
+    return resources.files("crucible_ray.images").joinpath("launchers", name).read_bytes()
 
 
 def image_inputs(spec: LanguageSpec) -> dict[str, object]:
@@ -75,6 +83,7 @@ def image_inputs(spec: LanguageSpec) -> dict[str, object]:
         "packages": sorted(spec.packages),
         "launcher": spec.launcher,
         "launcher_sha256": hashlib.sha256(launcher_bytes(spec)).hexdigest(),
+        "judge_driver_sha256": hashlib.sha256(judge_driver_bytes()).hexdigest(),
         "build_steps": list(spec.build_steps),
         "strip": list(STRIP_PATHS),
         **({"purge": sorted(spec.purge_packages)} if spec.purge_packages else {}),
@@ -191,6 +200,8 @@ def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
     launcher_dir.mkdir(parents=True, exist_ok=True)
     (launcher_dir / spec.launcher).write_bytes(launcher_bytes(spec))
     (launcher_dir / spec.launcher).chmod(0o644)
+    (launcher_dir / JUDGE_DRIVER).write_bytes(judge_driver_bytes())
+    (launcher_dir / JUDGE_DRIVER).chmod(0o644)
     (rootfs / "build").mkdir(mode=0o755, exist_ok=True)  # where /build is mounted
     # debootstrap copies these from the build host: nothing of it may reach a sandbox.
     (rootfs / "etc" / "hostname").write_text("sandbox\n")

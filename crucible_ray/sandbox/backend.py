@@ -76,9 +76,48 @@ class Sandbox(Protocol):
     @property
     def language(self) -> str: ...
 
+    @property
+    def killed(self) -> bool:
+        """Was it killed from the host (deadline, cancellation, the OOM watch)?"""
+
     def kill(self) -> None:
         """Kill everything in the sandbox now. Idempotent, safe from any thread; the program's
         outcome then says ``killed``."""
+
+
+class SessionChannel(Protocol):
+    """A prepared sandbox's raw stdio, for a driver in it that runs many processes (the judge:
+    one compile, then a fresh process per test). What the protocol on it means is the
+    driver's business (:mod:`crucible_ray.judge.driver`); this is only the wire, with the hooks
+    the compile stage needs (:func:`crucible_ray.sandbox.compiling.compile_then_lower`)."""
+
+    pids_headroom: int  # the runtime's own host threads counted in the sandbox's pids cgroup
+
+    def send_code(self, payload: bytes) -> None:
+        """Write ``payload`` to the sandbox's stdin and keep stdin open."""
+
+    def end_input(self) -> None:
+        """Close the sandbox's stdin (the driver then exits)."""
+
+    def read_stderr(self, size: int, deadline: float) -> bytes:
+        """Read until stderr holds ``size`` bytes or the sandbox's output ends; all it holds.
+        Raises Deadline."""
+
+    def read_stdout(self, size: int, deadline: float) -> bytes:
+        """Take the next ``size`` bytes of stdout (fewer only when the output ended). Raises
+        Deadline."""
+
+    def reset_output(self, limit: int) -> None:
+        """Forget what stderr holds; capture at most ``limit`` bytes of it from now on."""
+
+    def oom_fired(self) -> bool:
+        """Did the sandbox's memory cgroup kill something for lack of memory?"""
+
+    def cgroup(self) -> dict[str, Path]:
+        """The sandbox's memory, cpu and pids cgroup directories."""
+
+    def close(self) -> None:
+        """Stop watching the sandbox (it stays up until destroyed)."""
 
 
 class BackendFailed(CrucibleError):
@@ -133,6 +172,12 @@ class SandboxBackend(ABC):
         sandbox outlives its first program, so a judging session can run more processes in it
         (compile once, run each test) before ``destroy``.
         """
+
+    @abstractmethod
+    def session(self, sandbox: Sandbox, frame_limit: int) -> SessionChannel:
+        """The raw stdio of ``sandbox`` (prepared from a driver's spec instead of a launcher),
+        stdout buffered up to ``frame_limit`` bytes at a time. Closed by the caller; the
+        sandbox is destroyed as usual."""
 
     @abstractmethod
     def destroy(self, sandbox: Sandbox) -> None:

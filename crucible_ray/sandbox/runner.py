@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -172,6 +173,44 @@ class SandboxRunner:
             with self._lock:
                 self._active.pop(eval_id, None)
                 self._cancelled.discard(eval_id)
+
+    @contextlib.contextmanager
+    def sandbox_for(self, spec: LanguageSpec, job_id: str) -> Iterator[Sandbox]:
+        """A fresh sandbox of ``spec`` (booted now: a driver's spec has no warm pool) for a
+        session of many processes, killed by ``cancel(job_id)`` and destroyed on exit. Raises
+        SandboxStartFailed or SandboxUnavailable as :meth:`run` does."""
+        if self._runtime is None:
+            raise RuntimeError("SandboxRunner.start() was not called")
+        self.backend.maintain()
+        with self._lock:
+            self._active[job_id] = None
+        sandbox = None
+        try:
+            sandbox = self._prepare(spec)
+            with self._lock:
+                cancelled = job_id in self._cancelled
+                self._active[job_id] = sandbox
+            if cancelled:
+                sandbox.kill()
+            yield sandbox
+        finally:
+            if sandbox is not None:
+                self.backend.destroy(sandbox)
+            with self._lock:
+                self._active.pop(job_id, None)
+
+    def was_cancelled(self, job_id: str) -> bool:
+        """Was ``cancel(job_id)`` called while the job was active (until it is forgotten)?"""
+        with self._lock:
+            return job_id in self._cancelled
+
+    def forget(self, job_id: str) -> None:
+        with self._lock:
+            self._cancelled.discard(job_id)
+
+    @property
+    def runtime(self) -> str | None:
+        return self._runtime
 
     def cancel(self, eval_id: str) -> bool:
         """Cancel a running evaluation: its sandbox is killed and it ends as ``cancelled``."""

@@ -86,12 +86,14 @@ def run_compile(channel: StageChannel, code: bytes, stage: CompileStage, deadlin
 
     channel.send_code(b"%d\n" % len(code) + code)
     try:
+        # A read may bring more than was asked for (the report and its log in one write).
         data = channel.read_stderr(1 + HEADER_BYTES, deadline)
-        if len(data) == 1 + HEADER_BYTES:
-            status, length, cut = parse_header(data[1:])
-            data = channel.read_stderr(1 + HEADER_BYTES + length, deadline)
-            if len(data) == 1 + HEADER_BYTES + length:
-                return outcome(status, data[1 + HEADER_BYTES :], cut)
+        if len(data) >= 1 + HEADER_BYTES:
+            status, length, cut = parse_header(data[1 : 1 + HEADER_BYTES])
+            end = 1 + HEADER_BYTES + length
+            data = channel.read_stderr(end, deadline)
+            if len(data) >= end:
+                return outcome(status, data[1 + HEADER_BYTES : end], cut)
     except Deadline:
         return outcome(timed_out=True)
     except ValueError:  # not the launcher's report: treat the sandbox as broken

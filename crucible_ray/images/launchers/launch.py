@@ -1,7 +1,8 @@
 # crucible sandbox launcher for Python (runs inside the sandbox image as /opt/crucible/launch.py).
 # Protocol (crucible_ray/sandbox/backend.py): "R" on stderr when ready; read "<length>\n" and the
 # code from stdin, save it as /tmp/main.py, "G" on stderr, then run it as __main__ with the rest
-# of stdin as its stdin.
+# of stdin as its stdin. With "--run" first, it runs the /tmp/main.py already there instead (the
+# judge driver's tests: crucible_ray/images/launchers/judge.py).
 import os
 import site  # started with -S: importing it runs nothing, only what is called here
 import sys
@@ -11,8 +12,9 @@ import sys
 site.setquit()
 site.setcopyright()
 site.sethelper()
-sys.path.extend(sys.argv[1:])  # the image's package directories (python-science: dist-packages)
-os.write(2, b"R")
+_RUN = sys.argv[1:2] == ["--run"]
+sys.path.extend(sys.argv[1 + _RUN :])  # the image's package directories (python-science)
+_PATH = "/tmp/main.py"
 
 
 def _read_exactly(size):
@@ -26,19 +28,28 @@ def _read_exactly(size):
     return b"".join(chunks)
 
 
-_header = b""
-while not _header.endswith(b"\n"):
-    _header += _read_exactly(1)
-    if len(_header) > 16:
-        os._exit(2)
-_source = _read_exactly(int(_header))
-_PATH = "/tmp/main.py"
-_fd = os.open(_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-_view = memoryview(_source)
-while _view:
-    _view = _view[os.write(_fd, _view) :]
-os.close(_fd)
-os.write(2, b"G")
+def _receive():
+    os.write(2, b"R")
+    header = b""
+    while not header.endswith(b"\n"):
+        header += _read_exactly(1)
+        if len(header) > 16:
+            os._exit(2)
+    source = _read_exactly(int(header))
+    fd = os.open(_PATH, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+    view = memoryview(source)
+    while view:
+        view = view[os.write(fd, view) :]
+    os.close(fd)
+    os.write(2, b"G")
+    return source
+
+
+if _RUN:
+    with open(_PATH, "rb") as _file:
+        _source = _file.read()
+else:
+    _source = _receive()
 
 
 def _main(source):

@@ -20,6 +20,7 @@ from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbo
 from crucible_ray.sandbox.docker import container, execute
 from crucible_ray.sandbox.docker.container import DockerSandbox
 from crucible_ray.sandbox.docker.engine import ENGINE_ERRORS, LABEL_MANAGED, LABEL_OWNER, Engine
+from crucible_ray.sandbox.docker.session import DockerSession
 from crucible_ray.sandbox.docker.sweep import stray_gvisor_processes, sweep_orphans
 from crucible_ray.sandbox.owners import owner_alive
 
@@ -69,6 +70,10 @@ class DockerBackend(SandboxBackend):
         assert isinstance(sandbox, DockerSandbox)
         with engine_errors():
             return execute.execute(sandbox, program)
+
+    def session(self, sandbox: Sandbox, frame_limit: int) -> DockerSession:
+        assert isinstance(sandbox, DockerSandbox)
+        return DockerSession(sandbox, frame_limit)
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, DockerSandbox)

@@ -115,6 +115,10 @@ class DockerSandbox:
     def language(self) -> str:
         return self.spec.name
 
+    @property
+    def killed(self) -> bool:
+        return self._killed.is_set()
+
     def kill(self) -> None:
         """Kill the sandbox now (timeout or cancellation). Safe from any thread, idempotent."""
         self._killed.set()

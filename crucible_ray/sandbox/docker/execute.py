@@ -30,7 +30,7 @@ _INLINE_STDIN_BYTES = 32 * 1024  # larger stdin is written from a thread (the pr
 def execute(sandbox: DockerSandbox, program: Program) -> Outcome:
     """Run ``program`` in a prepared sandbox (which the caller destroys afterwards)."""
     engine, stage = sandbox.engine, sandbox.spec.compile
-    cgroup = _cgroup_dirs(sandbox.container_id)
+    cgroup = cgroup_dirs(sandbox.container_id)
     memory = cgroup.get("memory")
     oom = OomWatch(memory, sandbox.kill) if memory else None  # ends it at the first OOM
     reader = sandbox.reader
@@ -107,12 +107,12 @@ def _compile(
     headroom = GVISOR_HOST_PIDS_HEADROOM if sandbox.policy.runtime == "runsc" else 0
     return compile_then_lower(
         _StageChannel(sandbox), program.code, stage, sandbox.policy,
-        oom_fired=lambda: _oom_killed(sandbox, oom), kill=sandbox.kill, cgroup=cgroup,
+        oom_fired=lambda: oom_killed(sandbox, oom), kill=sandbox.kill, cgroup=cgroup,
         pids_headroom=headroom, reset_output=reset_output,
     )  # fmt: skip
 
 
-def _oom_killed(sandbox: DockerSandbox, oom: OomWatch | None) -> bool:
+def oom_killed(sandbox: DockerSandbox, oom: OomWatch | None) -> bool:
     if oom is not None and oom.fired:
         return True
     with contextlib.suppress(*ENGINE_ERRORS):
@@ -141,7 +141,7 @@ _CGROUP_LAYOUTS = ("/sys/fs/cgroup/{controller}/docker/{id}",
                    "/sys/fs/cgroup/{controller}/system.slice/docker-{id}.scope")  # fmt: skip
 
 
-def _cgroup_dirs(container_id: str) -> dict[str, Path]:
+def cgroup_dirs(container_id: str) -> dict[str, Path]:
     """The container's memory, cpu and pids cgroup directories that exist."""
     found = {}
     for controller in ("memory", "cpu", "pids"):

@@ -27,14 +27,17 @@ class FrameReader:
         self.streams = {STDOUT: CappedStream(limit), STDERR: CappedStream(limit)}
         self.eof = False
 
-    def read_until(self, deadline: float, want_stderr_bytes: int = 0) -> None:
-        """Read until EOF, or until stderr holds ``want_stderr_bytes`` (if non-zero).
+    def read_until(self, deadline: float, want_stderr_bytes: int = 0,
+                   want_stdout_bytes: int = 0) -> None:  # fmt: skip
+        """Read until EOF, or until stderr (stdout) holds ``want_stderr_bytes``
+        (``want_stdout_bytes``), if non-zero.
 
         Raises :class:`Deadline` when ``deadline`` (a ``time.monotonic()`` value) passes first.
         """
-        stderr = self.streams[STDERR]
         while not self.eof:
-            if want_stderr_bytes and len(stderr.data) >= want_stderr_bytes:
+            if want_stderr_bytes and len(self.streams[STDERR].data) >= want_stderr_bytes:
+                return
+            if want_stdout_bytes and len(self.streams[STDOUT].data) >= want_stdout_bytes:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:

@@ -36,6 +36,7 @@ from crucible_ray.sandbox.runsc import cgroups, runsc
 from crucible_ray.sandbox.runsc.bundle import bundle_config
 from crucible_ray.sandbox.runsc.channel import Channel
 from crucible_ray.sandbox.runsc.sandbox import RunscSandbox
+from crucible_ray.sandbox.runsc.session import RunscSession
 from crucible_ray.sandbox.runsc.sweep import count_orphans, sweep_owners
 from crucible_ray.sandbox.streams import CappedStream, Deadline
 
@@ -207,6 +208,10 @@ class RunscBackend(SandboxBackend):
             cgroup=sandbox.cgroup.dirs(), pids_headroom=GVISOR_HOST_PIDS_HEADROOM,
             reset_output=reset_output,
         )  # fmt: skip
+
+    def session(self, sandbox: Sandbox, frame_limit: int) -> RunscSession:
+        assert isinstance(sandbox, RunscSandbox)
+        return RunscSession(sandbox, frame_limit)
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, RunscSandbox)

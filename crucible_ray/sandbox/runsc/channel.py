@@ -30,11 +30,14 @@ class Channel:
         for fd in self._open:
             self._selector.register(fd, selectors.EVENT_READ)
 
-    def read_until(self, deadline: float, *, stderr_bytes: int | None = None) -> None:
-        """Read both pipes until both end (or, with ``stderr_bytes``, until stderr holds that
-        many bytes). Raises Deadline when ``deadline`` passes first."""
+    def read_until(self, deadline: float, *, stderr_bytes: int | None = None,
+                   stdout_bytes: int | None = None) -> None:  # fmt: skip
+        """Read both pipes until both end (or, with ``stderr_bytes``/``stdout_bytes``, until
+        that stream holds that many bytes). Raises Deadline when ``deadline`` passes first."""
         while self._open:
             if stderr_bytes is not None and len(self.stderr.data) >= stderr_bytes:
+                return
+            if stdout_bytes is not None and len(self.stdout.data) >= stdout_bytes:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -59,6 +62,13 @@ class Channel:
         """Read until stderr holds ``size`` bytes or both pipes end; what stderr holds."""
         self.read_until(deadline, stderr_bytes=size)
         return bytes(self.stderr.data)
+
+    def read_stdout(self, size: int, deadline: float) -> bytes:
+        """Take the next ``size`` bytes of stdout (fewer when the pipes ended)."""
+        self.read_until(deadline, stdout_bytes=size)
+        taken = bytes(self.stdout.data[:size])
+        del self.stdout.data[:size]
+        return taken
 
     def send_code(self, payload: bytes) -> None:
         self.send(payload, close=False)

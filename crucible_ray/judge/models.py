@@ -1,0 +1,131 @@
+"""The judge's request and result: one source of truth for their schema (API, client, store).
+
+A judge request is one submission and all its tests, judged in one fresh sandbox: compiled
+once, then one fresh process per test. Expected answers stay on the host.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crucible_ray.judge.compare import CompareSpec
+from crucible_ray.judge.verdicts import Verdict
+from crucible_ray.models import CompileResult, EvalStatus, utcnow
+
+JudgeMode = Literal["stdio"]
+ScoringMode = Literal["pass_fail", "fraction", "weighted", "subtasks"]
+# Upper bounds of the schema itself; the policy's own (lower) limits are applied on top.
+MAX_TESTS = 1000
+MAX_TEST_CPU_S = 60.0
+
+
+class JudgeTest(BaseModel):
+    """One test case. ``expected_stdout`` is compared on the host and never sent to the
+    sandbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(None, max_length=128, description="the caller's name for it")
+    stdin: str = ""
+    expected_stdout: str
+    weight: float = Field(1.0, gt=0, le=1e6, description="for scoring: weighted")
+    group: str | None = Field(None, min_length=1, max_length=64,
+                              description="its subtask, for scoring: subtasks")  # fmt: skip
+    cpu_s: float | None = Field(
+        None, gt=0, le=MAX_TEST_CPU_S, description="its CPU limit (default: limits.cpu_s)"
+    )
+
+
+class JudgeLimits(BaseModel):
+    """Per-test limits (memory is the sandbox's: the policy's, per language)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    cpu_s: float = Field(2.0, gt=0, le=MAX_TEST_CPU_S, description="CPU seconds per test")
+    wall_s: float | None = Field(None, gt=0, le=4 * MAX_TEST_CPU_S,
+                                 description="wall clock per test (default: enough for cpu_s"
+                                 " at the sandbox's CPU share, plus 1 s)")  # fmt: skip
+    output_bytes: int = Field(
+        1 << 20, ge=1, le=8 << 20, description="stdout per test; past it the verdict is OLE"
+    )
+
+
+class JudgeRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    language: str = Field(..., min_length=1, max_length=32)
+    image: str | None = Field(None, min_length=1, max_length=64)
+    code: str = Field(..., min_length=1)
+    mode: JudgeMode = "stdio"
+    tests: list[JudgeTest] = Field(..., min_length=1, max_length=MAX_TESTS)
+    compare: CompareSpec = Field(default_factory=CompareSpec)
+    limits: JudgeLimits = Field(default_factory=JudgeLimits)
+    stop_on_first_failure: bool = True
+    scoring: ScoringMode = "pass_fail"
+    subtask_points: dict[str, float] | None = Field(
+        None, description="for scoring: subtasks, each group's points (default 1 each)"
+    )
+
+    @model_validator(mode="after")
+    def _groups_for_subtasks(self) -> JudgeRequest:
+        if self.scoring == "subtasks" and any(t.group is None for t in self.tests):
+            raise ValueError("scoring subtasks needs a group on every test")
+        if self.subtask_points and any(p < 0 for p in self.subtask_points.values()):
+            raise ValueError("subtask points cannot be negative")
+        return self
+
+
+class MismatchInfo(BaseModel):
+    line: int
+    column: int
+    expected: str
+    got: str
+
+
+class TestResult(BaseModel):
+    __test__ = False  # not a pytest test class
+
+    index: int
+    id: str | None = None
+    verdict: Verdict
+    limit: Literal["cpu", "wall"] | None = Field(None, description="which limit a TLE hit")
+    cpu_ms: float | None = None
+    wall_ms: float | None = None
+    memory_kb: int | None = Field(None, description="peak resident memory of its process")
+    exit_code: int | None = None
+    signal: str | None = None
+    stdout_preview: str = ""
+    stderr_preview: str = ""
+    stdout_bytes: int = 0
+    mismatch: MismatchInfo | None = None
+    message: str | None = None
+
+
+class JudgeResult(BaseModel):
+    id: str
+    status: EvalStatus = Field(description="lifecycle: running, then succeeded (judged),"
+                               " cancelled or error (the platform failed)")  # fmt: skip
+    verdict: Verdict | None = None
+    score: float | None = Field(None, description="null when the platform failed (IE)")
+    passed: int = 0
+    total: int = 0
+    first_failure: int | None = None
+    compile: CompileResult | None = None
+    tests: list[TestResult] = Field(default_factory=list)
+    language: str
+    image: str
+    runtime: str | None = None
+    backend: str | None = None
+    compare_version: str
+    driver_version: str
+    sandboxes: int = Field(0, description="fresh sandboxes it took (one unless one died)")
+    duration_ms: float | None = None
+    error_code: str | None = None
+    error: str | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    finished_at: datetime | None = None
+    warnings: list[str] = Field(default_factory=list, description="static analysis flags")
+    metadata: dict[str, Any] | None = Field(None, description="the caller's, echoed back")
