@@ -9,7 +9,7 @@ import functools
 import hashlib
 import json
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, ParamSpec, TypeVar
 
 from fastapi import HTTPException, Request, status
@@ -18,7 +18,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from crucible_ray.api.analyser import analyse
 from crucible_ray.api.deps import Services, client_address
-from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.api.schemas import EvalSubmission, JudgeSubmission
 from crucible_ray.audit import audit_refusal
 from crucible_ray.errors import InvalidRequest
 from crucible_ray.metrics import metrics
@@ -26,6 +26,7 @@ from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.store import NewEvaluation
 
+Submission = EvalSubmission | JudgeSubmission  # what is recorded, then admitted
 # On 429: rate_limited or overloaded; on 503: no_executor or store_unavailable.
 REFUSAL_HEADER = "X-Crucible-Refusal"
 STORE_RETRY_AFTER_S = 5
@@ -52,7 +53,7 @@ def too_many(
     )
 
 
-def check_limits(svc: Services, items: list[EvalSubmission]) -> None:
+def check_limits(svc: Services, items: Sequence[Submission]) -> None:
     """Batch size (422), code size (413) and metadata size (422), before anything is recorded.
 
     Both come from the settings: the code limit from the one sandbox policy, the object the
@@ -103,7 +104,7 @@ async def accept(
     svc: Services,
     user: str,
     request: Request,
-    items: list[tuple[str, EvalSubmission]],
+    items: Sequence[tuple[str, Submission]],
     batch_id: str | None,
     digest: str | None = None,
 ) -> list[NewEvaluation]:
@@ -130,6 +131,7 @@ async def accept(
             batch_id=batch_id,
             batch_index=index if batch_id else None,
             request_sha256=digest,
+            kind=stored_kind(item),
         )
         for index, (eval_id, item) in enumerate(items)
     ]
@@ -154,7 +156,7 @@ async def accept(
         for record, (eval_id, item) in zip(records, items, strict=True):
             context = submission_context(user, request, item)
             request_body = item.model_dump(exclude={"metadata"})
-            answer = await svc.dispatcher.submit.remote(eval_id, request_body, context)
+            answer = await svc.dispatcher.submit.remote(eval_id, request_body, context, item.kind)
             if answer["accepted"]:
                 admitted.append(record)
             elif answer["reason"] == "invalid" and batch_id is not None:
@@ -177,7 +179,12 @@ async def accept(
     return admitted
 
 
-def submission_context(user: str, request: Request, item: EvalSubmission) -> dict[str, Any]:
+def stored_kind(item: Submission) -> str | None:
+    """What the store records it as (None: an evaluation)."""
+    return None if item.kind == "eval" else item.kind
+
+
+def submission_context(user: str, request: Request, item: Submission) -> dict[str, Any]:
     """Who asked, for the audit event of the evaluation (never the code itself)."""
     return {"user": user, "client": client_address(request),
             "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}  # fmt: skip

@@ -42,16 +42,16 @@ WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by 
 router = APIRouter(tags=["evaluations"])
 
 
-def _links(parameter: str, field: str, **operations: str) -> dict[str, Any]:
+def links(parameter: str, field: str, **operations: str) -> dict[str, Any]:
     """OpenAPI links from an answer to the calls that take its id (fuzzers follow them)."""
     return {"links": {name: {"operationId": operation_id,
                              "parameters": {parameter: f"$response.body#/{field}"}}
                       for name, operation_id in operations.items()}}  # fmt: skip
 
 
-EVAL_LINKS = _links("eval_id", "id", GetEval="get_eval_api_eval__eval_id__get",
+EVAL_LINKS = links("eval_id", "id", GetEval="get_eval_api_eval__eval_id__get",
                     CancelEval="cancel_eval_api_eval__eval_id__delete")  # fmt: skip
-BATCH_LINKS = _links("batch_id", "batch_id", GetBatch="batch_status_api_batch__batch_id__get",
+BATCH_LINKS = links("batch_id", "batch_id", GetBatch="batch_status_api_batch__batch_id__get",
                      GetBatchResults="batch_results_api_batch__batch_id__results_get")  # fmt: skip
 WAIT_REFUSED: dict[int | str, dict[str, Any]] = {
     429: {"description": "rate limit, overload or too many waits (see X-Crucible-Refusal)"}

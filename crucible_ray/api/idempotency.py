@@ -20,9 +20,10 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.exc import IntegrityError
 
-from crucible_ray.api.admission import refuse, submission_context
+from crucible_ray.api.admission import Submission, refuse, stored_kind, submission_context
 from crucible_ray.api.deps import Services
-from crucible_ray.api.schemas import BatchAccepted, BatchSubmission, EvalSubmission
+from crucible_ray.api.schemas import BatchAccepted, BatchSubmission
+from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import EvalResult
 from crucible_ray.store import NewEvaluation
 
@@ -79,15 +80,16 @@ async def batch_replay(svc: Services, user: str, batch_id: str,
 
 
 async def replay(svc: Services, user: str, request: Request, eval_id: str,
-                 body: EvalSubmission) -> EvalResult | None:  # fmt: skip
+                 body: Submission) -> EvalResult | JudgeResult | None:  # fmt: skip
     """The evaluation an earlier request with this key created, or None if there is none.
 
     A record the dispatcher does not know is being admitted by that request right now, or was
     left when it died: after the admission window it is admitted again from this request."""
     context = submission_context(user, request, body)
     deadline = time.monotonic() + ADMISSION_WINDOW_S
+    get = svc.store.get_judgement if body.kind == "judge" else svc.store.get
     while True:
-        existing = await asyncio.to_thread(svc.store.get, user, eval_id)
+        existing = await asyncio.to_thread(get, user, eval_id)
         if existing is None:
             return None  # never recorded, or refused and forgotten: a new submission
         fingerprint = await asyncio.to_thread(svc.store.code_sha256, eval_id)
@@ -101,15 +103,16 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
             break
         await asyncio.sleep(0.2)
     answer = await svc.dispatcher.submit.remote(eval_id, body.model_dump(exclude={"metadata"}),
-                                                context)  # fmt: skip
+                                                context, body.kind)  # fmt: skip
     if not answer["accepted"]:
         await asyncio.to_thread(svc.store.delete_user_evals, user, [eval_id])  # an orphan
         refuse(answer, request, user)
-    if await asyncio.to_thread(svc.store.get, user, eval_id) is None:
+    if await asyncio.to_thread(get, user, eval_id) is None:
         # The first request was refused and forgot the record just before this one admitted
         # it: record it again, or its result would have nowhere to go.
         record = NewEvaluation(id=eval_id, user=user, code=body.code, language=body.language,
-                               image=body.image_name, metadata=body.metadata)  # fmt: skip
+                               image=body.image_name, metadata=body.metadata,
+                               kind=stored_kind(body))  # fmt: skip
         with contextlib.suppress(IntegrityError):
             await asyncio.to_thread(svc.store.add, [record])
     return existing

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from crucible_ray.errors import UnsupportedLanguage
+from crucible_ray.judge.models import JudgeRequest
 from crucible_ray.languages import LANGUAGES, get_image
 
 
@@ -33,22 +34,17 @@ class EvalSubmission(BaseModel):
         None, description="small JSON object (at most metadata_limit_bytes), echoed back"
     )
 
+    kind: ClassVar[str] = "eval"  # what the dispatcher runs it as
+
     @field_validator("language")
     @classmethod
     def _known_language(cls, value: str) -> str:
-        if value not in LANGUAGES:
-            raise ValueError(f"unsupported language; use one of {', '.join(sorted(LANGUAGES))}")
-        return value
+        return known_language(value)
 
     @field_validator("image")
     @classmethod
     def _image_of_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
-        if value is not None and "language" in info.data:  # else the language was refused
-            try:
-                get_image(info.data["language"], value)
-            except UnsupportedLanguage as exc:
-                raise ValueError(str(exc)) from None
-        return value
+        return image_of_the_language(value, info)
 
     @property
     def image_name(self) -> str:
@@ -61,6 +57,46 @@ class EvalSubmission(BaseModel):
         if self.image_name == self.language:
             del content["image"]
         return content
+
+
+def known_language(value: str) -> str:
+    if value not in LANGUAGES:
+        raise ValueError(f"unsupported language; use one of {', '.join(sorted(LANGUAGES))}")
+    return value
+
+
+def image_of_the_language(value: str | None, info: ValidationInfo) -> str | None:
+    if value is not None and "language" in info.data:  # else the language was refused
+        try:
+            get_image(info.data["language"], value)
+        except UnsupportedLanguage as exc:
+            raise ValueError(str(exc)) from None
+    return value
+
+
+class JudgeSubmission(JudgeRequest):
+    """One submission and all its tests (the JudgeRequest), judged in one fresh sandbox. Its
+    limits come from the settings' sandbox policy, as an evaluation's."""
+
+    metadata: dict[str, Any] | None = Field(
+        None, description="small JSON object (at most metadata_limit_bytes), echoed back"
+    )
+
+    kind: ClassVar[str] = "judge"
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return known_language(value)
+
+    @field_validator("image")
+    @classmethod
+    def _image_of_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return image_of_the_language(value, info)
+
+    @property
+    def image_name(self) -> str:
+        return get_image(self.language, self.image).name
 
 
 class Accepted(BaseModel):

@@ -15,6 +15,7 @@ from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.client import protocol
 from crucible_ray.client.base import ClientBase
 from crucible_ray.client.config import ClientConfig
+from crucible_ray.client.judging import JudgeCalls
 from crucible_ray.client.retry import Retrier
 from crucible_ray.client.window import SubmitWindow
 from crucible_ray.errors import CrucibleError, DeadlineExceeded
@@ -25,7 +26,7 @@ LONG_POLL_S = 55.0  # below the server's 60 s limit and the client's request tim
 Item = EvalSubmission | dict[str, Any]
 
 
-class Client(ClientBase):
+class Client(JudgeCalls, ClientBase):
     """``Client(url, token)``, or from ``CRUCIBLE_URL`` / ``CRUCIBLE_TOKEN``.
 
     Retries 429 and 503 (honouring ``Retry-After``), 5xx and connection failures, with

@@ -39,7 +39,12 @@ from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.execution.recorder import ResultRecorder
-from crucible_ray.languages import IMAGES
+from crucible_ray.judge.compare import COMPARE_VERSION
+from crucible_ray.judge.driver import DRIVER_VERSION
+from crucible_ray.judge.judging import budget_s, check_request
+from crucible_ray.judge.models import JudgeRequest, JudgeResult
+from crucible_ray.judge.verdicts import Verdict
+from crucible_ray.languages import IMAGES, LanguageSpec, get_image
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.topology import executor_actor_options
@@ -49,6 +54,7 @@ RemoteExecutor = ray.remote(ExecutorActor)
 MAX_ATTEMPTS = 2  # the first run plus one retry on another executor
 START_FAILURES_BEFORE_REFUSING = 3
 PROBE_INTERVAL_S = 2.0
+EVAL, JUDGE = "eval", "judge"  # what a job is: an evaluation, or a judged submission
 
 
 @dataclass
@@ -68,6 +74,8 @@ class Job:
     cancel_requested: bool = False
     context: dict[str, Any] = field(default_factory=dict)  # who asked (for the audit log)
     done: asyncio.Event = field(default_factory=asyncio.Event)
+    kind: str = EVAL  # or JUDGE: a judged submission (crucible_ray.judge)
+    tests: int = 0  # a judged submission's
 
 
 @dataclass
@@ -105,9 +113,11 @@ class Dispatcher:
     # public API (called through Ray) ---------------------------------------------------------
 
     async def submit(
-        self, eval_id: str, request: dict[str, Any], context: dict[str, Any] | None = None
-    ) -> dict[str, Any]:
-        """Admit one evaluation, or refuse it at once. Idempotent by ``eval_id``.
+        self, eval_id: str, request: dict[str, Any], context: dict[str, Any] | None = None,
+        kind: str = EVAL,
+    ) -> dict[str, Any]:  # fmt: skip
+        """Admit one evaluation (``kind`` judge: a JudgeRequest), or refuse it at once.
+        Idempotent by ``eval_id``.
 
         ``context`` (user, client address, code hash) goes to the audit event at the end.
         """
@@ -115,8 +125,12 @@ class Dispatcher:
         if eval_id in self._jobs:
             return {"accepted": True, "duplicate": True}
         try:
-            parsed = EvalRequest.model_validate(request)
-            spec, _, timeout_s = self.policy.resolve(parsed)
+            if kind == JUDGE:
+                parsed: EvalRequest | JudgeRequest = JudgeRequest.model_validate(request)
+                spec, timeout_s = self._judge_limits(parsed)
+            else:
+                parsed = EvalRequest.model_validate(request)
+                spec, _, timeout_s = self.policy.resolve(parsed)
         except ValidationError as exc:
             first = exc.errors()[0]
             field_name = ".".join(str(p) for p in first["loc"]) or None
@@ -140,13 +154,22 @@ class Dispatcher:
                 retry_after_s=self._retry_after_s(),
             )
         job = Job(eval_id, parsed.model_dump(), parsed.language, spec.name, timeout_s,
-                  context=context or {})  # fmt: skip
+                  context=context or {}, kind=kind)  # fmt: skip
+        if isinstance(parsed, JudgeRequest):
+            job.tests = len(parsed.tests)
         self._jobs[eval_id] = job
         self._queue.append(eval_id)
         self.counters["admitted"] += 1
         telemetry.admitted()
         self._pump()
         return {"accepted": True}
+
+    def _judge_limits(self, request: JudgeRequest) -> tuple[LanguageSpec, float]:
+        """The image and the longest the judging may take; InvalidRequest if refused."""
+        spec = get_image(request.language, request.image)
+        policy = self.policy.for_language(spec.policy_overrides)
+        check_request(request, policy)
+        return spec, budget_s(request, policy)
 
     async def wait(self, eval_id: str, timeout_s: float = 0.0) -> dict[str, Any] | None:
         """The evaluation's result once final (or its current state after ``timeout_s``)."""
@@ -253,10 +276,14 @@ class Dispatcher:
             self._spawn(self._run(executor, job))
 
     async def _run(self, executor: Executor, job: Job) -> None:
-        ref = executor.handle.run.remote(job.eval_id, job.request)
-        # The run's time, a compiled language's compile stage, and the call's own slack.
-        limit_s = job.timeout_s + IMAGES[job.image].compile_time_s
-        limit_s += self.config.executor_call_slack_s
+        if job.kind == JUDGE:
+            ref = executor.handle.judge.remote(job.eval_id, job.request)
+            limit_s = job.timeout_s + self.config.executor_call_slack_s  # its whole budget
+        else:
+            ref = executor.handle.run.remote(job.eval_id, job.request)
+            # The run's time, a compiled language's compile stage, and the call's own slack.
+            limit_s = job.timeout_s + IMAGES[job.image].compile_time_s
+            limit_s += self.config.executor_call_slack_s
         try:
             result = await asyncio.wait_for(ref, limit_s)
             self._finish(job, result)
@@ -311,13 +338,20 @@ class Dispatcher:
         self.counters[f"finished_{job.status.value}"] += 1
         telemetry.finished(result, time.monotonic() - job.admitted_at)
         audit_evaluation(result, job.context)
-        self._spawn(self._recorder.record(result))
+        self._spawn(self._recorder.record(result, judged=job.kind == JUDGE))
         self._finished.append(job.eval_id)
         while len(self._finished) > self.config.result_retention:
             self._jobs.pop(self._finished.popleft(), None)
 
     def _result(self, job: Job, status: EvalStatus, reason: Reason | None = None) -> dict[str, Any]:
         final = {"finished_at": utcnow()} if status.is_final else {}
+        if job.kind == JUDGE:
+            verdict = {"verdict": Verdict.IE} if status == EvalStatus.ERROR else {}
+            return JudgeResult(id=job.eval_id, status=status, language=job.language,
+                               image=job.image, total=job.tests, created_at=job.created_at,
+                               compare_version=COMPARE_VERSION, driver_version=DRIVER_VERSION,
+                               **verdict, **error_fields(reason),
+                               **final).model_dump(mode="json")  # fmt: skip
         return EvalResult(id=job.eval_id, status=status, language=job.language, image=job.image,
                           created_at=job.created_at, **error_fields(reason),
                           **final).model_dump(mode="json")  # fmt: skip

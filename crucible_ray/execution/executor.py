@@ -19,6 +19,11 @@ import ray
 
 from crucible_ray.errors import CrucibleError
 from crucible_ray.execution.telemetry import SandboxMetrics
+from crucible_ray.judge.compare import COMPARE_VERSION
+from crucible_ray.judge.driver import DRIVER_VERSION
+from crucible_ray.judge.judging import judge
+from crucible_ray.judge.models import JudgeRequest, JudgeResult
+from crucible_ray.languages import get_image
 from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.registry import backend_for
@@ -72,6 +77,29 @@ class ExecutorActor:
         try:
             loop = asyncio.get_running_loop()
             result = await loop.run_in_executor(self._threads, self._runner.run, parsed, eval_id)
+        finally:
+            self._running -= 1
+            self._telemetry.running(-1)
+        return result.model_dump(mode="json")
+
+    async def judge(self, judge_id: str, request: dict[str, Any]) -> dict[str, Any]:
+        """Judge one submission; always returns a JudgeResult (as a JSON-ready dict)."""
+        parsed = JudgeRequest.model_validate(request)
+        if judge_id in self._precancelled:
+            self._precancelled.discard(judge_id)
+            spec = get_image(parsed.language, parsed.image)
+            cancelled = JudgeResult(id=judge_id, status=EvalStatus.CANCELLED,
+                                    language=parsed.language, image=spec.name,
+                                    compare_version=COMPARE_VERSION,
+                                    driver_version=DRIVER_VERSION, total=len(parsed.tests),
+                                    finished_at=utcnow())  # fmt: skip
+            return cancelled.model_dump(mode="json")
+        self._running += 1
+        self._telemetry.running(+1)
+        try:
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(self._threads, judge, self._runner, parsed,
+                                                judge_id)  # fmt: skip
         finally:
             self._running -= 1
             self._telemetry.running(-1)

@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 from crucible_ray.execution import telemetry
+from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import EvalResult
 from crucible_ray.store import EvalStore
 
@@ -38,8 +39,9 @@ class ResultRecorder:
         except Exception as exc:
             log.warning("could not mark %s running: %s", eval_id, exc)
 
-    async def record(self, result: dict[str, Any]) -> None:
-        """Write one final result, retrying until the store takes it."""
+    async def record(self, result: dict[str, Any], *, judged: bool = False) -> None:
+        """Write one final result (``judged``: a JudgeResult), retrying until the store takes
+        it."""
         if self._store is None:
             return
         eval_id, delay = result["id"], FIRST_RETRY_S
@@ -47,7 +49,12 @@ class ResultRecorder:
         try:
             while True:
                 try:
-                    await asyncio.to_thread(self._store.finish, EvalResult.model_validate(result))
+                    if judged:
+                        judgement = JudgeResult.model_validate(result)
+                        await asyncio.to_thread(self._store.finish_judgement, judgement)
+                    else:
+                        evaluation = EvalResult.model_validate(result)
+                        await asyncio.to_thread(self._store.finish, evaluation)
                     return
                 except Exception as exc:  # store down, disk full, connection lost
                     telemetry.store_write_failed()

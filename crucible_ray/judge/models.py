@@ -56,7 +56,12 @@ class JudgeLimits(BaseModel):
 class JudgeRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    language: str = Field(..., min_length=1, max_length=32)
+    language: str = Field(
+        "python",
+        min_length=1,
+        max_length=32,
+        description="python, javascript, go, c, cpp, rust or java",
+    )
     image: str | None = Field(None, min_length=1, max_length=64)
     code: str = Field(..., min_length=1)
     mode: JudgeMode = "stdio"

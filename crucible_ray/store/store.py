@@ -19,6 +19,7 @@ from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.models import CompileResult, EvalResult, EvalStatus, utcnow
 from crucible_ray.store.files import private_sqlite
+from crucible_ray.store.judgements import JudgementRecords
 from crucible_ray.store.schema import Sessions, create_schema
 from crucible_ray.store.tables import Evaluation
 
@@ -57,6 +58,7 @@ class NewEvaluation:
     batch_id: str | None = None
     batch_index: int | None = None
     request_sha256: str | None = None
+    kind: str | None = None  # None: an evaluation; "judge": a judged submission
 
     def row(self, now: datetime) -> Evaluation:
         return Evaluation(
@@ -76,10 +78,11 @@ class NewEvaluation:
             stderr="",
             truncated=False,
             oom_killed=False,
+            kind=self.kind,
         )
 
 
-class EvalStore:
+class EvalStore(JudgementRecords):
     def __init__(self, url: str) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT_S}
@@ -159,10 +162,12 @@ class EvalStore:
     # reads -----------------------------------------------------------------------------------
 
     def get(self, user: str, eval_id: str) -> EvalResult | None:
-        """The caller's own evaluation; another user's is indistinguishable from a missing one."""
+        """The caller's own evaluation; another user's is indistinguishable from a missing one
+        (and so is a judged submission: :meth:`get_judgement`)."""
         with self._session() as session:
             row = session.get(Evaluation, eval_id)
-            return _result(row) if row is not None and row.user == user else None
+            mine = row is not None and row.user == user and row.kind is None
+            return _result(row) if mine else None
 
     def code_sha256(self, eval_id: str) -> str | None:
         """The digest of the code an evaluation was submitted with (to match a replay)."""

@@ -41,5 +41,9 @@ class Evaluation(Base):
     error: Mapped[str | None] = mapped_column(Text)
     error_code: Mapped[str | None] = mapped_column(String(64))
     metadata_: Mapped[dict[str, Any] | None] = mapped_column("metadata", JSON)
+    # None: an evaluation; "judge": a judged submission, its verdict and tests in judgement
+    # (crucible_ray.judge.models.JudgeResult's own fields).
+    kind: Mapped[str | None] = mapped_column(String(8))
+    judgement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_evaluations_user_created", "user", "created_at"),)

@@ -233,3 +233,18 @@ def test_a_batch_item_the_policy_refuses_ends_alone(client_for):
     assert refused.error == "the request is invalid: stdin: stdin exceeds 1048576 bytes"
     assert [client.result(i, wait=True).stdout for i in (ids[0], ids[2])] == ["a\n", "c\n"]
     assert [r.id for r in client.batch_results(batch_id)] == ids
+
+
+def test_judge_returns_the_typed_verdict(client_for):
+    from crucible_ray.judge import JudgeResult, Verdict
+
+    client = client_for()
+    tests = [{"stdin": "2 3", "expected_stdout": "5"}, {"stdin": "1 1", "expected_stdout": "3"}]
+    result = client.judge("a, b = map(int, input().split())\nprint(a + b)\n", tests,
+                          stop_on_first_failure=False, scoring="fraction")  # fmt: skip
+    assert isinstance(result, JudgeResult)
+    assert (result.verdict, result.score) == (Verdict.WA, 0.5)
+    assert [t.verdict for t in result.tests] == [Verdict.AC, Verdict.WA]
+    assert client.judgement(result.id).tests == result.tests
+    with pytest.raises(ValueError, match="expected_stdout"):  # checked before it is sent
+        client.judge("print(1)", [{"stdin": ""}])

@@ -132,6 +132,10 @@ _LAUNCH = ('cd "$1" && shift && exec 4<&0 || exit 127;'
            ' {{ {limits}exec "$@" <&4 4<&- 3>&-; }} & echo $! >&3')  # fmt: skip
 
 
+ADOPTION_S = 2.0
+_ENDED = {}  # children spawn() found ended while making sure they were ours
+
+
 def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None):
     """Start ``argv`` in ``cwd`` in a session of its own, under a CPU limit (SIGXCPU at it,
     SIGKILL a second later); its pid, or None when it could not be started."""
@@ -159,7 +163,29 @@ def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None):
     with os.fdopen(pid_r, "rb") as pipe:
         line = pipe.read(32)
     os.waitpid(shell, 0)
-    return int(line) if line.strip().isdigit() else None
+    if not line.strip().isdigit():
+        return None
+    pid = int(line)
+    # gVisor may let the shell be reaped a moment before its child is re-parented to us.
+    deadline = time.monotonic() + ADOPTION_S
+    while True:
+        try:
+            reaped, status, usage = os.wait4(pid, os.WNOHANG)
+        except ChildProcessError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.001)
+            continue
+        if reaped == pid:  # it already ended: keep its status for the caller's wait
+            _ENDED[pid] = (status, usage)
+        return pid
+
+
+def wait4(pid, options=0):
+    """os.wait4, for a child spawn() started (which may have ended already)."""
+    if pid in _ENDED:
+        return (pid, *_ENDED.pop(pid))
+    return os.wait4(pid, options)
 
 
 def compile_stage(command):
@@ -168,7 +194,7 @@ def compile_stage(command):
     pid = spawn(["/bin/sh", "-c", command], "/build", null, log, log)
     os.close(log)
     os.close(null)
-    code, sig = exit_status(os.waitpid(pid, 0)[1]) if pid else (127, None)
+    code, sig = exit_status(wait4(pid)[1]) if pid else (127, None)
     kill_everything()
     status = min(255, code if sig is None else 128 + sig)
     with open("/build/.compile.log", "rb") as file:
@@ -249,13 +275,13 @@ def run_test(test, stdin, wakeup):
                 output_exceeded = True
         if output_exceeded:
             break
-        reaped, raw, rusage = os.wait4(pid, os.WNOHANG)
+        reaped, raw, rusage = wait4(pid, os.WNOHANG)
         if reaped == pid:
             status, usage = raw, rusage
     wall_ms = (time.monotonic() - started) * 1000
     if status is None:  # still running: the wall clock or the output cap stops it
         os.kill(-1, signal.SIGKILL)
-        _, status, usage = os.wait4(pid, 0)
+        _, status, usage = wait4(pid)
     kill_everything()  # whatever it left behind dies with it
     for fd, stream in streams.items():  # what was written before the end
         while fd in selector.get_map():

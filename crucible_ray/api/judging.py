@@ -1,0 +1,122 @@
+"""Routes that judge a submission against its tests, follow the judging and cancel it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from fastapi.responses import JSONResponse
+
+from crucible_ray.api.admission import Duplicate, accept, check_limits, rate_limit, too_many
+from crucible_ray.api.deps import ServicesDep, UserDep
+from crucible_ray.api.evaluations import WAIT_LIMIT_S, WAIT_REFUSED, links
+from crucible_ray.api.idempotency import KeyDep, derived_id, replay
+from crucible_ray.api.schemas import Accepted, JudgeSubmission
+from crucible_ray.api.waits import long_polls
+from crucible_ray.judge.compare import COMPARE_VERSION
+from crucible_ray.judge.driver import DRIVER_VERSION
+from crucible_ray.judge.models import JudgeResult
+from crucible_ray.models import EvalStatus
+
+router = APIRouter(tags=["judging"])
+JUDGE_LINKS = links("judge_id", "id", GetJudge="get_judge_api_judge__judge_id__get",
+                     CancelJudge="cancel_judge_api_judge__judge_id__delete")  # fmt: skip
+
+
+def _live(answer: dict[str, Any], record: JudgeResult) -> JudgeResult:
+    """The dispatcher's view of a judging, with what only the record holds."""
+    return JudgeResult.model_validate(answer).model_copy(
+        update={"metadata": record.metadata, "warnings": record.warnings}
+    )
+
+
+@router.post(
+    "/api/judge",
+    status_code=202,
+    response_model=Accepted | JudgeResult,
+    responses={202: JUDGE_LINKS, 200: {"model": JudgeResult, **JUDGE_LINKS}, **WAIT_REFUSED},
+)
+async def submit_judge(
+    body: JudgeSubmission,
+    request: Request,
+    svc: ServicesDep,
+    user: UserDep,
+    key: KeyDep,
+    wait: Annotated[bool, Query(description="answer with the finished result")] = False,
+) -> Any:
+    """Judge one submission against all its tests in one fresh sandbox: compiled once, a fresh
+    process per test, each output compared here (expected answers never enter the sandbox)."""
+    limit = svc.settings.waits_per_user
+    with long_polls.hold(user, limit) if wait else contextlib.nullcontext():
+        return await _submit(body, request, svc, user, key, wait)
+
+
+async def _submit(body: JudgeSubmission, request: Request, svc: ServicesDep, user: str,
+                  key: str | None, wait: bool) -> Any:  # fmt: skip
+    check_limits(svc, [body])
+    judge_id = derived_id(user, key, "judge") if key else uuid.uuid4().hex
+    earlier = await replay(svc, user, request, judge_id, body) if key else None
+    if earlier is None:
+        await rate_limit(svc, user, request)
+        try:
+            (record,) = await accept(svc, user, request, [(judge_id, body)], batch_id=None)
+            earlier = JudgeResult(id=judge_id, status=EvalStatus.QUEUED, language=body.language,
+                                  image=body.image_name, total=len(body.tests),
+                                  compare_version=COMPARE_VERSION,
+                                  driver_version=DRIVER_VERSION, metadata=record.metadata,
+                                  warnings=record.warnings)  # fmt: skip
+        except Duplicate:  # a twin request with this key recorded it a moment before
+            earlier = await replay(svc, user, request, judge_id, body)
+            if earlier is None:
+                raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
+    assert isinstance(earlier, JudgeResult)
+    if not wait:
+        accepted = Accepted(id=judge_id, status=earlier.status.value)
+        return JSONResponse(accepted.model_dump(), status.HTTP_202_ACCEPTED)
+    if earlier.status.is_final:
+        return JSONResponse(earlier.model_dump(mode="json"), status.HTTP_200_OK)
+    answer = await svc.dispatcher.wait.remote(judge_id, WAIT_LIMIT_S)
+    if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
+        return JSONResponse(Accepted(id=judge_id).model_dump(), status.HTTP_202_ACCEPTED)
+    result = _live(answer, earlier)
+    code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
+    return JSONResponse(result.model_dump(mode="json"), code)
+
+
+@router.get("/api/judge/{judge_id}", response_model=JudgeResult, responses=WAIT_REFUSED)
+async def get_judge(
+    judge_id: str,
+    svc: ServicesDep,
+    user: UserDep,
+    wait: Annotated[
+        float, Query(ge=0, le=WAIT_LIMIT_S, description="seconds to wait for a final result")
+    ] = 0.0,
+) -> JudgeResult:
+    record = await asyncio.to_thread(svc.store.get_judgement, user, judge_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such judging")
+    if wait and not record.status.is_final:  # long poll: answer as soon as it finishes
+        with long_polls.hold(user, svc.settings.waits_per_user):
+            answer = await svc.dispatcher.wait.remote(judge_id, wait)
+        if answer is not None:  # None: the dispatcher no longer knows it; the record stands
+            return _live(answer, record)
+    return record
+
+
+@router.delete("/api/judge/{judge_id}", response_model=JudgeResult)
+async def cancel_judge(judge_id: str, svc: ServicesDep, user: UserDep) -> JudgeResult:
+    record = await asyncio.to_thread(svc.store.get_judgement, user, judge_id)
+    if record is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "no such judging")
+    if record.status.is_final:
+        raise HTTPException(status.HTTP_409_CONFLICT, f"judging already {record.status}")
+    answer = await svc.dispatcher.cancel.remote(judge_id)
+    if answer is None or not answer["cancelled"]:
+        final = await svc.dispatcher.wait.remote(judge_id, 0)
+        if final is not None and EvalStatus(final["status"]).is_final:
+            raise HTTPException(status.HTTP_409_CONFLICT, f"judging already {final['status']}")
+    final = await svc.dispatcher.wait.remote(judge_id, 10.0)
+    return _live(final, record) if final else record
