@@ -31,7 +31,7 @@ def test_help_everywhere():
         [], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"],
         ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
         ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["keygen"], ["up"], ["down"],
-        ["serve"],
+        ["serve"], ["judge"],
     )  # fmt: skip
     for args in commands:
         out = cli(*args, "--help")
@@ -88,7 +88,9 @@ def test_human_output_names_the_status(engine):
      (["run", "-", "--runtime", "docker"], "print(1)", "unknown runtime"),
      (["eval", "-", "--language", "cobol"], "x", "language"),
      (["eval", "prog.rb"], None, "--language"),
-     (["batch", "/nonexistent.jsonl", "-o", "/tmp/out.jsonl"], None, "no such input file")],
+     (["batch", "/nonexistent.jsonl", "-o", "/tmp/out.jsonl"], None, "no such input file"),
+     (["judge", "-", "--tests", "/nonexistent.jsonl"], "x", "cannot read the tests"),
+     (["judge", "-", "--tests", "/dev/null", "--local"], "x", "tests")],
 )  # fmt: skip
 def test_bad_input_exits_2_with_a_clear_message(args, stdin, message):
     out = cli(*args, stdin=stdin)
@@ -227,3 +229,22 @@ def test_keygen_and_eddsa_tokens(tmp_path):
     too_long = subprocess.run([CLI, "token", "--user", "ed", "--ttl", "90000"], env=env,
                               capture_output=True, text=True, timeout=60)  # fmt: skip
     assert too_long.returncode == 2 and "86400" in too_long.stderr
+
+
+@pytest.mark.docker
+def test_judge_locally_prints_each_tests_verdict(engine, tmp_path):
+    tests = tmp_path / "tests.jsonl"
+    tests.write_text('{"stdin": "1 2", "expected_stdout": "3"}\n'
+                     '{"stdin": "2 2", "expected_stdout": "5", "id": "wrong"}\n'
+                     '{"stdin": "5 5", "expected_stdout": "10"}\n')  # fmt: skip
+    program = "a, b = map(int, input().split())\nprint(a + b)\n"
+    out = cli("judge", "-", "--tests", str(tests), "--local", "--keep-going", "--json",
+              "--scoring", "fraction", stdin=program)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert [t["verdict"] for t in result["tests"]] == ["AC", "WA", "AC"]
+    assert result["score"] == pytest.approx(2 / 3)
+    human = cli("judge", "-", "--tests", str(tests), "--local", stdin=program)
+    assert human.returncode == 0, human.stderr
+    assert "wrong" in human.stdout and "WA: score 0" in human.stdout
+    assert "expected '5', got '4'" in human.stdout

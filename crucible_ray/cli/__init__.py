@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from crucible_ray.cli import batch, cluster, images, local, remote, service
+from crucible_ray.cli import batch, cluster, images, judging, local, remote, service
 
 app = typer.Typer(
     name="crucible-ray",
@@ -26,6 +26,7 @@ app.add_typer(images.app, name="images")
 app.add_typer(cluster.app, name="cluster")
 local.register(app)
 remote.register(app)
+judging.register(app)
 batch.register(app)
 service.register(app)
 
