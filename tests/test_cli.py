@@ -244,7 +244,8 @@ def test_judge_locally_prints_each_tests_verdict(engine, tmp_path):
     result = json.loads(out.stdout)
     assert [t["verdict"] for t in result["tests"]] == ["AC", "WA", "AC"]
     assert result["score"] == pytest.approx(2 / 3)
-    human = cli("judge", "-", "--tests", str(tests), "--local", stdin=program)
+    wide = {**os.environ, "COLUMNS": "200"}  # the table unwrapped
+    human = cli("judge", "-", "--tests", str(tests), "--local", stdin=program, env=wide)
     assert human.returncode == 0, human.stderr
     assert "wrong" in human.stdout and "WA: score 0" in human.stdout
     assert "expected '5', got '4'" in human.stdout

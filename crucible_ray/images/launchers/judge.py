@@ -123,15 +123,12 @@ def exit_status(status):
     return os.WEXITSTATUS(status), None
 
 
-# The shell starts the program in the background (its stdin kept on fd 4 first: an asynchronous
-# command's stdin is /dev/null before any redirection) and exits: the program is then this
-# subreaper's child, and its rusage is its own. Started by this interpreter directly, its peak
-# memory (ru_maxrss) would count the interpreter's, which it borrows until exec. The CPU limit
-# is set by the program's own process (gVisor arms RLIMIT_CPU in the process that sets it).
-_LAUNCH = ('cd "$1" && shift && exec 4<&0 || exit 127;'
-           ' {{ {limits}exec "$@" <&4 4<&- 3>&-; }} & echo $! >&3')  # fmt: skip
-
-
+# setsid -f forks the program's process and exits at once, never waiting for it: the program is
+# then this subreaper's child, whose rusage is its own (started by this interpreter directly,
+# its peak memory would count the interpreter's, which it borrows until exec), and no shell
+# can reap it before we do. Its shell writes its pid, sets its CPU limit in its own process
+# (gVisor arms RLIMIT_CPU in the process that sets it), and becomes the program.
+_LAUNCH = 'echo $$ >&3 && exec 3>&- && cd "$1" && shift && {limits}exec "$@"'
 ADOPTION_S = 2.0
 _ENDED = {}  # children spawn() found ended while making sure they were ours
 
@@ -143,11 +140,10 @@ def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None):
     if cpu_s is not None:
         seconds = max(1, math.ceil(cpu_s))
         limits = f"ulimit -S -t {seconds} && ulimit -H -t {seconds + 1} && "
-    script = _LAUNCH.format(limits=limits)
     pid_r, pid_w = os.pipe()
-    shell = os.posix_spawn(
-        "/bin/sh",
-        ["sh", "-c", script, "sh", cwd, *argv],
+    starter = os.posix_spawn(
+        "/usr/bin/setsid",
+        ["setsid", "-f", "/bin/sh", "-c", _LAUNCH.format(limits=limits), "sh", cwd, *argv],
         os.environ,
         # every other descriptor of ours is close-on-exec (PEP 446)
         file_actions=[
@@ -156,17 +152,16 @@ def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None):
             (os.POSIX_SPAWN_DUP2, stderr_fd, 2),
             (os.POSIX_SPAWN_DUP2, pid_w, 3),
         ],
-        setsid=True,
         setsigdef=(signal.SIGPIPE, signal.SIGXFSZ),  # Python ignores them; programs do not
     )
     os.close(pid_w)
     with os.fdopen(pid_r, "rb") as pipe:
         line = pipe.read(32)
-    os.waitpid(shell, 0)
+    os.waitpid(starter, 0)
     if not line.strip().isdigit():
         return None
     pid = int(line)
-    # gVisor may let the shell be reaped a moment before its child is re-parented to us.
+    # gVisor may let the starter be reaped a moment before its child is re-parented to us.
     deadline = time.monotonic() + ADOPTION_S
     while True:
         try:
