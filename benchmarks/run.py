@@ -32,14 +32,15 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
          "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
-         "languages": ["-n", "3"]}  # fmt: skip
+         "languages": ["-n", "3"], "judge": ["-n", "1"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "backends": "runsc_backend.py", "boots": "boots_bench.py",
            "execution": "execution_bench.py", "http": "http_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
-           "cpu": "cpu_profile.py", "languages": "languages_bench.py"}  # fmt: skip
+           "cpu": "cpu_profile.py", "languages": "languages_bench.py",
+           "judge": "judge_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -117,6 +118,15 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
         if numpy and bare:
             rows.append(("runsc: `import numpy` in the sandbox, ms",
                          round(numpy["run_p50_ms"] - bare["run_p50_ms"]), "(measure)"))  # fmt: skip
+        return rows
+    if name == "judge":
+        rows = []
+        for backend, arms in r["backends"].items():
+            for language in ("python", "c"):
+                evals, judged = arms[f"{language} evaluations"], arms[f"{language} judge"]
+                ratio = evals["cpu_s_per_problem"] / judged["cpu_s_per_problem"]
+                rows.append((f"{backend}, {language}: CPU of {r['tests']} evaluations / one judge"
+                             " request", round(ratio, 1), ">= 5"))  # fmt: skip
         return rows
     if name == "soak":
         lost = r["unfinished_count"] + r["unexpected_count"]

@@ -11,9 +11,10 @@ import asyncio
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 
@@ -31,6 +32,7 @@ from crucible_ray.sandbox.runner import SandboxRunner
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
+T = TypeVar("T")
 
 
 class ExecutorActor:
@@ -72,14 +74,7 @@ class ExecutorActor:
                                    language=parsed.language, image=parsed.image,
                                    finished_at=utcnow())  # fmt: skip
             return cancelled.model_dump(mode="json")
-        self._running += 1
-        self._telemetry.running(+1)
-        try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._threads, self._runner.run, parsed, eval_id)
-        finally:
-            self._running -= 1
-            self._telemetry.running(-1)
+        result = await self._in_slot(self._runner.run, parsed, eval_id)
         return result.model_dump(mode="json")
 
     async def judge(self, judge_id: str, request: dict[str, Any]) -> dict[str, Any]:
@@ -94,16 +89,18 @@ class ExecutorActor:
                                     driver_version=DRIVER_VERSION, total=len(parsed.tests),
                                     finished_at=utcnow())  # fmt: skip
             return cancelled.model_dump(mode="json")
+        judged = await self._in_slot(judge, self._runner, parsed, judge_id)
+        return judged.model_dump(mode="json")
+
+    async def _in_slot(self, work: Callable[..., T], *args: Any) -> T:
+        """Run ``work`` in one of the slots' threads, counted as running meanwhile."""
         self._running += 1
         self._telemetry.running(+1)
         try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(self._threads, judge, self._runner, parsed,
-                                                judge_id)  # fmt: skip
+            return await asyncio.get_running_loop().run_in_executor(self._threads, work, *args)
         finally:
             self._running -= 1
             self._telemetry.running(-1)
-        return result.model_dump(mode="json")
 
     async def cancel(self, eval_id: str) -> bool:
         if self._runner.cancel(eval_id):

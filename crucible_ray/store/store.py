@@ -17,9 +17,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
+from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import CompileResult, EvalResult, EvalStatus, utcnow
 from crucible_ray.store.files import private_sqlite
-from crucible_ray.store.judgements import JudgementRecords
+from crucible_ray.store.judgements import JUDGE, JudgementRecords, judgement_of
 from crucible_ray.store.schema import Sessions, create_schema
 from crucible_ray.store.tables import Evaluation
 
@@ -174,15 +175,16 @@ class EvalStore(JudgementRecords):
         with self._session() as session:
             return session.scalar(select(Evaluation.code_sha256).where(Evaluation.id == eval_id))
 
-    def for_user(self, user: str) -> Iterator[EvalResult]:
-        """The user's results, oldest first, a page at a time (keyset on created_at, id)."""
+    def for_user(self, user: str) -> Iterator[EvalResult | JudgeResult]:
+        """The user's results (evaluations and judgings), oldest first, a page at a time
+        (keyset on created_at, id)."""
         after: tuple[datetime, str] | None = None
         while True:
             query = select(Evaluation).where(Evaluation.user == user)
             if after is not None:
                 query = query.where(tuple_(Evaluation.created_at, Evaluation.id) > tuple_(*after))
             rows = self._page(query.order_by(Evaluation.created_at, Evaluation.id))
-            yield from (_result(row) for row in rows)
+            yield from (judgement_of(row) if row.kind == JUDGE else _result(row) for row in rows)
             if len(rows) < PAGE_ROWS:
                 return
             after = (rows[-1].created_at, rows[-1].id)

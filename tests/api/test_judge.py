@@ -146,3 +146,13 @@ def test_the_openapi_document_describes_judging(http):
     spec = http.get("/openapi.json").json()
     assert {"/api/judge", "/api/judge/{judge_id}"} <= set(spec["paths"])
     assert "JudgeResult" in spec["components"]["schemas"]
+
+
+def test_judgings_are_exported_and_erased_with_the_users_data(as_user):
+    alice = as_user()
+    judged = alice.post("/api/judge?wait=true", json={"code": SUM, "tests": TESTS[:1]}).json()
+    exported = alice.get("/api/me/export").json()
+    assert [(r["id"], r.get("verdict")) for r in exported] == [(judged["id"], "AC")]
+    assert exported[0]["tests"][0]["verdict"] == "AC"
+    assert alice.delete("/api/me/data").json() == {"deleted": 1}
+    assert alice.get(f"/api/judge/{judged['id']}").status_code == 404
