@@ -107,6 +107,23 @@ def languages(r: dict, fig) -> None:
         ax.legend()
 
 
+def judge(r: dict, fig) -> None:
+    """CPU per problem: the tests as separate evaluations vs one judge request."""
+    axes = fig.subplots(1, len(r["backends"]))
+    for ax, (backend, arms) in zip(axes, r["backends"].items(), strict=True):
+        languages = sorted({label.split(" ")[0] for label in arms})
+        xs = range(len(languages))
+        arms_drawn = ((-0.2, "evaluations", f"{r['tests']} evaluations", "#888"),
+                      (0.2, "judge", "1 judge request", "#2a7"))  # fmt: skip
+        for offset, arm, label, colour in arms_drawn:
+            values = [arms[f"{lang} {arm}"]["cpu_s_per_problem"] for lang in languages]
+            bars = ax.bar([x + offset for x in xs], values, 0.4, label=label, color=colour)
+            ax.bar_label(bars, fmt="%.1f")
+        ax.set_xticks(list(xs), languages)
+        ax.set(ylabel="CPU s per problem", title=f"{backend} backend")
+        ax.legend()
+
+
 def http(r: dict, fig) -> None:
     ax1, ax2 = fig.subplots(1, 2)
     xs = [int(c) for c in r["levels"]]
@@ -178,7 +195,8 @@ def cpu(r: dict, fig) -> None:
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
-                               "backends": backends, "languages": languages}  # fmt: skip
+                               "backends": backends, "languages": languages,
+                               "judge": judge}  # fmt: skip
 
 
 def main() -> None:
