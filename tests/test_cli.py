@@ -136,7 +136,9 @@ def test_images_list_json(engine):
     assert {i["language"] for i in images} == set(IMAGES)  # the languages' and the variants
     assert all(i["present"] and i["runsc_present"] for i in images)
     cpp = next(i for i in images if i["language"] == "cpp")
-    assert cpp["packages"] == ["g++"] and cpp["versions"]["g++"].startswith("4:12")  # Debian's
+    # g++, and python3: the judge driver's interpreter, in every image.
+    assert cpp["packages"] == ["g++", "python3"] and cpp["versions"]["g++"].startswith("4:12")
+    assert cpp["versions"]["python3"].startswith("3.11")  # Debian's
 
 
 def test_operator_tokens_carry_the_role(tmp_path):
