@@ -27,17 +27,18 @@ class FrameReader:
         self.streams = {STDOUT: CappedStream(limit), STDERR: CappedStream(limit)}
         self.eof = False
 
-    def read_until(self, deadline: float, want_stderr_bytes: int = 0,
-                   want_stdout_bytes: int = 0) -> None:  # fmt: skip
+    def read_until(self, deadline: float, want_stderr_bytes: int | None = None,
+                   want_stdout_bytes: int | None = None) -> None:  # fmt: skip
         """Read until EOF, or until stderr (stdout) holds ``want_stderr_bytes``
-        (``want_stdout_bytes``), if non-zero.
+        (``want_stdout_bytes``) when given (0: at once), as the runsc channel does.
 
         Raises :class:`Deadline` when ``deadline`` (a ``time.monotonic()`` value) passes first.
         """
         while not self.eof:
-            if want_stderr_bytes and len(self.streams[STDERR].data) >= want_stderr_bytes:
+            stderr, stdout = self.streams[STDERR].data, self.streams[STDOUT].data
+            if want_stderr_bytes is not None and len(stderr) >= want_stderr_bytes:
                 return
-            if want_stdout_bytes and len(self.streams[STDOUT].data) >= want_stdout_bytes:
+            if want_stdout_bytes is not None and len(stdout) >= want_stdout_bytes:
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
