@@ -74,6 +74,8 @@ class LanguageSpec:
     # How the saved source file runs on its own, as the judge driver starts each test's fresh
     # process (a compiled language runs ``compile.run``).
     judge_run: tuple[str, ...] = ()
+    # The judge's solution host (function and assert tests): Python images only.
+    judge_serve: tuple[str, ...] = ()
     language: str = ""  # empty: ``name`` (the language's default image)
     summary: str = ""  # what the image holds, for users (GET /api/languages)
 
@@ -177,6 +179,15 @@ _PYTHON = LanguageSpec(
     command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
     env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
     judge_run=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py", "--run"),
+    judge_serve=(
+        "/usr/bin/python3",
+        "-I",
+        "-S",
+        "-B",
+        "/opt/crucible/judge.py",
+        "--serve",
+        "/tmp/main.py",
+    ),
     summary="CPython 3 with its standard library only",
 )
 
@@ -218,6 +229,7 @@ _PYTHON_SCIENCE = replace(
     packages=("python3", *SCIENCE_PACKAGES),
     command=(*_PYTHON.command, "/usr/lib/python3/dist-packages"),
     judge_run=(*_PYTHON.judge_run, "/usr/lib/python3/dist-packages"),
+    judge_serve=(*_PYTHON.judge_serve, "/usr/lib/python3/dist-packages"),
     env={
         **_PYTHON.env,
         "MPLBACKEND": "Agg",

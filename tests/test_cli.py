@@ -251,3 +251,16 @@ def test_judge_locally_prints_each_tests_verdict(engine, tmp_path):
     assert human.returncode == 0, human.stderr
     assert "wrong" in human.stdout and "WA: score 0" in human.stdout
     assert "expected '5', got '4'" in human.stdout
+
+
+def test_judge_a_function_locally(engine, tmp_path):
+    tests = tmp_path / "tests.json"
+    tests.write_text('[{"args": [2, 3], "expected": 5}, {"args": [1, 1], "expected": 3}]')
+    program = tmp_path / "add.py"
+    program.write_text("def add(a, b):\n    return a + b\n")
+    out = cli("judge", str(program), "--tests", str(tests), "--local", "--json", "--mode",
+              "function", "--entry-point", "add", "--keep-going")  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert [t["verdict"] for t in json.loads(out.stdout)["tests"]] == ["AC", "WA"]
+    refused = cli("judge", str(program), "--tests", str(tests), "--local", "--mode", "function")
+    assert refused.returncode == 2 and "entry_point" in refused.stderr

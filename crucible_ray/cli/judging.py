@@ -25,8 +25,9 @@ from crucible_ray.judge.models import JudgeRequest, JudgeResult
 
 TestsOpt = Annotated[
     Path,
-    typer.Option("--tests", "-t", help="the tests: a JSON array or JSON Lines of objects with"
-                 " stdin and expected_stdout (and optionally id, weight, group, cpu_s)"),
+    typer.Option("--tests", "-t", help="the tests: a JSON array or JSON Lines of objects: stdin"
+                 " and expected_stdout (mode stdio), args, kwargs and expected (function), code"
+                 " (assert); optionally id, weight, group, cpu_s"),
 ]  # fmt: skip
 COLOURS = {"AC": "green", "WA": "red", "TLE": "yellow", "MLE": "yellow", "OLE": "yellow",
            "RE": "red", "CE": "magenta", "SKIPPED": "dim", "IE": "red", "PA": "cyan"}  # fmt: skip
@@ -55,9 +56,19 @@ def judge_command(
     tests: TestsOpt,
     language: LanguageOpt = None,
     image: ImageOpt = None,
+    mode: Annotated[
+        str, typer.Option(help="stdio, function (call --entry-point) or assert (run test code)")
+    ] = "stdio",
+    entry_point: Annotated[
+        str | None, typer.Option(help="the function tests call (or Class.method)")
+    ] = None,
     compare: Annotated[
-        str, typer.Option(help="exact, trailing_whitespace, lines, tokens, numeric, json or regex")
-    ] = "trailing_whitespace",
+        str | None,
+        typer.Option(
+            help="exact, trailing_whitespace (stdio's default), lines, tokens, numeric,"
+            " json (function's default) or regex"
+        ),
+    ] = None,
     case_insensitive: Annotated[bool, typer.Option(help="compare ignoring case")] = False,
     cpu_s: Annotated[float, typer.Option("--cpu", help="CPU seconds per test")] = 2.0,
     keep_going: Annotated[
@@ -78,7 +89,10 @@ def judge_command(
     Exits 0 whenever the program was judged (whatever the verdict), 2 for an invalid request,
     3 when sandboxes are unavailable or the deadline passed, 4 when authentication fails."""
     code, language, _ = read_program(file, language, None, image)
-    fields = {"compare": {"mode": compare, "case_insensitive": case_insensitive},
+    comparison: dict[str, Any] = {"case_insensitive": case_insensitive}
+    if compare is not None:
+        comparison["mode"] = compare
+    fields = {"compare": comparison, "mode": mode, "entry_point": entry_point,
               "limits": {"cpu_s": cpu_s}, "stop_on_first_failure": not keep_going,
               "scoring": scoring}  # fmt: skip
     try:
@@ -106,7 +120,7 @@ def _judge_there(request: JudgeRequest, url: str | None, token: str | None,
                  deadline: float) -> JudgeResult:  # fmt: skip
     from crucible_ray.client import Client
 
-    options = request.model_dump(exclude={"code", "tests", "language", "image"})
+    options = request.model_dump(exclude={"code", "tests", "language", "image"}, exclude_unset=True)
     with Client(url, token, deadline_s=deadline) as client:
         return client.judge(request.code, request.tests, language=request.language,
                             image=request.image, **options)  # fmt: skip

@@ -168,7 +168,7 @@ class Dispatcher:
         """The image and the longest the judging may take; InvalidRequest if refused."""
         spec = get_image(request.language, request.image)
         policy = self.policy.for_language(spec.policy_overrides)
-        check_request(request, policy)
+        check_request(request, policy, spec)
         return spec, budget_s(request, policy)
 
     async def wait(self, eval_id: str, timeout_s: float = 0.0) -> dict[str, Any] | None:

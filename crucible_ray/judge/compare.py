@@ -84,7 +84,7 @@ class Mismatch:
 @dataclass(frozen=True)
 class Comparison:
     matched: bool
-    mismatch: Mismatch | None  # set exactly when not matched
+    mismatch: Mismatch | None  # where the texts differ (None when matched, or no text)
     message: str | None = None
 
 

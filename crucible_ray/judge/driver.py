@@ -10,8 +10,17 @@ same image, same policy). The driver writes ``R`` on stderr once ready. Then::
     host   -> "<process limit>\\n"                       once the run's limits are in place
     driver -> "G" (stderr)
   then, once per test, until the host closes stdin:
-    host   -> <8-digit length> <JSON TestLimits> <stdin>
-    driver -> "T" <8-digit length> <JSON report> <stdout> <stderr>     (stdout)
+    host   -> <8-digit length> <JSON header: TestLimits, mode, nonce...> <stdin> <payload>
+    driver -> "T" <8-digit length> <JSON report> <stdout> <stderr> <result>     (stdout)
+
+The payload and result by mode (the values: typed JSON, ``encode``/``decode`` in the driver's
+file, loaded here by :mod:`crucible_ray.judge.calls`):
+  stdio     none
+  function  payload: the call's frame; result: the solution host's frames (its functions'
+            names or its import error, then the call's answer)
+  assert    payload: {"code", "candidate"}; result: the checker's outcome, with the test's
+            token when the test passed (the header's token: neither the program nor anything
+            it writes knows it)
 
 Each test's header carries a fresh nonce that its report must echo (:func:`new_nonce`): the
 program can write into the driver's pipes (gVisor shows another process's fds to the same
@@ -35,7 +44,7 @@ from typing import Any
 from crucible_ray.languages import JUDGE_DRIVER, LanguageSpec
 
 DRIVER_PATH = f"/opt/crucible/{JUDGE_DRIVER}"
-DRIVER_VERSION = "1"
+DRIVER_VERSION = "2"
 REPORT_PREFIX = 9  # "T" + 8 digits
 MAX_REPORT_HEADER = 4096  # the JSON report's bytes, at most
 
@@ -72,6 +81,9 @@ class ProcessReport:
     stderr: bytes
     stdout_total: int
     stderr_total: int
+    result: bytes = b""  # function and assert tests (see the module's doc)
+    checker_exit: int | None = None  # assert tests: how the checker ended
+    checker_signal: int | None = None
 
 
 def plan(spec: LanguageSpec) -> dict[str, Any]:
@@ -82,8 +94,10 @@ def plan(spec: LanguageSpec) -> dict[str, Any]:
                 "run": list(spec.compile.run), "cwd": "/build"}  # fmt: skip
     if not spec.judge_run:
         raise ValueError(f"{spec.name} has no judge_run command")
+    serve = list(spec.judge_serve) or None
+    paths = serve[serve.index("--serve") + 2 :] if serve else []  # the checker's too
     return {"source": f"/tmp/{spec.source_file}", "compile": None, "run": list(spec.judge_run),
-            "cwd": "/tmp"}  # fmt: skip
+            "cwd": "/tmp", "serve": serve, "paths": paths}  # fmt: skip
 
 
 def driver_spec(spec: LanguageSpec) -> LanguageSpec:
@@ -104,9 +118,12 @@ def new_nonce() -> str:
     return secrets.token_hex(16)
 
 
-def test_message(limits: TestLimits, stdin: bytes, nonce: str) -> bytes:
-    header = json.dumps({**asdict(limits), "stdin_bytes": len(stdin), "nonce": nonce}).encode()
-    return b"%08d" % len(header) + header + stdin
+def test_message(limits: TestLimits, stdin: bytes, nonce: str, mode: str = "stdio",
+                 payload: bytes = b"", token: str | None = None) -> bytes:  # fmt: skip
+    fields = {"stdin_bytes": len(stdin), "nonce": nonce, "mode": mode,
+              "payload_bytes": len(payload), "token": token}  # fmt: skip
+    header = json.dumps({**asdict(limits), **fields}).encode()
+    return b"%08d" % len(header) + header + stdin + payload
 
 
 def report_length(prefix: bytes) -> int:
@@ -119,7 +136,8 @@ def report_length(prefix: bytes) -> int:
     return length
 
 
-_INT_FIELDS = ("max_rss_kb", "stdout_bytes", "stdout_total", "stderr_bytes", "stderr_total")
+_INT_FIELDS = ("max_rss_kb", "stdout_bytes", "stdout_total", "stderr_bytes", "stderr_total",
+               "result_bytes")  # fmt: skip
 
 
 def parse_report(header: bytes, limits: TestLimits, nonce: str) -> dict[str, Any]:
@@ -134,7 +152,7 @@ def parse_report(header: bytes, limits: TestLimits, nonce: str) -> dict[str, Any
         for name in _INT_FIELDS:
             if type(fields[name]) is not int or fields[name] < 0:
                 raise TypeError
-        for name in ("exit_code", "signal"):
+        for name in ("exit_code", "signal", "checker_exit", "checker_signal"):
             if fields[name] is not None and type(fields[name]) is not int:
                 raise TypeError
         for name in ("cpu_ms", "wall_ms"):
@@ -144,11 +162,12 @@ def parse_report(header: bytes, limits: TestLimits, nonce: str) -> dict[str, Any
                 raise TypeError
     except (ValueError, TypeError, KeyError):
         raise DriverProtocolError("malformed test report") from None
-    if fields["stdout_bytes"] > limits.stdout_bytes or fields["stderr_bytes"] > limits.stderr_bytes:
+    if (fields["stdout_bytes"] > limits.stdout_bytes or fields["stderr_bytes"] > limits.stderr_bytes
+            or fields["result_bytes"] > limits.stdout_bytes):  # fmt: skip
         raise DriverProtocolError("a test report with more output than its limits")
     return fields
 
 
 def frame_limit(limits: TestLimits) -> int:
     """The most a test's report can hold: what the host buffers of the sandbox's stdout."""
-    return REPORT_PREFIX + MAX_REPORT_HEADER + limits.stdout_bytes + limits.stderr_bytes
+    return REPORT_PREFIX + MAX_REPORT_HEADER + 2 * limits.stdout_bytes + limits.stderr_bytes

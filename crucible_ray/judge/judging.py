@@ -17,7 +17,7 @@ from crucible_ray.errors import (
     InvalidRequest,
     SandboxFault,
 )
-from crucible_ray.judge import driver
+from crucible_ray.judge import calls, driver
 from crucible_ray.judge.compare import COMPARE_VERSION, compare
 from crucible_ray.judge.driver import ProcessReport, TestLimits
 from crucible_ray.judge.models import JudgeRequest, JudgeResult, MismatchInfo, TestResult
@@ -78,17 +78,44 @@ def budget_s(request: JudgeRequest, policy: SandboxPolicy) -> float:
     return MAX_SANDBOXES * per_sandbox + tests
 
 
-def check_request(request: JudgeRequest, policy: SandboxPolicy) -> None:
-    """Refuse what the policy does not allow, and answers the comparison cannot use."""
+def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSpec) -> None:
+    """Refuse what the policy does not allow, a mode the language has no driver for, and
+    answers the comparison cannot use."""
     policy.check_code_size(request.code)
+    if request.mode != "stdio" and not spec.judge_serve:
+        raise InvalidRequest(f"mode {request.mode} is for Python (language {spec.language} "
+                             "has stdio tests only)", field="mode")  # fmt: skip
     for index, test in enumerate(request.tests):
         if len(test.stdin.encode()) > policy.stdin_limit_bytes:
             raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes",
                                  field=f"tests[{index}].stdin")  # fmt: skip
-        try:
-            compare("", test.expected_stdout, request.compare)
-        except ValueError as exc:  # an answer that is not JSON, a pattern that is not a regex
-            raise InvalidRequest(str(exc), field=f"tests[{index}].expected_stdout") from None
+        if request.mode == "stdio":
+            try:
+                compare("", test.expected_stdout or "", request.compare)
+            except ValueError as exc:  # an answer that is not JSON, or a pattern no regex
+                raise InvalidRequest(str(exc), field=f"tests[{index}].expected_stdout") from None
+        elif len(_payload(request, index)) > policy.stdin_limit_bytes:
+            field = "code" if request.mode == "assert" else "args"
+            raise InvalidRequest(f"the test's {field} exceed {policy.stdin_limit_bytes} bytes",
+                                 field=f"tests[{index}].{field}")  # fmt: skip
+
+
+def _payload(request: JudgeRequest, index: int) -> bytes:
+    test = request.tests[index]
+    if request.mode == "function":
+        assert request.entry_point is not None  # the request's validation
+        return calls.function_payload(request.entry_point, test.args, test.kwargs)
+    if request.mode == "assert":
+        return calls.assert_payload(test.code or "", request.entry_point)
+    return b""
+
+
+def _inputs(request: JudgeRequest, limits: list[TestLimits]) -> list[TestInput]:
+    token = driver.new_nonce if request.mode == "assert" else lambda: None
+    return [
+        TestInput(test.stdin.encode(), lim, request.mode, _payload(request, index), token())
+        for index, (test, lim) in enumerate(zip(request.tests, limits, strict=True))
+    ]
 
 
 def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = None) -> JudgeResult:
@@ -98,7 +125,7 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
     judge_id = judge_id or new_eval_id()
     spec = get_image(request.language, request.image)
     policy = runner.policy.for_language(spec.policy_overrides)
-    check_request(request, policy)
+    check_request(request, policy, spec)
     limits = test_limits(request, policy)
     started = time.monotonic()
     result = JudgeResult(id=judge_id, status=EvalStatus.RUNNING, language=spec.language,
@@ -151,16 +178,14 @@ def _run_all(runner: SandboxRunner, request: JudgeRequest, spec: LanguageSpec,
     sandboxes ran, and whether the built program did not fit in the run's memory."""
     compiled: CompileResult | None = None
     code = request.code.encode()
-    inputs = [
-        TestInput(t.stdin.encode(), lim) for t, lim in zip(request.tests, limits, strict=True)
-    ]
+    inputs = _inputs(request, limits)
     next_test, sandboxes, faults = 0, 0, 0
     while next_test < len(inputs) and sandboxes < MAX_SANDBOXES:
         first = next_test
 
         def keep_going(offset: int, report: ProcessReport, first: int = first) -> bool:
             index = first + offset
-            verdict = _judged(request, spec, limits[index], index, report, policy.memory_mb << 10)
+            verdict = _judged(request, spec, inputs[index], index, report, policy.memory_mb << 10)
             verdicts[index] = (verdict, report)
             return verdict.verdict is Verdict.AC or not request.stop_on_first_failure
 
@@ -194,16 +219,30 @@ def _run_all(runner: SandboxRunner, request: JudgeRequest, spec: LanguageSpec,
     return compiled, sandboxes, False
 
 
-def _judged(request: JudgeRequest, spec: LanguageSpec, limits: TestLimits, index: int,
+def _judged(request: JudgeRequest, spec: LanguageSpec, test: TestInput, index: int,
             report: ProcessReport, memory_kb: int) -> TestVerdict:  # fmt: skip
     stderr = report.stderr.decode("utf-8", errors="replace")
+    outcome = _outcome(request, test, index, report)
     facts = Facts(exit_code=report.exit_code, signal=report.signal, cpu_ms=report.cpu_ms,
                   wall_killed=report.wall_killed, output_exceeded=report.output_exceeded,
                   heap_exhausted=spec.ran_out_of_heap(report.exit_code, stderr),
-                  near_memory_limit=report.max_rss_kb >= NEAR_MEMORY_LIMIT * memory_kb)  # fmt: skip
+                  near_memory_limit=report.max_rss_kb >= NEAR_MEMORY_LIMIT * memory_kb,
+                  tampered=outcome.tampered, program_error=outcome.error)  # fmt: skip
+    return verdict_of(facts, test.limits.cpu_s, outcome.comparison)
+
+
+def _outcome(request: JudgeRequest, test: TestInput, index: int,
+             report: ProcessReport) -> calls.Outcome:  # fmt: skip
+    """What the test's output or result says, before the process's own facts."""
+    if request.mode == "function":
+        expected = request.tests[index].expected
+        return calls.function_outcome(report.result, expected, request.compare)
+    if request.mode == "assert":
+        assert test.token is not None
+        return calls.assert_outcome(report.result, test.token, report.checker_signal)
     output = report.stdout.decode("utf-8", errors="replace")
-    comparison = compare(output, request.tests[index].expected_stdout, request.compare)
-    return verdict_of(facts, limits.cpu_s, comparison)
+    expected = request.tests[index].expected_stdout or ""
+    return calls.Outcome(compare(output, expected, request.compare))
 
 
 def _ended_facts(ended: SandboxEnded) -> Facts:

@@ -15,22 +15,40 @@ from crucible_ray.judge.compare import CompareSpec
 from crucible_ray.judge.verdicts import Verdict
 from crucible_ray.models import CompileResult, EvalStatus, utcnow
 
-JudgeMode = Literal["stdio"]
+JudgeMode = Literal["stdio", "function", "assert"]
 ScoringMode = Literal["pass_fail", "fraction", "weighted", "subtasks"]
 # Upper bounds of the schema itself; the policy's own (lower) limits are applied on top.
 MAX_TESTS = 1000
 MAX_TEST_CPU_S = 60.0
 
 
+_ENTRY_POINT = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$"
+_MODE_FIELDS = {  # what a test of each mode may have (beyond id, weight, group, cpu_s)
+    "stdio": {"stdin", "expected_stdout"},
+    "function": {"args", "kwargs", "expected"},  # expected null: the function returns None
+    "assert": {"code", "stdin"},
+}
+_REQUIRED = {"stdio": "expected_stdout", "assert": "code"}
+_UNSET: dict[str, Any] = {"stdin": "", "expected_stdout": None, "args": [], "kwargs": {},
+                          "expected": None, "code": None}  # fmt: skip
+
+
 class JudgeTest(BaseModel):
-    """One test case. ``expected_stdout`` is compared on the host and never sent to the
-    sandbox."""
+    """One test case. What it expects (``expected_stdout``, ``expected``) is compared on the
+    host and never sent to the sandbox; an assert test's ``code`` runs in a checker process of
+    its own, never in the submission's."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str | None = Field(None, max_length=128, description="the caller's name for it")
     stdin: str = ""
-    expected_stdout: str
+    expected_stdout: str | None = Field(None, description="stdio: the expected output")
+    args: list[Any] = Field(default_factory=list, description="function: positional arguments")
+    kwargs: dict[str, Any] = Field(default_factory=dict, description="function: keywords")
+    expected: Any = Field(None, description="function: the expected return value (JSON)")
+    code: str | None = Field(None, min_length=1, description="assert: Python test code that "
+                             "calls the submission's functions (and `candidate`: the entry"
+                             " point); it passes if it raises nothing")  # fmt: skip
     weight: float = Field(1.0, gt=0, le=1e6, description="for scoring: weighted")
     group: str | None = Field(None, min_length=1, max_length=64,
                               description="its subtask, for scoring: subtasks")  # fmt: skip
@@ -64,7 +82,16 @@ class JudgeRequest(BaseModel):
     )
     image: str | None = Field(None, min_length=1, max_length=64)
     code: str = Field(..., min_length=1)
-    mode: JudgeMode = "stdio"
+    mode: JudgeMode = Field(
+        "stdio",
+        description="stdio: stdin to expected stdout; function: call entry_point, compare its"
+        " return value as JSON; assert: run test code against the submission (those two:"
+        " Python)",
+    )
+    entry_point: str | None = Field(None, max_length=128, pattern=_ENTRY_POINT,
+                                    description="the function tests call (function: required;"
+                                    " assert: bound as `candidate`); `Class.method` calls it on"
+                                    " a new instance")  # fmt: skip
     tests: list[JudgeTest] = Field(..., min_length=1, max_length=MAX_TESTS)
     compare: CompareSpec = Field(default_factory=CompareSpec)
     limits: JudgeLimits = Field(default_factory=JudgeLimits)
@@ -73,6 +100,25 @@ class JudgeRequest(BaseModel):
     subtask_points: dict[str, float] | None = Field(
         None, description="for scoring: subtasks, each group's points (default 1 each)"
     )
+
+    @model_validator(mode="after")
+    def _tests_fit_the_mode(self) -> JudgeRequest:
+        if self.mode == "function" and self.entry_point is None:
+            raise ValueError("mode function needs an entry_point")
+        if self.mode == "function" and self.compare.mode != "json":
+            if "mode" in self.compare.model_fields_set:
+                raise ValueError("mode function compares return values as JSON (compare.mode)")
+            self.compare = self.compare.model_copy(update={"mode": "json"})
+        allowed, required = _MODE_FIELDS[self.mode], _REQUIRED.get(self.mode)
+        for index, test in enumerate(self.tests):
+            # by value, not by fields set: a dumped request (every field) validates the same
+            given = {name for name, unset in _UNSET.items() if getattr(test, name) != unset}
+            if given - allowed:
+                raise ValueError(f"tests[{index}]: {', '.join(sorted(given - allowed))} "
+                                 f"not used by mode {self.mode}")  # fmt: skip
+            if required and required not in given:
+                raise ValueError(f"tests[{index}] needs {required} (mode {self.mode})")
+        return self
 
     @model_validator(mode="after")
     def _groups_for_subtasks(self) -> JudgeRequest:

@@ -56,6 +56,9 @@ class TestInput:
 
     stdin: bytes
     limits: TestLimits
+    mode: str = "stdio"
+    payload: bytes = b""  # function and assert tests (crucible_ray.judge.driver)
+    token: str | None = None  # assert tests: what the checker reports when the test passed
 
 
 def run_session(
@@ -146,7 +149,9 @@ def _expect_go(channel: SessionChannel, when: str) -> None:
 def _run_test(channel: SessionChannel, sandbox: Sandbox,
               test: TestInput) -> ProcessReport | SandboxEnded:  # fmt: skip
     limits, nonce = test.limits, driver.new_nonce()
-    channel.send_code(driver.test_message(limits, test.stdin, nonce))
+    channel.send_code(
+        driver.test_message(limits, test.stdin, nonce, test.mode, test.payload, test.token)
+    )
     deadline = time.monotonic() + limits.wall_s + RESET_ALLOWANCE_S
 
     def take(size: int) -> bytes:
@@ -160,6 +165,7 @@ def _run_test(channel: SessionChannel, sandbox: Sandbox,
         fields = driver.parse_report(header, limits, nonce)
         stdout = take(fields.pop("stdout_bytes"))
         stderr = take(fields.pop("stderr_bytes"))
+        result = take(fields.pop("result_bytes"))
     except _OutputEnded:
         return SandboxEnded(oom_killed=channel.oom_fired(), killed=sandbox.killed)
     except Deadline:
@@ -170,7 +176,7 @@ def _run_test(channel: SessionChannel, sandbox: Sandbox,
     except DriverProtocolError:
         sandbox.kill()
         return SandboxEnded(oom_killed=False, killed=False, tampered=True)
-    return ProcessReport(stdout=stdout, stderr=stderr, **fields)
+    return ProcessReport(stdout=stdout, stderr=stderr, result=result, **fields)
 
 
 class _OutputEnded(Exception):

@@ -49,6 +49,8 @@ class Facts:
     sandbox_stuck: bool = False  # the driver did not report in time: the program's doing
     tampered: bool = False  # what came back was not the driver's report
     stopped_by_host: bool = False  # killed from the host (cancelled, or the host failed)
+    program_error: str | None = None  # function, assert: what the submission raised, or why
+    # it gave no result (it failed to import, ended during a call...)
 
 
 @dataclass(frozen=True)
@@ -86,12 +88,15 @@ def verdict_of(facts: Facts, cpu_limit_s: float, comparison: Comparison | None) 
         return TestVerdict(Verdict.RE, message="the sandbox ended during this test")
     if facts.output_exceeded:
         return TestVerdict(Verdict.OLE)
+    over_cpu = facts.cpu_ms > cpu_limit_s * 1000  # (RLIMIT_CPU is whole seconds: it may not fire)
     if facts.wall_killed:
-        return TestVerdict(Verdict.TLE, "wall")
-    if facts.signal == signals.SIGXCPU or facts.cpu_ms > cpu_limit_s * 1000:
+        return TestVerdict(Verdict.TLE, "cpu" if over_cpu else "wall")
+    if facts.signal == signals.SIGXCPU or over_cpu:
         return TestVerdict(Verdict.TLE, "cpu")
     if facts.signal is not None:
         return TestVerdict(Verdict.RE, message=f"killed by {signal_name(facts.signal)}")
+    if facts.program_error is not None:
+        return TestVerdict(Verdict.RE, message=facts.program_error)
     if facts.exit_code != 0:
         return TestVerdict(Verdict.RE, message=f"exit code {facts.exit_code}")
     if comparison is None:

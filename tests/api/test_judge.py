@@ -57,6 +57,26 @@ def test_judge_and_wait_for_the_verdict(as_user):
         k: result[k] for k in ("verdict", "score", "tests", "metadata")}  # fmt: skip
 
 
+def test_function_and_assert_tests_over_http(as_user):
+    alice = as_user()
+    code = "def add(a, b):\n    return a + b\n"
+    tests = [{"args": [1, 2], "expected": 3}, {"args": [[1], [2]], "expected": [1, 2]}]
+    function = alice.post("/api/judge?wait=true", json={
+        "code": code, "mode": "function", "entry_point": "add", "tests": tests})  # fmt: skip
+    assert function.status_code == 200, function.text
+    assert [t["verdict"] for t in function.json()["tests"]] == ["AC", "AC"]
+    checked = alice.post("/api/judge?wait=true", json={
+        "code": code, "mode": "assert", "entry_point": "add",
+        "tests": [{"code": "assert candidate(2, 2) == 5"}]})  # fmt: skip
+    assert checked.status_code == 200, checked.text
+    test = checked.json()["tests"][0]
+    assert test["verdict"] == "WA" and "line 1 of the test" in test["message"]
+    # A test of the wrong shape for its mode is refused and names itself.
+    refused = alice.post("/api/judge", json={"code": code, "mode": "function",
+                                             "tests": [{"args": [1]}]})  # fmt: skip
+    assert refused.status_code == 422 and "entry_point" in refused.text
+
+
 def test_judge_without_waiting_then_follow_it(as_user):
     bob = as_user()
     answer = bob.post("/api/judge", json={"code": SUM, "tests": TESTS[:1]})

@@ -16,7 +16,8 @@ LIMITS = TestLimits(wall_s=3, cpu_s=1, stdout_bytes=100, stderr_bytes=50)
 def report(**changes):
     fields = {"nonce": "n1", "exit_code": 0, "signal": None, "cpu_ms": 1.5, "wall_ms": 2.0,
               "max_rss_kb": 900, "wall_killed": False, "output_exceeded": False, "stdout_bytes": 3,
-              "stdout_total": 3, "stderr_bytes": 0, "stderr_total": 0}  # fmt: skip
+              "stdout_total": 3, "stderr_bytes": 0, "stderr_total": 0, "result_bytes": 0,
+              "checker_exit": None, "checker_signal": None}  # fmt: skip
     fields.update(changes)
     return json.dumps(fields).encode()
 
@@ -26,8 +27,16 @@ def test_a_test_message_is_its_length_its_header_then_its_stdin():
     length = int(message[:8])
     header = json.loads(message[8 : 8 + length])
     assert header == {"wall_s": 3, "cpu_s": 1, "stdout_bytes": 100, "stderr_bytes": 50,
-                      "stdin_bytes": 4, "nonce": "n1"}  # fmt: skip
+                      "stdin_bytes": 4, "nonce": "n1", "mode": "stdio", "payload_bytes": 0,
+                      "token": None}  # fmt: skip
     assert message[8 + length :] == b"1 2\n"
+
+
+def test_a_function_or_assert_message_carries_its_payload_after_the_stdin():
+    message = driver.test_message(LIMITS, b"in", "n1", "assert", b'{"code":"x"}', "t1")
+    header = json.loads(message[8 : 8 + int(message[:8])])
+    assert (header["mode"], header["payload_bytes"], header["token"]) == ("assert", 12, "t1")
+    assert message.endswith(b'in{"code":"x"}')
 
 
 def test_a_report_with_the_tests_nonce_is_read():
@@ -41,6 +50,8 @@ def test_a_report_with_the_tests_nonce_is_read():
         report(nonce="forged"),
         report(nonce=None),
         report(stdout_bytes=101),  # more than the test's limit
+        report(result_bytes=101),
+        report(checker_signal="9"),
         report(stderr_bytes=-1),
         report(exit_code="0"),
         report(wall_killed=1),
@@ -71,6 +82,10 @@ def test_every_image_has_a_driver_plan_on_the_same_image():
         assert judged.command[:5] == ("/usr/bin/python3", "-I", "-S", "-B", driver.DRIVER_PATH)
         assert judged.image_repository == spec.image_repository and judged.packages == spec.packages
         assert (plan["compile"] is None) == (spec.compile is None)
+        # function and assert tests: Python's images only, each with its own package paths
+        assert (plan.get("serve") is not None) == (spec.language == "python")
+        if spec.name == "python-science":
+            assert plan["paths"] == ["/usr/lib/python3/dist-packages"]
 
 
 def test_the_frame_limit_holds_the_largest_report():

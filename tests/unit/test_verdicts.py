@@ -23,6 +23,10 @@ DIFFERENT = Comparison(matched=False, mismatch=Mismatch(1, 1, "5", "4"), message
         (Facts(signal=signal.SIGXCPU, cpu_ms=1001), SAME, Verdict.TLE, "cpu"),
         (Facts(exit_code=0, cpu_ms=2500), SAME, Verdict.TLE, "cpu"),  # over a fractional limit
         (Facts(signal=signal.SIGKILL, wall_killed=True), SAME, Verdict.TLE, "wall"),
+        # stopped by the wall clock after more CPU than its limit (a fractional one): cpu
+        (Facts(signal=signal.SIGKILL, wall_killed=True, cpu_ms=2100), SAME, Verdict.TLE, "cpu"),
+        (Facts(exit_code=0, program_error="the function raised E: x"), None, Verdict.RE, None),
+        (Facts(signal=signal.SIGXCPU, program_error="ended"), None, Verdict.TLE, "cpu"),
         (Facts(signal=signal.SIGKILL, output_exceeded=True), SAME, Verdict.OLE, None),
         (Facts(exit_code=2, heap_exhausted=True), SAME, Verdict.MLE, None),
         (Facts(exit_code=1, near_memory_limit=True), SAME, Verdict.MLE, None),
