@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.client import protocol
-from crucible_ray.errors import DeadlineExceeded
+from crucible_ray.errors import CrucibleError, DeadlineExceeded, InvalidRequest
+from crucible_ray.judge.compare import COMPARE_VERSION
+from crucible_ray.judge.driver import DRIVER_VERSION
 from crucible_ray.judge.models import JudgeResult, JudgeTest
+from crucible_ray.judge.verdicts import Verdict
+from crucible_ray.models import EvalStatus
+from crucible_ray.progress import progress_bar
+from crucible_ray.reasons import Reason, error_fields
 
 if TYPE_CHECKING:
     from crucible_ray.client.retry import Retrier
@@ -48,6 +56,60 @@ class JudgeCalls:
         if answer.status_code == 200:
             return JudgeResult.model_validate(data)
         return self._final_judgement(data["id"], retrier)
+
+    def judge_many(
+        self,
+        submissions: Iterable[JudgeSubmission | dict[str, Any]],
+        *,
+        concurrency: int = 8,
+        progress: bool | None = None,
+        total: int | None = None,
+    ) -> Iterator[JudgeResult]:
+        """Judge many submissions (JudgeSubmission, or dicts of its fields: ``code``, ``tests``,
+        ``metadata``...), at most ``concurrency`` at a time, yielding results as they finish
+        (match them by ``metadata``: it is echoed back). Read lazily, so the input may be a
+        generator of any length; each judging retries as ``judge`` does. One that cannot be
+        followed to the end comes back as an ``error`` result (verdict IE, score null). An
+        invalid submission raises (pydantic's ValidationError, or InvalidRequest from the
+        server) when it is reached."""
+        pending = (self._submission(item) for item in submissions)
+        if total is None and hasattr(submissions, "__len__"):
+            total = len(submissions)  # type: ignore[arg-type]
+        pool = ThreadPoolExecutor(concurrency, thread_name_prefix="crucible-judge")
+        running: set[Future[JudgeResult]] = set()
+        try:
+            with progress_bar(total, enabled=progress) as tally:
+                while True:
+                    for item in itertools.islice(pending, concurrency - len(running)):
+                        running.add(pool.submit(self._judge_one, item))
+                    if not running:
+                        return
+                    done, running = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = future.result()
+                        tally.advance(result.verdict or result.status.value)
+                        yield result
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    @staticmethod
+    def _submission(item: JudgeSubmission | dict[str, Any]) -> JudgeSubmission:
+        return item if isinstance(item, JudgeSubmission) else JudgeSubmission(**item)
+
+    def _judge_one(self, item: JudgeSubmission) -> JudgeResult:
+        fields = item.model_dump(exclude={"code", "tests", "language", "image"}, exclude_unset=True)
+        try:
+            return self.judge(item.code, item.tests, language=item.language, image=item.image,
+                              **fields)  # fmt: skip
+        except InvalidRequest:
+            raise
+        except CrucibleError as error:  # one lost judging must not lose the others
+            why = "not finished in time" if isinstance(error, DeadlineExceeded) else str(error)
+            return JudgeResult(id="", status=EvalStatus.ERROR, verdict=Verdict.IE,
+                               language=item.language, image=item.image or item.language,
+                               compare_version=COMPARE_VERSION, driver_version=DRIVER_VERSION,
+                               total=len(item.tests), metadata=item.metadata,
+                               **error_fields(Reason.CLIENT_STOPPED_WAITING, why))  # fmt: skip
 
     def judgement(self, judge_id: str, *, wait: bool | float = False) -> JudgeResult:
         """A judging's state; with ``wait`` (True: the deadline, or seconds), its final result

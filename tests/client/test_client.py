@@ -248,3 +248,23 @@ def test_judge_returns_the_typed_verdict(client_for):
     assert client.judgement(result.id).tests == result.tests
     with pytest.raises(ValueError, match="expected_stdout"):  # checked before it is sent
         client.judge("print(1)", [{"stdin": ""}])
+
+
+def test_judge_many_yields_each_result_with_its_metadata(client_for):
+    from crucible_ray.judge import JudgeResult
+
+    client = client_for()
+    right, wrong = "def add(a, b):\n    return a + b\n", "def add(a, b):\n    return a - b\n"
+    tests = [{"args": [2, 3], "expected": 5}]
+
+    def submissions():  # a generator: read lazily
+        for i in range(5):
+            yield {"code": right if i % 2 == 0 else wrong, "tests": tests, "mode": "function",
+                   "entry_point": "add", "metadata": {"i": i}}  # fmt: skip
+
+    results = list(client.judge_many(submissions(), concurrency=2, progress=False))
+    assert all(isinstance(r, JudgeResult) for r in results)
+    by_index = {r.metadata["i"]: r.verdict for r in results}
+    assert by_index == {0: "AC", 1: "WA", 2: "AC", 3: "WA", 4: "AC"}
+    with pytest.raises(ValueError, match="entry_point"):  # an invalid one is refused
+        list(client.judge_many([{"code": right, "tests": tests, "mode": "function"}]))
