@@ -34,7 +34,7 @@ def _load_codec() -> Any:
 
 _codec = _load_codec()
 encode, decode, Unencodable = _codec.encode, _codec.decode, _codec.Unencodable
-NOT_DATA = "Unencodable"  # the solution host's "raised" type for a return value that is not data
+NOT_DATA = Unencodable.__name__  # the solution host's "raised" type for a value that is not data
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ never change what a test expects.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
 from crucible_ray.judge.compare import CompareSpec
@@ -108,7 +107,3 @@ def _unwrapped(expected: Any) -> Any:
 def _apps_entry(code: str, fn_name: str) -> str:
     """APPS's call-based problems are LeetCode's (a method of ``Solution``) or plain functions."""
     return f"Solution.{fn_name}" if "class Solution" in code else fn_name
-
-
-def requests(rows: Iterable[dict[str, Any]], adapter: Any, **options: Any) -> list[JudgeRequest]:
-    return [adapter(row, **options) for row in rows]
