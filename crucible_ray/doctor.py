@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 
 from crucible_ray.errors import CrucibleError
-from crucible_ray.images import background
-from crucible_ray.languages import IMAGES
+from crucible_ray.images import background, records
+from crucible_ray.languages import IMAGES, LanguageSpec
 from crucible_ray.models import EvalRequest
 from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
@@ -62,7 +62,10 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     building = background.running()
     for spec in IMAGES.values():
         try:
-            checks.append(Check(f"image {spec.name}", True, backend.image(spec)))
+            reference = backend.image(spec)
+            checks.append(Check(f"image {spec.name}", True, reference))
+            if policy.require_signed_images:
+                checks.append(_signature(backend, spec))
         except CrucibleError as exc:
             if building is None:
                 checks.append(Check(f"image {spec.name}", False, str(exc), build))
@@ -79,6 +82,14 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     if all(c.ok for c in checks):
         checks.append(_probe(policy, SandboxRunner))
     return checks
+
+
+def _signature(backend: SandboxBackend, spec: LanguageSpec) -> Check:
+    trust = records.check(backend.name, spec, backend.image_digest(spec), backend.images_root)
+    if trust.problem is not None:
+        return Check(f"signature {spec.name}", False, trust.problem,
+                     "crucible-ray images sign (with the operator's key)")  # fmt: skip
+    return Check(f"signature {spec.name}", True, f"signed by trusted key {trust.signed_by}")
 
 
 def _described(backend: SandboxBackend) -> str:

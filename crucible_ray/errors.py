@@ -54,6 +54,11 @@ class ImageMissing(SandboxUnavailable):
     """The sandbox image for a language has not been built on this engine."""
 
 
+class ImageUntrusted(ImageMissing):
+    """The image is there, but its signature (or its SBOM) does not verify against a trusted
+    key: it is refused like a missing one."""
+
+
 class EngineInterrupted(CrucibleError):
     """The container engine (or an operator) stopped a sandbox while the program ran."""
 

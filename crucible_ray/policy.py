@@ -73,6 +73,10 @@ class SandboxPolicy(BaseModel):
     stdin_limit_bytes: int = Field(1 << 20, ge=0, le=64 << 20)
     code_limit_bytes: int = Field(100_000, ge=1, le=10 << 20)
     user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
+    require_signed_images: bool = Field(
+        True, description="refuse an image unless a trusted key (the node's `keys/trusted`) "
+        "signed it and its SBOM; turning it off is a downgrade for development only"
+    )  # fmt: skip
     seccomp_profile: Path | None = Field(
         None, description="a profile file; None: the one packaged with crucible-ray, found on "
         "the node that applies the policy (a policy travels to executors on other nodes)"

@@ -31,7 +31,8 @@ def test_help_everywhere():
         [], ["run"], ["doctor"], ["images"], ["images", "build"], ["sweep"], ["setup"],
         ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
         ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["keygen"], ["up"], ["down"],
-        ["serve"], ["judge"],
+        ["serve"], ["judge"], ["images", "keygen"], ["images", "sign"], ["images", "verify"],
+        ["images", "scan"], ["images", "sbom"],
     )  # fmt: skip
     for args in commands:
         out = cli(*args, "--help")

@@ -6,14 +6,18 @@
 # missing (executor subnets have no route out: build an image of a prepared node).
 #
 #   bootstrap-executor.sh [--ray-user USER] [--containerd] [--offline] [--src DIR]
-#     --ray-user USER  the user Ray runs as on a VM (AWS): docker group, owns the code dir
-#     --containerd     also give containerd the runsc shim (the "gvisor" RuntimeClass)
-#     --src DIR        crucible-ray source (default: this script's repository)
+#                         [--trusted-key FILE]... [--images DIR]
+#     --ray-user USER     the user Ray runs as on a VM (AWS): docker group, owns the code dir
+#     --containerd        also give containerd the runsc shim (the "gvisor" RuntimeClass)
+#     --src DIR           crucible-ray source (default: this script's repository)
+#     --trusted-key FILE  an image signing public key (.pub) executors trust (repeatable)
+#     --images DIR        import the signed images `crucible-ray images export` wrote there
+#                         instead of building them (the node never holds the signing key)
 set -euo pipefail
 say() { printf '[bootstrap-executor] %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-ray_user="" containerd=0 offline=0
+ray_user="" containerd=0 offline=0 images="" trusted_keys=()
 src=$(cd "$(dirname "$0")/../.." && pwd)
 while [[ $# -gt 0 ]]; do
   case "$1" in
@@ -21,6 +25,8 @@ while [[ $# -gt 0 ]]; do
     --containerd) containerd=1; shift ;;
     --offline) offline=1; shift ;;
     --src) src=$2; shift 2 ;;
+    --trusted-key) trusted_keys+=("$2"); shift 2 ;;
+    --images) images=$2; shift 2 ;;
     *) die "unknown option $1" ;;
   esac
 done
@@ -58,8 +64,18 @@ if [[ ! -x $venv/bin/crucible-ray ]]; then
   [[ $offline -eq 0 ]] || die "crucible-ray is not installed in $venv (and --offline)"
   python3 -m venv "$venv" && "$venv/bin/pip" install -q -e "$src"
 fi
+# Executors run only images signed by a trusted key. With trusted keys given, setup makes no
+# key of its own, so whatever this node built itself would be refused: import the signed ones.
+for key in "${trusted_keys[@]}"; do
+  install -D -m 0644 "$key" "/var/lib/crucible/keys/trusted/$(basename "$key")"
+done
+if [[ -n $images ]]; then
+  "$venv/bin/crucible-ray" setup --no-images  # the engine, to load the Docker images into
+  "$venv/bin/crucible-ray" images import "$images"/*.tar
+fi
 # Registers crucible-runsc (--network=none --oci-seccomp), starts dockerd, builds the images
-# (debootstrap from the Debian mirror: not possible --offline, where they must already be).
+# that are missing (debootstrap from the Debian mirror: not possible --offline, where they must
+# already be, or be imported with --images).
 "$venv/bin/crucible-ray" setup
 "$venv/bin/crucible-ray" doctor
 

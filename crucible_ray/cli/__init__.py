@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import typer
 
-from crucible_ray.cli import batch, cluster, images, judging, local, remote, service
+from crucible_ray.cli import batch, cluster, images, judging, local, remote, service, trust
 
 app = typer.Typer(
     name="crucible-ray",
@@ -23,6 +23,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(images.app, name="images")
+trust.register(images.app)
 app.add_typer(cluster.app, name="cluster")
 local.register(app)
 remote.register(app)

@@ -15,9 +15,11 @@ from rich.table import Table
 
 from crucible_ray.catalog import image_versions
 from crucible_ray.cli.common import EXIT_USAGE, err_console, reported_errors
+from crucible_ray.images import inventory, records
 from crucible_ray.images.build import build_image, image_present, list_images
 from crucible_ray.images.local import build_local_image, local_image_present
 from crucible_ray.images.rootfs import built_rootfs
+from crucible_ray.images.signing import signing_key_path
 from crucible_ray.languages import IMAGES, LanguageSpec, image_named
 from crucible_ray.sandbox.docker.engine import Engine
 
@@ -35,12 +37,14 @@ BUILDERS = ("docker", "runsc")  # a Docker image per language; a root image on d
 def build_images(backends: tuple[str, ...], specs: list[LanguageSpec], *, force: bool = False,
                  log: Callable[[str], None] = print) -> None:  # fmt: skip
     """Build what ``backends`` need for ``specs``, several languages at once (debootstrap mostly
-    waits on the mirror and the disk), one debootstrap per language for all backends; the
-    first failure is raised once all have ended."""
+    waits on the mirror and the disk), one debootstrap per language for all backends, then
+    sign what is built with the operator's key; the first failure is raised once all ended."""
     api = Engine().api if "docker" in backends else None
     with ThreadPoolExecutor(3, thread_name_prefix="image-build") as pool:
         futures = [pool.submit(_build_language, api, "runsc" in backends, spec, force, log)
                    for spec in specs]  # fmt: skip
+    built = [spec for spec, future in zip(specs, futures, strict=True) if not future.exception()]
+    inventory.sign_present(inventory.present(api, backends, built), signing_key_path(), log)
     for future in futures:
         future.result()
 
@@ -90,15 +94,27 @@ def list_(
     for s in statuses:
         spec = IMAGES[s.language]
         extra = {"runsc_present": local_image_present(spec), "packages": list(spec.packages),
-                 "versions": image_versions(spec)}  # fmt: skip
+                 "versions": image_versions(spec), "sbom": _sboms(spec)}  # fmt: skip
         rows.append({**asdict(s), **extra})
     if as_json:
         typer.echo(json.dumps(rows, indent=2))
         return
-    table = Table("image", "tag", "docker", "runsc", "versions", "size MB", "created")
+    table = Table("image", "tag", "docker", "runsc", "versions", "SBOM", "size MB", "created")
     for row in rows:
         versions = ", ".join(f"{k} {v}" for k, v in (row["versions"] or {}).items())
         table.add_row(row["language"], row["tag"], "yes" if row["present"] else "NO",
                       "yes" if row["runsc_present"] else "NO", versions or "?",
+                      " ".join(f"{b}:{n['packages']}" for b, n in row["sbom"].items()) or "none",
                       str(row["size_mb"] or ""), row["created"] or "")  # fmt: skip
     Console().print(table)
+
+
+def _sboms(spec: LanguageSpec) -> dict[str, dict[str, object]]:
+    """Each backend's SBOM record of ``spec``: where it is, how many packages it lists."""
+    found: dict[str, dict[str, object]] = {}
+    for backend in BUILDERS:
+        path = records.record_dir(backend, spec) / records.SBOM
+        if path.is_file():
+            found[backend] = {"path": str(path),
+                              "packages": len(records.sbom_packages(backend, spec))}  # fmt: skip
+    return found

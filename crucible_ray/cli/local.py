@@ -37,13 +37,21 @@ def setup(
             "the background (repeatable; default: all of them now)",
         ),
     ] = None,
+    no_images: Annotated[
+        bool,
+        typer.Option(
+            "--no-images",
+            help="register gVisor and start Docker only (images come from `images import`)",
+        ),
+    ] = False,
 ) -> None:
-    """Prepare this machine (root): register gVisor, start Docker, build both backends' images.
+    """Prepare this machine (root): register gVisor, start Docker, build both backends' images
+    (signed with this machine's key, created if it has no key at all).
 
     Safe to run again: it only does what is missing."""
     from crucible_ray import host
     from crucible_ray.cli.images import BUILDERS, build_images
-    from crucible_ray.images import background
+    from crucible_ray.images import background, inventory
 
     try:
         changed = host.register_runtime()
@@ -52,7 +60,10 @@ def setup(
         err_console.print(f"[red]setup failed:[/] {exc}")
         raise typer.Exit(EXIT_FAILED) from None
     err_console.print(f"docker engine {state}; gVisor {host.runsc_version()} registered")
+    if no_images:
+        return
     with reported_errors():
+        inventory.ensure_local_key(log=lambda line: err_console.print(line))
         first = [image_named(name) for name in now] if now else list(IMAGES.values())
         build_images(BUILDERS, first, log=lambda line: err_console.print(line))
     later = [name for name in IMAGES if now and name not in now]

@@ -18,12 +18,14 @@ from pathlib import Path
 import docker
 
 from crucible_ray.errors import ImageMissing
+from crucible_ray.images import records
 from crucible_ray.images.rootfs import built_rootfs, image_inputs, image_tag
 from crucible_ray.languages import LanguageSpec
 
 __all__ = [
     "ImageStatus",
     "build_image",
+    "docker_digest",
     "image_inputs",
     "image_tag",
     "list_images",
@@ -59,7 +61,14 @@ def list_images(client: docker.APIClient, specs: list[LanguageSpec]) -> list[Ima
 
 
 def image_present(client: docker.APIClient, spec: LanguageSpec) -> bool:
-    return any(s.present for s in list_images(client, [spec]))
+    """Built, with its record (an image without its SBOM cannot be signed or trusted)."""
+    has_record = (records.record_dir("docker", spec) / records.SBOM).is_file()
+    return has_record and any(s.present for s in list_images(client, [spec]))
+
+
+def docker_digest(client: docker.APIClient, spec: LanguageSpec) -> str:
+    """The image's content digest (its ID), which its signature names."""
+    return client.inspect_image(require_image(client, spec))["Id"]
 
 
 def require_image(client: docker.APIClient, spec: LanguageSpec) -> str:
@@ -103,6 +112,7 @@ def build_image(
         client.import_image_from_file(
             str(archive), repository=repository, tag=version, changes=changes
         )
+        records.save_sbom("docker", spec, rootfs)
     log(f"{tag}: built")
     _remove_stale(client, spec, keep=tag, log=log)
     return tag

@@ -2,7 +2,8 @@
 
 ``<state dir>/images/<language>-<digest>/`` holds ``rootfs/`` (the directory), ``rootfs.erofs``
 (the same tree as an uncompressed EROFS image, ``-E noinline_data``: gVisor reads no inline
-data) and ``manifest.json``, written last, with the digest of each. :func:`verify_image` checks
+data), ``manifest.json`` with the digest of each, and the image's record (its SBOM, later its
+signatures: ``images.records``). :func:`verify_image` checks
 a digest against the files once per process, so an altered or half-written image is refused
 before any sandbox boots from it.
 """
@@ -24,6 +25,7 @@ from typing import Literal
 
 from crucible_ray.errors import ImageMissing
 from crucible_ray.images.rootfs import debootstrap_rootfs, finish_rootfs, image_digest, image_inputs
+from crucible_ray.images.sbom import SBOM_FILE, SBOM_RECORD
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.paths import state_dir
 
@@ -171,6 +173,7 @@ def build_local_image(
         else:
             log(f"{path.name}: mkfs.erofs not found (apt-get install erofs-utils): no EROFS root")
         (work / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
+        shutil.copyfile(rootfs / SBOM_FILE, work / SBOM_RECORD)  # the record: unsigned yet
         if path.exists():
             shutil.rmtree(path)
         work.rename(path)  # complete or absent: the manifest comes with it

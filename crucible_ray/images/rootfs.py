@@ -24,12 +24,13 @@ from importlib import resources
 from pathlib import Path
 
 from crucible_ray.errors import ImageMissing
+from crucible_ray.images.sbom import DPKG_STATUS, SBOM_FILE, read_dpkg, write_image_sbom
 from crucible_ray.languages import JUDGE_DRIVER, LanguageSpec
 
 # 2: the build host's hostname, hosts and resolv.conf no longer copied in; 3: /build, the
 # compile stage's mount point (the root is read-only), the language's build steps, and the
-# packages' versions (VERSIONS_FILE)
-RECIPE_VERSION = 3
+# packages' versions (VERSIONS_FILE); 4: the CycloneDX SBOM (sbom.SBOM_FILE)
+RECIPE_VERSION = 4
 DEBIAN_SUITE = "bookworm"
 DEFAULT_MIRROR = "http://deb.debian.org/debian"
 DEBOOTSTRAP_CACHE = Path("/var/cache/crucible/debootstrap")
@@ -207,12 +208,20 @@ def finish_rootfs(rootfs: Path, spec: LanguageSpec) -> None:
     (rootfs / "etc" / "hostname").write_text("sandbox\n")
     (rootfs / "etc" / "hosts").write_text("127.0.0.1 localhost\n127.0.1.1 sandbox\n")
     (rootfs / "etc" / "resolv.conf").unlink(missing_ok=True)  # no network, no resolver
+    # The package database is read before it is stripped, the SBOM written after (an already
+    # stripped root, copied out of an image of the same recipe, brings the SBOM it was built with).
+    packages = read_dpkg(rootfs) if (rootfs / DPKG_STATUS).is_file() else None
+    if packages is None and not (rootfs / SBOM_FILE).is_file():
+        raise ImageMissing(f"the {spec.name} root has neither a package database nor an SBOM")
     for pattern in STRIP_PATHS:
         for path in rootfs.glob(pattern):
             if path.is_dir() and not path.is_symlink():
                 shutil.rmtree(path)
             else:
                 path.unlink()
+    if packages is not None:
+        write_image_sbom(rootfs, packages, name=spec.name, version=image_digest(spec),
+                         inputs=image_inputs(spec))  # fmt: skip
     # No setuid/setgid programs: with no-new-privileges they would not elevate anyway.
     subprocess.run(
         ["find", str(rootfs), "-xdev", "-perm", "/6000", "-type", "f",

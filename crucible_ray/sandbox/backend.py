@@ -137,6 +137,7 @@ class SandboxBackend(ABC):
     ``execute`` and ``destroy`` from many threads at once."""
 
     name: ClassVar[BackendName]
+    images_root: Path | None = None  # the state directory its images' records are under
 
     @abstractmethod
     def check(self, policy: SandboxPolicy) -> str:
@@ -152,6 +153,16 @@ class SandboxBackend(ABC):
     def image(self, spec: LanguageSpec) -> str:
         """The root image for ``spec``, verified; raises ImageMissing when it is not built or
         not intact. Returns its reference (an image tag, or a content-addressed path)."""
+
+    @abstractmethod
+    def image_digest(self, spec: LanguageSpec) -> str:
+        """The content digest of ``spec``'s image, which its signature names."""
+
+    def require_signed(self, spec: LanguageSpec) -> None:
+        """Fail secure: ImageUntrusted unless a trusted key signed this image and its SBOM."""
+        from crucible_ray.images import records  # the image layer, not needed by the seam
+
+        records.require_signed(self.name, spec, self.image_digest(spec), self.images_root)
 
     @abstractmethod
     def prepare(self, spec: LanguageSpec, policy: SandboxPolicy, image: str, work_dir: Path,

@@ -231,7 +231,10 @@ class SandboxRunner:
     def _prepare(self, spec: LanguageSpec) -> Sandbox:
         image = self._images.get(spec.name)
         if image is None:
-            image = self._images[spec.name] = self.backend.image(spec)
+            image = self.backend.image(spec)
+            if self.policy.require_signed_images:  # once per image and runner
+                self.backend.require_signed(spec)
+            self._images[spec.name] = image
         policy = self.policy.for_language(spec.policy_overrides)
         started = time.monotonic()
         try:

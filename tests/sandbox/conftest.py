@@ -35,13 +35,15 @@ def new_backend(name: str, engine: Any = None) -> SandboxBackend:
 
 @pytest.fixture(scope="session")
 def checked_backend(backend_name, request) -> str:
-    """The backend is usable here with every image built (CI: fails, never skips)."""
+    """The backend is usable here with every image built and signed (CI: fails, never
+    skips)."""
     engine = request.getfixturevalue("engine") if backend_name == "docker" else None
     backend = new_backend(backend_name, engine)
     try:
         backend.check(SandboxPolicy(backend=backend_name))
         for spec in IMAGES.values():
             backend.image(spec)
+            backend.require_signed(spec)  # as every runner will before it boots one
     except CrucibleError as exc:
         _unavailable(f"{backend_name}: {exc}")
     return backend_name

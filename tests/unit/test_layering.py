@@ -1,7 +1,8 @@
 """The sandbox seam holds: nothing above ``crucible_ray/sandbox/backend.py`` knows Docker.
 
 Every module outside the places that *are* Docker (its backend package, the Docker image
-builder, host setup, doctor and the CLI commands that drive them) is read for its imports."""
+builder and the image tools that save and load Docker images, host setup, doctor and the CLI
+commands that drive them) is read for its imports."""
 
 from __future__ import annotations
 
@@ -11,7 +12,15 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "crucible_ray"
-DOCKER_SIDE = ("sandbox/docker/", "images/build.py", "host.py", "doctor.py", "cli/")
+DOCKER_SIDE = (
+    "sandbox/docker/",
+    "images/build.py",
+    "images/inventory.py",
+    "images/transfer.py",
+    "host.py",
+    "doctor.py",
+    "cli/",
+)
 
 
 def imported(path: Path) -> set[str]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import docker.errors
 
-from crucible_ray.images.build import require_image
+from crucible_ray.images.build import docker_digest, require_image
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import BackendFailed, Outcome, Program, Sandbox, SandboxBackend
@@ -57,6 +57,10 @@ class DockerBackend(SandboxBackend):
     def image(self, spec: LanguageSpec) -> str:
         with engine_errors():
             return require_image(self.engine.api, spec)
+
+    def image_digest(self, spec: LanguageSpec) -> str:
+        with engine_errors():
+            return docker_digest(self.engine.api, spec)
 
     def prepare(self, spec: LanguageSpec, policy: SandboxPolicy, image: str, work_dir: Path,
                 owner: str) -> DockerSandbox:  # fmt: skip

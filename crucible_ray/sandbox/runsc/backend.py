@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 from crucible_ray.errors import EngineInterrupted, RuntimeUnavailable, SandboxFault
+from crucible_ray.images import records
 from crucible_ray.images.local import RootFormat, RootImage, images_dir, verify_image
 from crucible_ray.languages import CompileStage, LanguageSpec
 from crucible_ray.policy import GVISOR_HOST_PIDS_HEADROOM, SandboxPolicy
@@ -84,6 +85,9 @@ class RunscBackend(SandboxBackend):
         with self._lock:
             self._images[reference] = image
         return reference
+
+    def image_digest(self, spec: LanguageSpec) -> str:
+        return records.runsc_digest(spec, self.images_root)
 
     def prepare(self, spec: LanguageSpec, policy: SandboxPolicy, image: str, work_dir: Path,
                 owner: str) -> RunscSandbox:  # fmt: skip
