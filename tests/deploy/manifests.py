@@ -10,16 +10,30 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 KUBERAY = REPO / "cluster" / "kuberay"
 AWS = REPO / "cluster" / "aws"
+PROGRESSIVE = REPO / "cluster" / "progressive"
+GITOPS = REPO / "cluster" / "gitops"
+WORKFLOWS = REPO / ".github" / "workflows"
+AUDIT_POLICY = KUBERAY / "audit-policy.yaml"
 
 
 def load_all(path: Path) -> list[dict[str, Any]]:
     return [doc for doc in yaml.safe_load_all(path.read_text()) if doc]
 
 
+def kustomize_docs(folder: Path) -> list[dict[str, Any]]:
+    """Every object `kubectl apply -k FOLDER` would create (its resources are plain files)."""
+    kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    return [doc for name in kustomization["resources"] for doc in load_all(folder / name)]
+
+
 def kuberay_docs() -> list[dict[str, Any]]:
     """Every object `kubectl apply -k cluster/kuberay` would create."""
-    kustomization = yaml.safe_load((KUBERAY / "kustomization.yaml").read_text())
-    return [doc for name in kustomization["resources"] for doc in load_all(KUBERAY / name)]
+    return kustomize_docs(KUBERAY)
+
+
+def progressive_docs() -> list[dict[str, Any]]:
+    """Every object `kubectl apply -k cluster/progressive` would create."""
+    return kustomize_docs(PROGRESSIVE)
 
 
 def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
@@ -30,6 +44,11 @@ def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 
 def rayservice() -> dict[str, Any]:
     return one(load_all(KUBERAY / "rayservice.yaml"), "RayService")
+
+
+def green_rayservice() -> dict[str, Any]:
+    """The second track of progressive delivery (cluster/progressive)."""
+    return one(load_all(PROGRESSIVE / "rayservice-green.yaml"), "RayService")
 
 
 def serve_config(service: dict[str, Any]) -> dict[str, Any]:

@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 from yamllint import config, linter
 
-from tests.deploy.manifests import AWS, KUBERAY, REPO, rayservice
+from tests.deploy.manifests import AWS, GITOPS, KUBERAY, PROGRESSIVE, REPO, WORKFLOWS, rayservice
 
 CONFIG = config.YamlLintConfig(file=str(REPO / "cluster" / "yamllint.yaml"))
-FILES = sorted([*KUBERAY.glob("*.yaml"), *AWS.glob("*.yaml"), REPO / "cluster" / "yamllint.yaml"])
+FILES = sorted([*KUBERAY.glob("*.yaml"), *AWS.glob("*.yaml"), *PROGRESSIVE.glob("*.yaml"),
+                *GITOPS.glob("*.yaml"), *WORKFLOWS.glob("*.yml"),
+                REPO / "cluster" / "yamllint.yaml"])  # fmt: skip
 SCRIPTS = sorted([*AWS.glob("*.sh"), *(REPO / "cluster" / "node").glob("*.sh")])
 
 
