@@ -79,7 +79,13 @@ def audit_evaluation(result: dict[str, Any], context: dict[str, Any]) -> None:
         runtime=result.get("runtime"),
         error=result.get("error"),
         error_code=result.get("error_code"),
+        security_events=(result.get("security") or {}).get("counts") or None,
     )
+    for event in (result.get("security") or {}).get("events", []):
+        if event.get("alert"):  # each one an operator may have to act on, with who did it
+            audit_logger().warning("security_event", eval_id=result["id"],
+                                   user=context.get("user"), language=result["language"],
+                                   **event)  # fmt: skip
 
 
 def audit_refusal(event: str, **fields: Any) -> None:

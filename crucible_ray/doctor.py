@@ -17,6 +17,7 @@ from crucible_ray.paths import sandboxes_dir
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
 from crucible_ray.sandbox.registry import BACKEND_NAMES, choose, make_backend
+from crucible_ray.security.rules import default_rules
 
 GVISOR_KERNEL = "4.4.0"  # the kernel version gVisor reports to programs
 
@@ -52,6 +53,7 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     except CrucibleError as exc:
         checks.append(Check("container runtime", False, str(exc), "crucible-ray setup"))
         return checks
+    checks.append(_monitoring(backend, policy))
     try:
         profile = json.loads(policy.seccomp_json())
         rules = len(profile["syscalls"][0]["names"])
@@ -82,6 +84,18 @@ def run_checks(policy: SandboxPolicy | None = None) -> list[Check]:
     if all(c.ok for c in checks):
         checks.append(_probe(policy, SandboxRunner))
     return checks
+
+
+def _monitoring(backend: SandboxBackend, policy: SandboxPolicy) -> Check:
+    """Runtime monitoring (informational unless the policy requires it: check() refused then)."""
+    if policy.runtime_monitoring == "off":
+        return Check("runtime monitoring", True, "off (SandboxPolicy.runtime_monitoring)")
+    if backend.name != "runsc":
+        return Check("runtime monitoring", True, f"not available on the {backend.name} backend: "
+                     "results carry no security events (the runsc backend has them)")  # fmt: skip
+    rules = default_rules()
+    return Check("runtime monitoring", True, f"gVisor trace points, {len(rules.rules)} rules "
+                 f"({', '.join(r.id for r in rules.rules)})")  # fmt: skip
 
 
 def _signature(backend: SandboxBackend, spec: LanguageSpec) -> Check:

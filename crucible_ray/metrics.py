@@ -63,6 +63,12 @@ SPECS: dict[str, MetricSpec] = {s.name: s for s in (
     MetricSpec("crucible_permission_denials", "counter",
                "programs that met a permission or seccomp denial (a sign of probing)",
                ("language",)),
+    MetricSpec("crucible_security_events", "counter",
+               "runtime security events in sandboxes (gVisor trace points matched by a rule)",
+               ("rule", "alert", "language")),
+    MetricSpec("crucible_security_trace_incomplete", "counter",
+               "monitored sandboxes whose trace stream was not read whole (or not valid)",
+               ("language",)),
     # executor actors: sandboxes
     MetricSpec("crucible_sandboxes_running", "gauge", "sandboxes running a program, per actor"),
     MetricSpec("crucible_sandbox_boot_seconds", "histogram", "time to boot one sandbox",

@@ -47,6 +47,36 @@ class CompileResult(BaseModel):
     duration_ms: float = Field(..., description="wall time of the compile stage")
 
 
+Severity = Literal["low", "medium", "high", "critical"]
+
+
+class SecurityEvent(BaseModel):
+    """One thing the program did that a runtime security rule flags (gVisor trace points,
+    ``crucible_ray/security/rules.yaml``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(..., description="the rule's id, e.g. network_connect")
+    severity: Severity
+    alert: str | None = Field(None, description="the alert it feeds, e.g. "
+                              "container_escape_attempt")  # fmt: skip
+    detail: str = Field("", description="what was done, e.g. connect(1.2.3.4:80)")
+    process: str = Field("", description="the process that did it, as the sandbox named it")
+
+
+class SecuritySummary(BaseModel):
+    """What runtime monitoring saw of one sandbox."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    counts: dict[str, int] = Field(default_factory=dict, description="events by rule")
+    events: list[SecurityEvent] = Field(
+        default_factory=list, description="the first events, in order (at most 20)"
+    )
+    dropped: int = Field(0, description="trace points gVisor dropped (a flood): not all seen")
+    complete: bool = Field(True, description="the sandbox's whole trace stream was read")
+
+
 class EvalResult(BaseModel):
     """What happened to one evaluation. Output fields are already capped and valid UTF-8."""
 
@@ -65,6 +95,9 @@ class EvalResult(BaseModel):
     runtime: str | None = Field(None, description="container runtime that ran it: runsc or runc")
     backend: str | None = Field(None, description="sandbox backend that ran it: docker or runsc")
     compile: CompileResult | None = Field(None, description="compiled languages: the compile stage")
+    security: SecuritySummary | None = Field(
+        None, description="runtime monitoring of the sandbox (None: not monitored)"
+    )
     created_at: datetime = Field(default_factory=utcnow)
     finished_at: datetime | None = None
     warnings: list[str] = Field(default_factory=list)

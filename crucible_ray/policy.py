@@ -73,6 +73,11 @@ class SandboxPolicy(BaseModel):
     stdin_limit_bytes: int = Field(1 << 20, ge=0, le=64 << 20)
     code_limit_bytes: int = Field(100_000, ge=1, le=10 << 20)
     user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
+    runtime_monitoring: Literal["auto", "required", "off"] = Field(
+        "auto", description="gVisor runtime monitoring of every sandbox (security events in "
+        "results, audit and metrics): auto where the backend has it (runsc), required: refuse "
+        "a backend without it, off"
+    )  # fmt: skip
     require_signed_images: bool = Field(
         True, description="refuse an image unless a trusted key (the node's `keys/trusted`) "
         "signed it and its SBOM; turning it off is a downgrade for development only"

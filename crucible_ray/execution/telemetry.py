@@ -76,6 +76,14 @@ def finished(result: dict[str, Any], latency_s: float) -> None:
         m.inc("crucible_oom_kills", language=language)
     if _DENIAL.search(result.get("stderr") or ""):
         m.inc("crucible_permission_denials", language=language)
+    security = result.get("security")
+    if security:
+        alerts = {e["rule"]: e.get("alert") or "none" for e in security.get("events", [])}
+        for rule, count in security.get("counts", {}).items():
+            m.inc("crucible_security_events", count, rule=rule,
+                  alert=alerts.get(rule, "none"), language=language)  # fmt: skip
+        if not security.get("complete", True):
+            m.inc("crucible_security_trace_incomplete", language=language)
 
 
 @_never_raises

@@ -31,6 +31,7 @@ from typing import ClassVar, Protocol
 
 from crucible_ray.errors import CrucibleError
 from crucible_ray.languages import LanguageSpec
+from crucible_ray.models import SecuritySummary
 from crucible_ray.policy import BackendName, SandboxPolicy
 from crucible_ray.sandbox.stages import CompileOutcome
 
@@ -48,6 +49,7 @@ class Outcome:
     killed: bool  # killed from the host (deadline or cancellation)
     duration_ms: float
     compile: CompileOutcome | None = None  # a compiled language's compile stage
+    security: SecuritySummary | None = None  # runtime monitoring's view (None: not monitored)
 
     @classmethod
     def ended_in_compile(cls, compiled: CompileOutcome, *, oom_killed: bool = False) -> Outcome:

@@ -323,6 +323,7 @@ def _from_outcome(
             or spec.ran_out_of_heap(outcome.exit_code, outcome.stderr),
             "duration_ms": round(outcome.duration_ms, 3),
             "compile": compile_result,
+            "security": outcome.security,
             "finished_at": utcnow(),
         }
     )

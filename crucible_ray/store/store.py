@@ -18,7 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.judge.models import JudgeResult
-from crucible_ray.models import CompileResult, EvalResult, EvalStatus, utcnow
+from crucible_ray.models import CompileResult, EvalResult, EvalStatus, SecuritySummary, utcnow
 from crucible_ray.store.files import private_sqlite
 from crucible_ray.store.judgements import JUDGE, JudgementRecords, judgement_of
 from crucible_ray.store.schema import Sessions, create_schema
@@ -126,6 +126,7 @@ class EvalStore(JudgementRecords):
         values["status"] = result.status.value
         values["finished_at"] = result.finished_at or utcnow()
         values["compile"] = result.compile.model_dump() if result.compile else None
+        values["security"] = result.security.model_dump() if result.security else None
         with self._session.begin() as session:
             updated = session.execute(
                 update(Evaluation)
@@ -256,6 +257,7 @@ def _result(row: Evaluation) -> EvalResult:
         runtime=row.runtime,
         backend=row.backend,
         compile=CompileResult.model_validate(row.compile) if row.compile else None,
+        security=SecuritySummary.model_validate(row.security) if row.security else None,
         created_at=_aware(row.created_at),
         finished_at=_aware(row.finished_at),
         warnings=list(row.warnings or []),

@@ -35,6 +35,7 @@ class Evaluation(Base):
     runtime: Mapped[str | None] = mapped_column(String(16))
     backend: Mapped[str | None] = mapped_column(String(16))
     compile: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # models.CompileResult
+    security: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # models.SecuritySummary
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     warnings: Mapped[list[str]] = mapped_column(JSON, default=list)

@@ -287,6 +287,33 @@ def test_audit_log_has_one_event_per_evaluation(as_user):
     assert event["client"] and "audited" not in json.dumps(event)  # never the code itself
 
 
+def test_a_security_event_reaches_the_result_and_the_audit_log(as_user):
+    """A program that tries the network: its result over HTTP carries the runtime monitor's
+    events, and the audit log has a security_event naming the evaluation and the user."""
+    import ray
+
+    client = as_user()
+    code = ("import socket\ns = socket.socket()\ns.settimeout(1)\n"
+            "try:\n    s.connect(('198.51.100.9', 25))\nexcept OSError:\n    pass")  # fmt: skip
+    result = client.post("/api/eval?wait=true", json={"code": code}).json()
+    assert result["status"] == "succeeded", result
+    assert result["security"]["counts"]["network_connect"] == 1, result["security"]
+    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
+
+    def events() -> list[dict]:
+        found = []
+        for path in logs.glob("worker-*.out"):
+            for line in path.read_text(errors="replace").splitlines():
+                if result["id"] in line and '"event": "security_event"' in line:
+                    found.append(json.loads(line[line.index("{") :]))
+        return found
+
+    assert wait_for(lambda: any(e["rule"] == "network_connect" for e in events()), timeout_s=30)
+    event = next(e for e in events() if e["rule"] == "network_connect")
+    assert event["user"] == client.user and event["alert"] == "unexpected_network_activity"
+    assert event["detail"] == "connect(198.51.100.9:25)" and event["level"] == "warning"
+
+
 def test_no_executor_means_503_until_executors_return(http, as_user, cluster):
     from crucible_ray.cluster import local
 

@@ -31,6 +31,8 @@ def traffic(service) -> None:
     assert client.post("/api/eval?wait=true", json=js).json()["status"] == "succeeded"
     spin = client.post("/api/eval?wait=true", json={"code": "while True: pass", "timeout_s": 1})
     assert spin.json()["status"] == "timed_out"
+    shell = client.post("/api/eval?wait=true", json={"code": "import os\nos.system('true')"})
+    assert shell.json()["security"]["counts"] == {"shell_executed": 1}  # sh -c true
     denied = client.post("/api/eval?wait=true", json={"code": "import os\nos.setuid(0)"})
     assert "PermissionError" in denied.json()["stderr"]
     assert http.get("/api/eval/x").status_code == 401  # missing token
@@ -63,6 +65,8 @@ def test_every_event_is_counted_cluster_wide(cluster, traffic):
             and value(totals, "ray_crucible_evaluations_total", language="javascript") >= 1
             and value(totals, "ray_crucible_timeouts_total", language="python") >= 1
             and value(totals, "ray_crucible_permission_denials_total", language="python") >= 1
+            and value(totals, "ray_crucible_security_events_total", rule="shell_executed",
+                      alert="container_escape_attempt", language="python") >= 1
             and value(totals, "ray_crucible_flagged_submissions_total", language="python") >= 1
             and value(totals, "ray_crucible_auth_failures_total", reason="missing") >= 1
             and value(totals, "ray_crucible_auth_failures_total", reason="invalid") >= 1

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import docker.errors
 
+from crucible_ray.errors import RuntimeUnavailable
 from crucible_ray.images.build import docker_digest, require_image
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.policy import SandboxPolicy
@@ -43,6 +44,9 @@ class DockerBackend(SandboxBackend):
         self._runtime_name: str | None = None
 
     def check(self, policy: SandboxPolicy) -> str:
+        if policy.runtime_monitoring == "required":  # no per-container trace config yet
+            raise RuntimeUnavailable("runtime monitoring is not available on the docker "
+                                     "backend; use the runsc backend")  # fmt: skip
         self._runtime_name = self.engine.check_runtime(policy.runtime)
         policy.seccomp_json()  # raises when the profile is missing or broken
         return policy.runtime

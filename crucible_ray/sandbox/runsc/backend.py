@@ -40,6 +40,7 @@ from crucible_ray.sandbox.runsc.sandbox import RunscSandbox
 from crucible_ray.sandbox.runsc.session import RunscSession
 from crucible_ray.sandbox.runsc.sweep import count_orphans, sweep_owners
 from crucible_ray.sandbox.streams import CappedStream, Deadline
+from crucible_ray.security.receiver import Monitor
 
 log = logging.getLogger(__name__)
 BOOT_TIMEOUT_S = 30.0  # a sandbox that is not ready by then is a platform fault
@@ -58,6 +59,7 @@ class RunscBackend(SandboxBackend):
         self._images: dict[str, RootImage] = {}
         self._pending: dict[str, RunscSandbox] = {}  # cleanups to retry (maintain)
         self._owners: set[str] = set()  # whose parent cgroups close() removes
+        self._monitor: Monitor | None = None  # gVisor's trace points: one receiver for all
         self._lock = threading.Lock()
 
     def check(self, policy: SandboxPolicy) -> str:
@@ -70,7 +72,22 @@ class RunscBackend(SandboxBackend):
         reason = cgroups.usable()
         if reason is not None:
             raise RuntimeUnavailable(f"cgroups are not usable: {reason}")
+        if policy.runtime_monitoring != "off":
+            self._monitoring()
         return "runsc"
+
+    def _monitoring(self) -> Monitor:
+        """The receiver of the sandboxes' trace points, started once (fail secure: without it
+        a monitored sandbox does not start)."""
+        with self._lock:
+            if self._monitor is None or not self._monitor.alive:
+                try:
+                    self._monitor = Monitor()
+                except OSError as exc:
+                    raise RuntimeUnavailable(
+                        f"runtime monitoring cannot listen ({exc.strerror or exc})"
+                    ) from None
+            return self._monitor
 
     def describe(self) -> dict[str, str]:
         try:
@@ -110,10 +127,15 @@ class RunscBackend(SandboxBackend):
         (bundle / "config.json").write_text(json.dumps(config))
         ledger.record(work_dir, sandbox_id)  # before it starts: its processes are ours
         sandbox = None
+        monitoring = []
+        if policy.runtime_monitoring != "off":  # announced before it can connect
+            monitor = self._monitoring()
+            monitor.expect(sandbox_id, image=spec.name, compiled=spec.compile is not None)
+            monitoring = [f"--pod-init-config={monitor.config_path}"]
         try:
             cgroup.create(config["linux"]["resources"])
             process = subprocess.Popen(
-                [*runsc.base_command(self.binary, root), *runsc.SANDBOX_FLAGS,
+                [*runsc.base_command(self.binary, root), *runsc.SANDBOX_FLAGS, *monitoring,
                  f"--log={bundle / 'runsc.log'}", "run", "--bundle", str(bundle), sandbox_id],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 bufsize=0, cwd=bundle, start_new_session=True,
@@ -173,6 +195,7 @@ class RunscBackend(SandboxBackend):
         finally:
             oom.close()
         finished = time.monotonic()
+        security = self._monitor.finish(sandbox.sandbox_id) if self._monitor else None
         stderr = channel.stderr
         if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
             raise SandboxFault(f"sandbox died before the program started (exit {process.poll()})")
@@ -195,6 +218,7 @@ class RunscBackend(SandboxBackend):
             killed=killed,
             duration_ms=(finished - started) * 1000,
             compile=compiled,
+            security=security,
         )
 
     def _compile(self, sandbox: RunscSandbox, stage: CompileStage, program: Program,
@@ -219,6 +243,8 @@ class RunscBackend(SandboxBackend):
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, RunscSandbox)
+        if self._monitor is not None:
+            self._monitor.forget(sandbox.sandbox_id)
         if sandbox.teardown():
             ledger.forget(sandbox.work_dir, sandbox.sandbox_id)
             with self._lock:
@@ -244,6 +270,10 @@ class RunscBackend(SandboxBackend):
 
     def close(self) -> None:
         self.maintain()
+        with self._lock:
+            monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.close()
         with self._lock:
             owners, self._owners = self._owners, set()
         for owner in owners:
