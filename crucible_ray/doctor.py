@@ -90,12 +90,13 @@ def _monitoring(backend: SandboxBackend, policy: SandboxPolicy) -> Check:
     """Runtime monitoring (informational unless the policy requires it: check() refused then)."""
     if policy.runtime_monitoring == "off":
         return Check("runtime monitoring", True, "off (SandboxPolicy.runtime_monitoring)")
-    if backend.name != "runsc":
-        return Check("runtime monitoring", True, f"not available on the {backend.name} backend: "
-                     "results carry no security events (the runsc backend has them)")  # fmt: skip
+    if policy.runtime != "runsc":
+        return Check("runtime monitoring", True, f"not available on {policy.runtime}: results "
+                     "carry no security events (gVisor's trace points need runsc)")  # fmt: skip
+    how = "from the start" if backend.name == "runsc" else "attached before the code arrives"
     rules = default_rules()
-    return Check("runtime monitoring", True, f"gVisor trace points, {len(rules.rules)} rules "
-                 f"({', '.join(r.id for r in rules.rules)})")  # fmt: skip
+    return Check("runtime monitoring", True, f"gVisor trace points ({how}), {len(rules.rules)} "
+                 f"rules: {', '.join(r.id for r in rules.rules)}")  # fmt: skip
 
 
 def _signature(backend: SandboxBackend, spec: LanguageSpec) -> Check:

@@ -75,8 +75,8 @@ class SandboxPolicy(BaseModel):
     user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
     runtime_monitoring: Literal["auto", "required", "off"] = Field(
         "auto", description="gVisor runtime monitoring of every sandbox (security events in "
-        "results, audit and metrics): auto where the backend has it (runsc), required: refuse "
-        "a backend without it, off"
+        "results, audit and metrics): auto wherever gVisor runs, required: refuse what cannot "
+        "be monitored (runc), off"
     )  # fmt: skip
     require_signed_images: bool = Field(
         True, description="refuse an image unless a trusted key (the node's `keys/trusted`) "

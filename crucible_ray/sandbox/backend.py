@@ -24,16 +24,22 @@ with ``G`` never ran the code, so running the evaluation again elsewhere is safe
 
 from __future__ import annotations
 
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from crucible_ray.errors import CrucibleError
+from crucible_ray.errors import CrucibleError, RuntimeUnavailable
 from crucible_ray.languages import LanguageSpec
 from crucible_ray.models import SecuritySummary
 from crucible_ray.policy import BackendName, SandboxPolicy
 from crucible_ray.sandbox.stages import CompileOutcome
+
+if TYPE_CHECKING:
+    from crucible_ray.security.receiver import Monitor
+
+_MONITOR_LOCK = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class SandboxBackend(ABC):
 
     name: ClassVar[BackendName]
     images_root: Path | None = None  # the state directory its images' records are under
+    _monitor: Monitor | None = None
 
     @abstractmethod
     def check(self, policy: SandboxPolicy) -> str:
@@ -159,6 +166,36 @@ class SandboxBackend(ABC):
     @abstractmethod
     def image_digest(self, spec: LanguageSpec) -> str:
         """The content digest of ``spec``'s image, which its signature names."""
+
+    def monitoring(self) -> Monitor:
+        """The receiver of this backend's sandboxes' trace points (gVisor runtime monitoring),
+        started once. Fail secure: RuntimeUnavailable when it cannot listen."""
+        from crucible_ray.security.receiver import Monitor
+
+        with _MONITOR_LOCK:
+            if self._monitor is None or not self._monitor.alive:
+                try:
+                    self._monitor = Monitor()
+                except OSError as exc:
+                    raise RuntimeUnavailable(
+                        f"runtime monitoring cannot listen ({exc.strerror or exc})"
+                    ) from None
+            return self._monitor
+
+    def security_summary(self, sandbox_id: str) -> SecuritySummary | None:
+        """What monitoring saw of a sandbox whose program has ended (None: not monitored)."""
+        return self._monitor.finish(sandbox_id) if self._monitor is not None else None
+
+    def stop_monitoring(self, sandbox_id: str | None = None) -> None:
+        """Forget one sandbox (destroyed), or with no id close the receiver (backend closed)."""
+        with _MONITOR_LOCK:
+            monitor = self._monitor
+            if sandbox_id is None:
+                self._monitor = None
+        if monitor is not None and sandbox_id is not None:
+            monitor.forget(sandbox_id)
+        elif monitor is not None:
+            monitor.close()
 
     def require_signed(self, spec: LanguageSpec) -> None:
         """Fail secure: ImageUntrusted unless a trusted key signed this image and its SBOM."""

@@ -40,7 +40,6 @@ from crucible_ray.sandbox.runsc.sandbox import RunscSandbox
 from crucible_ray.sandbox.runsc.session import RunscSession
 from crucible_ray.sandbox.runsc.sweep import count_orphans, sweep_owners
 from crucible_ray.sandbox.streams import CappedStream, Deadline
-from crucible_ray.security.receiver import Monitor
 
 log = logging.getLogger(__name__)
 BOOT_TIMEOUT_S = 30.0  # a sandbox that is not ready by then is a platform fault
@@ -59,7 +58,6 @@ class RunscBackend(SandboxBackend):
         self._images: dict[str, RootImage] = {}
         self._pending: dict[str, RunscSandbox] = {}  # cleanups to retry (maintain)
         self._owners: set[str] = set()  # whose parent cgroups close() removes
-        self._monitor: Monitor | None = None  # gVisor's trace points: one receiver for all
         self._lock = threading.Lock()
 
     def check(self, policy: SandboxPolicy) -> str:
@@ -73,21 +71,8 @@ class RunscBackend(SandboxBackend):
         if reason is not None:
             raise RuntimeUnavailable(f"cgroups are not usable: {reason}")
         if policy.runtime_monitoring != "off":
-            self._monitoring()
+            self.monitoring()
         return "runsc"
-
-    def _monitoring(self) -> Monitor:
-        """The receiver of the sandboxes' trace points, started once (fail secure: without it
-        a monitored sandbox does not start)."""
-        with self._lock:
-            if self._monitor is None or not self._monitor.alive:
-                try:
-                    self._monitor = Monitor()
-                except OSError as exc:
-                    raise RuntimeUnavailable(
-                        f"runtime monitoring cannot listen ({exc.strerror or exc})"
-                    ) from None
-            return self._monitor
 
     def describe(self) -> dict[str, str]:
         try:
@@ -129,7 +114,7 @@ class RunscBackend(SandboxBackend):
         sandbox = None
         monitoring = []
         if policy.runtime_monitoring != "off":  # announced before it can connect
-            monitor = self._monitoring()
+            monitor = self.monitoring()
             monitor.expect(sandbox_id, image=spec.name, compiled=spec.compile is not None)
             monitoring = [f"--pod-init-config={monitor.config_path}"]
         try:
@@ -195,7 +180,7 @@ class RunscBackend(SandboxBackend):
         finally:
             oom.close()
         finished = time.monotonic()
-        security = self._monitor.finish(sandbox.sandbox_id) if self._monitor else None
+        security = self.security_summary(sandbox.sandbox_id)
         stderr = channel.stderr
         if stderr.data[:1] != b"G":  # the launcher never received the code: safe to retry
             raise SandboxFault(f"sandbox died before the program started (exit {process.poll()})")
@@ -243,8 +228,7 @@ class RunscBackend(SandboxBackend):
 
     def destroy(self, sandbox: Sandbox) -> None:
         assert isinstance(sandbox, RunscSandbox)
-        if self._monitor is not None:
-            self._monitor.forget(sandbox.sandbox_id)
+        self.stop_monitoring(sandbox.sandbox_id)
         if sandbox.teardown():
             ledger.forget(sandbox.work_dir, sandbox.sandbox_id)
             with self._lock:
@@ -270,10 +254,7 @@ class RunscBackend(SandboxBackend):
 
     def close(self) -> None:
         self.maintain()
-        with self._lock:
-            monitor, self._monitor = self._monitor, None
-        if monitor is not None:
-            monitor.close()
+        self.stop_monitoring()
         with self._lock:
             owners, self._owners = self._owners, set()
         for owner in owners:

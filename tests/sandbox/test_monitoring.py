@@ -1,5 +1,7 @@
-"""Runtime monitoring under real gVisor (runsc backend): each rule of rules.yaml fires on a
-hostile program and stays silent on benign ones in every image; the receiver fails secure."""
+"""Conformance: runtime monitoring under real gVisor, on every backend (runsc: traced from the
+start with --pod-init-config; docker: attached before the code arrives). Each rule of
+rules.yaml fires on a hostile program and stays silent on benign ones in every image; the
+receiver fails secure."""
 
 from __future__ import annotations
 
@@ -49,20 +51,21 @@ PERMISSIVE = {  # the syscalls crucible's seccomp profile denies before any trac
 
 
 @pytest.fixture(scope="module")
-def runner() -> Iterator[SandboxRunner]:
-    with SandboxRunner(SandboxPolicy(backend="runsc", memory_mb=512)) as runner:
+def runner(checked_backend) -> Iterator[SandboxRunner]:
+    with SandboxRunner(SandboxPolicy(backend=checked_backend, memory_mb=512)) as runner:
         yield runner
 
 
 @pytest.fixture(scope="module")
-def permissive(tmp_path_factory) -> Iterator[SandboxRunner]:
+def permissive(checked_backend, tmp_path_factory) -> Iterator[SandboxRunner]:
     """A policy whose seccomp profile allows everything: where the escape rules are the only
     line left (an operator's looser profile)."""
     profile = tmp_path_factory.mktemp("seccomp") / "allow-all.json"
     allow_all = {"defaultAction": "SCMP_ACT_ALLOW", "architectures": ["SCMP_ARCH_X86_64"],
                  "syscalls": []}  # fmt: skip
     profile.write_text(json.dumps(allow_all))
-    with SandboxRunner(SandboxPolicy(backend="runsc", seccomp_profile=profile)) as runner:
+    policy = SandboxPolicy(backend=checked_backend, seccomp_profile=profile)
+    with SandboxRunner(policy) as runner:
         yield runner
 
 
@@ -114,8 +117,8 @@ def test_a_compiled_programs_shell_is_flagged_and_its_compilers_are_not(runner):
     assert security.counts.get("unexpected_binary") == 1  # id itself
 
 
-def test_a_dead_receiver_refuses_sandboxes_instead_of_running_them_unwatched():
-    with SandboxRunner(SandboxPolicy(backend="runsc")) as runner:
+def test_a_dead_receiver_refuses_sandboxes_instead_of_running_them_unwatched(checked_backend):
+    with SandboxRunner(SandboxPolicy(backend=checked_backend)) as runner:
         assert run(runner, 'print("watched")').stdout == "watched\n"
         runner.backend._monitor._listener.close()  # nobody answers the Sentry any more
         try:
@@ -125,8 +128,12 @@ def test_a_dead_receiver_refuses_sandboxes_instead_of_running_them_unwatched():
         assert result.status == "error" and "unwatched" not in result.stdout, result
 
 
-def test_off_is_explicit_and_docker_cannot_promise_it(engine):
-    with SandboxRunner(SandboxPolicy(backend="runsc", runtime_monitoring="off")) as runner:
+def test_off_is_explicit_and_runc_cannot_promise_it(checked_backend, engine):
+    policy = SandboxPolicy(backend=checked_backend, runtime_monitoring="off")
+    with SandboxRunner(policy) as runner:
         assert runner.run(EvalRequest(code="print(1)")).security is None
-    with pytest.raises(RuntimeUnavailable, match="not available on the docker backend"):
-        DockerBackend(engine).check(SandboxPolicy(backend="docker", runtime_monitoring="required"))
+    required_on_runc = SandboxPolicy(
+        backend="docker", runtime="runc", runtime_monitoring="required"
+    )
+    with pytest.raises(RuntimeUnavailable, match="needs gVisor"):
+        DockerBackend(engine).check(required_on_runc)
