@@ -1,8 +1,9 @@
-"""What gVisor runtime monitoring costs per evaluation: the runsc backend with
+"""What gVisor runtime monitoring costs per evaluation, on each backend:
 ``runtime_monitoring="off"`` (the baseline, in the same run) against ``"auto"`` (every sandbox
-traced, its points decoded and matched by the receiver's thread).
+traced, its points decoded and matched by the receiver's thread; on docker that includes the
+``runsc trace create`` that attaches the session to each sandbox).
 
-    .venv/bin/python benchmarks/monitoring_bench.py [-n 100]
+    .venv/bin/python benchmarks/monitoring_bench.py [-n 60] [--backend runsc --backend docker]
 
 Three programs, each n times per arm, the arms interleaved in blocks of 10 so that drift in the
 machine's load falls on both: a trivial one (``print``), one that imports a dozen standard
@@ -39,9 +40,17 @@ ARMS = ("off", "auto")
 BLOCK = 10
 
 
-def measure(n: int) -> dict:
+def measure(n: int, backends: list[str]) -> dict:
     idle = idle_rate()
-    runners = {arm: SandboxRunner(SandboxPolicy(backend="runsc", runtime_monitoring=arm)).start()
+    by_backend = {}
+    for backend in backends:
+        by_backend[backend] = measure_backend(n, backend, idle)
+    return {"machine": machine(), "idle_cpu_per_s": round(idle, 3), "n": n,
+            "backends": by_backend}  # fmt: skip
+
+
+def measure_backend(n: int, backend: str, idle: float) -> dict:
+    runners = {arm: SandboxRunner(SandboxPolicy(backend=backend, runtime_monitoring=arm)).start()
                for arm in ARMS}  # fmt: skip
     results: dict[str, dict[str, dict]] = {}
     try:
@@ -77,37 +86,41 @@ def measure(n: int) -> dict:
     finally:
         for runner in runners.values():
             runner.close()
-    return {"machine": machine(), "idle_cpu_per_s": round(idle, 3), "n": n, "programs": results}
+    return results
 
 
 def markdown(data: dict) -> str:
     lines = [
         "# Runtime monitoring: cost per evaluation",
         "",
-        f"runsc backend, one fresh sandbox per evaluation, n={data['n']} per arm and program, "
+        f"One fresh sandbox per evaluation, n={data['n']} per arm and program, "
         "arms interleaved in blocks of 10; whole-machine CPU from /proc/stat, idle rate "
         f"({data['idle_cpu_per_s']} CPU-s/s) subtracted. {data['machine']['runsc']}, "
         f"{data['machine']['cpus']} CPUs, {data['machine']['date']}.",
         "",
-        "| program | CPU ms, off | CPU ms, monitored | CPU ratio | p50 ms, off | p50 ms, "
-        "monitored | p50 ratio | events per eval |",
-        "|---|---|---|---|---|---|---|---|",
+        "| backend | program | CPU ms, off | CPU ms, monitored | CPU ratio | p50 ms, off "
+        "| p50 ms, monitored | p50 ratio | events per eval |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
-    for name, arms in data["programs"].items():
-        off, on = arms["off"], arms["auto"]
-        lines.append(
-            f"| {name} | {off['cpu_ms_per_eval']} | {on['cpu_ms_per_eval']} | "
-            f"{on['cpu_ms_per_eval'] / off['cpu_ms_per_eval']:.2f} | {off['p50_ms']} | "
-            f"{on['p50_ms']} | {on['p50_ms'] / off['p50_ms']:.2f} | {on['events_per_eval']} |"
-        )
+    for backend, programs in data["backends"].items():
+        for name, arms in programs.items():
+            off, on = arms["off"], arms["auto"]
+            lines.append(
+                f"| {backend} | {name} | {off['cpu_ms_per_eval']} | {on['cpu_ms_per_eval']} | "
+                f"{on['cpu_ms_per_eval'] / off['cpu_ms_per_eval']:.2f} | {off['p50_ms']} | "
+                f"{on['p50_ms']} | {on['p50_ms'] / off['p50_ms']:.2f} | "
+                f"{on['events_per_eval']} |"
+            )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=100, help="evaluations per arm and program")
+    parser.add_argument("-n", type=int, default=60, help="evaluations per arm and program")
+    parser.add_argument("--backend", action="append", choices=["runsc", "docker"],
+                        help="repeatable (default: both)")  # fmt: skip
     args = parser.parse_args()
-    data = measure(args.n)
+    data = measure(args.n, args.backend or ["runsc", "docker"])
     write_results("monitoring", data, markdown(data))
     print(markdown(data))
 
