@@ -32,7 +32,8 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "http": ["--quick"], "batch": ["--quick"], "scale": ["--small", "100", "--large", "500"],
          "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
-         "languages": ["-n", "3"], "judge": ["-n", "1"]}  # fmt: skip
+         "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
+         "monitoring": ["-n", "10"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -40,7 +41,8 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "execution": "execution_bench.py", "http": "http_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
            "cpu": "cpu_profile.py", "languages": "languages_bench.py",
-           "judge": "judge_bench.py"}  # fmt: skip
+           "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
+           "monitoring": "monitoring_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -128,6 +130,23 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                 rows.append((f"{backend}, {language}: CPU of {r['tests']} evaluations / one judge"
                              " request", round(ratio, 1), ">= 5"))  # fmt: skip
         return rows
+    if name == "humaneval":
+        rows = []
+        for backend, arms in r["backends"].items():
+            judged, broken = arms["judge canonical"], arms["judge broken"]
+            rows.append((f"{backend}: canonical solutions AC / broken ones AC (of "
+                         f"{judged['problems']})", f"{judged['passed']} / {broken['passed']}",
+                         "all / 0"))  # fmt: skip
+            rows.append((f"{backend}: CPU per problem, judge request / one evaluation",
+                         round(judged["cpu_s_per_problem"]
+                               / arms["evaluation canonical"]["cpu_s_per_problem"], 1),
+                         "(measure)"))  # fmt: skip
+        return rows
+    if name == "monitoring":
+        return [(f"{backend}: CPU per evaluation, runtime monitoring on / off (trivial program)",
+                 round(programs["trivial"]["auto"]["cpu_ms_per_eval"]
+                       / programs["trivial"]["off"]["cpu_ms_per_eval"], 2), "small")
+                for backend, programs in r["backends"].items()]  # fmt: skip
     if name == "soak":
         lost = r["unfinished_count"] + r["unexpected_count"]
         return [("evaluations unaccounted for", lost, "0"),
