@@ -36,7 +36,15 @@ from crucible_ray.errors import (
 )
 from crucible_ray.judge import CompareSpec, JudgeRequest, JudgeResult, Verdict
 from crucible_ray.languages import LANGUAGES
-from crucible_ray.models import CompileResult, EvalRequest, EvalResult, EvalStatus, LanguageInfo
+from crucible_ray.models import (
+    CompileResult,
+    EvalRequest,
+    EvalResult,
+    EvalStatus,
+    LanguageInfo,
+    SecurityEvent,
+    SecuritySummary,
+)
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox import SandboxBackend, SandboxRunner, make_backend
 
@@ -70,6 +78,8 @@ __all__ = [
     "SandboxPolicy",
     "SandboxRunner",
     "SandboxUnavailable",
+    "SecurityEvent",
+    "SecuritySummary",
     "ServerError",
     "ServiceUnavailable",
     "UnsupportedLanguage",
