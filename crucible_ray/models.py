@@ -76,6 +76,15 @@ class SecuritySummary(BaseModel):
     dropped: int = Field(0, description="trace points gVisor dropped (a flood): not all seen")
     complete: bool = Field(True, description="the sandbox's whole trace stream was read")
 
+    def merged(self, other: SecuritySummary) -> SecuritySummary:
+        """Two sandboxes' summaries as one (a judging that took more than one sandbox)."""
+        counts = dict(self.counts)
+        for rule, count in other.counts.items():
+            counts[rule] = counts.get(rule, 0) + count
+        return SecuritySummary(counts=counts, events=[*self.events, *other.events][:20],
+                               dropped=self.dropped + other.dropped,
+                               complete=self.complete and other.complete)  # fmt: skip
+
 
 class EvalResult(BaseModel):
     """What happened to one evaluation. Output fields are already capped and valid UTF-8."""

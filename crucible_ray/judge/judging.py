@@ -148,6 +148,7 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
         return _failed(result, Reason.SANDBOX_FAULT, started)
     finally:
         cancelled = runner.was_cancelled(judge_id)
+        security = runner.security_of(judge_id)
         runner.forget(judge_id)
     tests = [_test_result(i, request, verdicts.get(i)) for i in range(len(request.tests))]
     if compiled is not None and compiled.status != "ok":
@@ -165,7 +166,7 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
     return result.model_copy(update={
         "status": status, "verdict": None if cancelled else scored_verdict,
         "score": None if cancelled else score, "passed": passed, "first_failure": first,
-        "compile": compiled, "tests": tests, "sandboxes": sandboxes,
+        "compile": compiled, "tests": tests, "sandboxes": sandboxes, "security": security,
         "duration_ms": round((time.monotonic() - started) * 1000, 3), "finished_at": utcnow(),
     })  # fmt: skip
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from crucible_ray.judge.compare import CompareSpec
 from crucible_ray.judge.verdicts import Verdict
-from crucible_ray.models import CompileResult, EvalStatus, utcnow
+from crucible_ray.models import CompileResult, EvalStatus, SecuritySummary, utcnow
 
 JudgeMode = Literal["stdio", "function", "assert"]
 ScoringMode = Literal["pass_fail", "fraction", "weighted", "subtasks"]
@@ -166,6 +166,9 @@ class JudgeResult(BaseModel):
     first_failure: int | None = None
     compile: CompileResult | None = None
     tests: list[TestResult] = Field(default_factory=list)
+    security: SecuritySummary | None = Field(
+        None, description="runtime monitoring of its sandboxes (None: not monitored)"
+    )
     language: str
     image: str
     runtime: str | None = None

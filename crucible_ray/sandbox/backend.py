@@ -186,6 +186,11 @@ class SandboxBackend(ABC):
         """What monitoring saw of a sandbox whose program has ended (None: not monitored)."""
         return self._monitor.finish(sandbox_id) if self._monitor is not None else None
 
+    def session_monitoring(self, sandbox_id: str) -> None:
+        """The sandbox runs a judging session (many processes, started by the judge driver)."""
+        if self._monitor is not None:
+            self._monitor.session_started(sandbox_id)
+
     def stop_monitoring(self, sandbox_id: str | None = None) -> None:
         """Forget one sandbox (destroyed), or with no id close the receiver (backend closed)."""
         with _MONITOR_LOCK:

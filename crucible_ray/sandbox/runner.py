@@ -27,6 +27,7 @@ from crucible_ray.models import (
     EvalRequest,
     EvalResult,
     EvalStatus,
+    SecuritySummary,
     new_eval_id,
     utcnow,
 )
@@ -92,6 +93,7 @@ class SandboxRunner:
         self._refill = ThreadPoolExecutor(boot_workers, thread_name_prefix="sandbox-warm")
         self._active: dict[str, Sandbox | None] = {}
         self._cancelled: set[str] = set()
+        self._security: dict[str, SecuritySummary] = {}  # sandbox_for's, until collected
         self._lock = threading.Lock()
 
     # lifecycle -------------------------------------------------------------------------------
@@ -195,9 +197,25 @@ class SandboxRunner:
             yield sandbox
         finally:
             if sandbox is not None:
+                self._keep_security(job_id, sandbox)
                 self.backend.destroy(sandbox)
             with self._lock:
                 self._active.pop(job_id, None)
+
+    def _keep_security(self, job_id: str, sandbox: Sandbox) -> None:
+        """The session's sandbox is ending (its driver's input closed): what monitoring saw,
+        for :meth:`security_of`."""
+        summary = self.backend.security_summary(sandbox.sandbox_id)
+        if summary is None:
+            return
+        with self._lock:
+            earlier = self._security.get(job_id)
+            self._security[job_id] = summary if earlier is None else earlier.merged(summary)
+
+    def security_of(self, job_id: str) -> SecuritySummary | None:
+        """What runtime monitoring saw in the sandboxes of ``sandbox_for(job_id)`` (once)."""
+        with self._lock:
+            return self._security.pop(job_id, None)
 
     def was_cancelled(self, job_id: str) -> bool:
         """Was ``cancel(job_id)`` called while the job was active (until it is forgotten)?"""

@@ -94,6 +94,12 @@ class Monitor:
         with self._lock:
             self._watches[sandbox_id] = _Watch(SandboxFacts(sandbox_id, image, compiled))
 
+    def session_started(self, sandbox_id: str) -> None:
+        with self._lock:
+            watch = self._watches.get(sandbox_id)
+        if watch is not None:
+            watch.facts.session = True
+
     def finish(self, sandbox_id: str, timeout_s: float = 1.0) -> SecuritySummary | None:
         """The summary of a sandbox whose program has ended (its stream ends with it: waits
         up to ``timeout_s`` for the rest). None if the sandbox was never announced."""

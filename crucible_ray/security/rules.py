@@ -69,6 +69,9 @@ class SandboxFacts:
     image: str
     compiled: bool
     running: bool = field(init=False)
+    # A judging session: the judge driver starts each test's process itself, so whose exec is
+    # whose is not known; the exec rules stay off, every other rule applies.
+    session: bool = False
 
     def __post_init__(self) -> None:
         self.running = not self.compiled
@@ -137,7 +140,8 @@ def _all(facts: dict[str, Any], conditions: dict[str, Any]) -> bool:
 
 def _facts(point: Point, sandbox: SandboxFacts, rules: RuleSet) -> dict[str, Any]:
     f = point.fields
-    facts: dict[str, Any] = {"stage": "run" if sandbox.running else "setup",
+    running = sandbox.running and not sandbox.session
+    facts: dict[str, Any] = {"stage": "run" if running else "setup",
                              "image": sandbox.image,
                              "entry": not point.is_exit,
                              "process": point.context.get("process_name", "")}  # fmt: skip

@@ -22,7 +22,7 @@ JUDGE = "judge"
 _FINAL = [s.value for s in EvalStatus if s.is_final]
 # The JudgeResult fields kept in ``judgement`` (the rest are the row's columns).
 _JUDGEMENT = ("verdict", "score", "passed", "total", "first_failure", "tests", "sandboxes",
-              "compare_version", "driver_version")  # fmt: skip
+              "compare_version", "driver_version", "security")  # fmt: skip
 
 
 class JudgementRecords:

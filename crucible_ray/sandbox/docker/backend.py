@@ -118,6 +118,7 @@ class DockerBackend(SandboxBackend):
 
     def session(self, sandbox: Sandbox, frame_limit: int) -> DockerSession:
         assert isinstance(sandbox, DockerSandbox)
+        self.session_monitoring(sandbox.container_id)
         return DockerSession(sandbox, frame_limit)
 
     def destroy(self, sandbox: Sandbox) -> None:

@@ -224,6 +224,7 @@ class RunscBackend(SandboxBackend):
 
     def session(self, sandbox: Sandbox, frame_limit: int) -> RunscSession:
         assert isinstance(sandbox, RunscSandbox)
+        self.session_monitoring(sandbox.sandbox_id)
         return RunscSession(sandbox, frame_limit)
 
     def destroy(self, sandbox: Sandbox) -> None:
