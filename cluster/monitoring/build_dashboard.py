@@ -68,6 +68,14 @@ PANELS: list[tuple[str, str, list[tuple[str, str]]]] = [
       ("rate limited", f"sum(rate({q('crucible_rate_limited_total')}[5m]))")]),
     ("HTTP requests by code", "reqps",
      [("{{code}}", f"sum by (code) (rate({q('crucible_http_requests_total')}[1m]))")]),
+    ("Runtime security events by rule (gVisor trace points)", "ops",
+     [("{{rule}}", f"sum by (rule) (rate({q('crucible_security_events_total')}[5m]))"),
+      ("trace incomplete {{language}}",
+       f"sum by (language) (rate({q('crucible_security_trace_incomplete_total')}[5m]))")]),
+    ("Escape attempts and network activity by language", "short",
+     [("{{alert}} {{language}}",
+       f"sum by (alert, language) (increase({q('crucible_security_events_total')}"
+       "{alert!=\"none\"}[10m]))")]),
 ]  # fmt: skip
 
 
