@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from crucible_ray.metrics import metrics
+from crucible_ray.security.rules import alert_of
 
 # A program that meets the sandbox's walls says so on stderr; counted per language, it is the
 # cheapest signal of probing (seccomp answers EPERM; the read-only root, EACCES/EROFS).
@@ -78,10 +79,9 @@ def finished(result: dict[str, Any], latency_s: float) -> None:
         m.inc("crucible_permission_denials", language=language)
     security = result.get("security")
     if security:
-        alerts = {e["rule"]: e.get("alert") or "none" for e in security.get("events", [])}
         for rule, count in security.get("counts", {}).items():
-            m.inc("crucible_security_events", count, rule=rule,
-                  alert=alerts.get(rule, "none"), language=language)  # fmt: skip
+            m.inc("crucible_security_events", count, rule=rule, alert=alert_of(rule),
+                  language=language)  # fmt: skip
         if not security.get("complete", True):
             m.inc("crucible_security_trace_incomplete", language=language)
 

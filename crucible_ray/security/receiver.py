@@ -28,7 +28,14 @@ from pathlib import Path
 from crucible_ray.models import SecurityEvent, SecuritySummary, Severity
 from crucible_ray.paths import state_dir
 from crucible_ray.security import wire
-from crucible_ray.security.rules import RuleSet, SandboxFacts, default_rules, evaluate, trace_points
+from crucible_ray.security.rules import (
+    INTEGRITY_RULES,
+    RuleSet,
+    SandboxFacts,
+    default_rules,
+    evaluate,
+    trace_points,
+)
 
 log = logging.getLogger(__name__)
 RUN_DIR = Path("/run/crucible/monitor")  # short: a socket path has at most 107 bytes
@@ -206,7 +213,7 @@ class Monitor:
 
 def _integrity_event(rule: str, severity: Severity, detail: str) -> SecurityEvent:
     """The Sentry itself misbehaving: what a sandbox that broke into gVisor's kernel could do."""
-    return SecurityEvent(rule=rule, severity=severity, alert="container_escape_attempt",
+    return SecurityEvent(rule=rule, severity=severity, alert=INTEGRITY_RULES[rule],
                          detail=detail)  # fmt: skip
 
 

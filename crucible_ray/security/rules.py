@@ -77,6 +77,19 @@ class SandboxFacts:
         self.running = not self.compiled
 
 
+# Raised by the receiver itself when the Sentry misbehaves (not data: no point matches them).
+INTEGRITY_RULES = {"trace_stream_invalid": "container_escape_attempt",
+                   "trace_identity_mismatch": "container_escape_attempt"}  # fmt: skip
+
+
+def alert_of(rule_id: str) -> str:
+    """The alert a rule feeds ("none" if none): the metric's label, for every event counted,
+    not only the ones a summary keeps in full."""
+    if rule_id in INTEGRITY_RULES:
+        return INTEGRITY_RULES[rule_id]
+    return next((r.alert for r in default_rules().rules if r.id == rule_id), "none")
+
+
 @cache
 def default_rules() -> RuleSet:
     return load(resources.files("crucible_ray.security").joinpath("rules.yaml").read_text())

@@ -118,3 +118,13 @@ def test_trace_points_follow_the_rules():
 def test_a_malformed_rule_file_is_refused(broken):
     with pytest.raises((ValidationError, ValueError)):
         rules.load(yaml.safe_dump(broken))
+
+
+def test_every_counted_rule_has_its_alert():
+    """The metric's alert label comes from the rule itself, so events beyond the ones a
+    summary keeps in full are labelled the same."""
+    assert rules.alert_of("network_connect") == "unexpected_network_activity"
+    assert rules.alert_of("proc_sys_write") == "container_escape_attempt"
+    assert rules.alert_of("trace_identity_mismatch") == "container_escape_attempt"
+    assert rules.alert_of("unexpected_binary") == "none"
+    assert rules.alert_of("no_such_rule") == "none"
