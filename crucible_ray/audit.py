@@ -88,6 +88,11 @@ def audit_evaluation(result: dict[str, Any], context: dict[str, Any]) -> None:
                                    **event)  # fmt: skip
 
 
+def audit_action(event: str, **fields: Any) -> None:
+    """A change a user made to their stored data (a test set stored or deleted)."""
+    audit_logger().info(event, **fields)
+
+
 def audit_refusal(event: str, **fields: Any) -> None:
     """Auth failures, rate-limit hits, overload refusals."""
     audit_logger().warning(event, **fields)

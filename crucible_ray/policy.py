@@ -72,6 +72,10 @@ class SandboxPolicy(BaseModel):
     output_limit_bytes: int = Field(1 << 20, ge=1024, le=64 << 20, description="per stream")
     stdin_limit_bytes: int = Field(1 << 20, ge=0, le=64 << 20)
     code_limit_bytes: int = Field(100_000, ge=1, le=10 << 20)
+    test_data_limit_bytes: int = Field(
+        16 << 20, ge=1024, le=256 << 20, description="a judge request's or stored test set's "
+        "tests (inputs, answers, test code, arguments) as canonical JSON"
+    )  # fmt: skip
     user: str = Field("65534:65534", pattern=r"^[1-9][0-9]*:[1-9][0-9]*$")
     runtime_monitoring: Literal["auto", "required", "off"] = Field(
         "auto", description="gVisor runtime monitoring of every sandbox (security events in "

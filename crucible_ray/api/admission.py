@@ -21,6 +21,8 @@ from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission, JudgeSubmission
 from crucible_ray.audit import audit_refusal
 from crucible_ray.errors import InvalidRequest
+from crucible_ray.judge.judging import check_test_data
+from crucible_ray.judge.models import JudgeOptions
 from crucible_ray.metrics import metrics
 from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
@@ -73,6 +75,27 @@ def check_limits(svc: Services, items: Sequence[Submission]) -> None:
             where = ["body", "items", index, "metadata"] if len(items) > 1 else ["body", "metadata"]
             message = f"metadata must serialise to at most {metadata_limit} bytes of JSON"
             raise _unprocessable(where, message)
+
+
+async def check_room(svc: Services, wanted: int) -> None:
+    """429 unless ``wanted`` more can be admitted now. Asked first: a batch refused for
+    overload is not charged to the user's rate limit."""
+    stats = await svc.dispatcher.stats.remote()
+    room = stats["admission_limit"] - stats["queued"] - stats["running"]
+    if wanted > room:
+        raise too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
+
+
+def check_test_data_size(svc: Services, item: JudgeOptions, canonical: bytes | None = None) -> None:
+    """413 for more test data than the policy allows (checked once per request: a batch's
+    submissions share their tests)."""
+    if item.tests is None:
+        return  # named: checked when it was stored, and by the dispatcher
+    try:
+        policy = svc.settings.sandbox.for_request(item.language, item.image)
+        check_test_data(item.tests, policy, canonical)
+    except InvalidRequest as exc:
+        raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
 
 
 def _unprocessable(loc: list[Any], message: str) -> HTTPException:
@@ -155,7 +178,7 @@ async def accept(
     try:
         for record, (eval_id, item) in zip(records, items, strict=True):
             context = submission_context(user, request, item)
-            request_body = item.model_dump(exclude={"metadata"})
+            request_body = item.request_body()
             answer = await svc.dispatcher.submit.remote(eval_id, request_body, context, item.kind)
             if answer["accepted"]:
                 admitted.append(record)

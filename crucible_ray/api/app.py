@@ -20,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray._version import __version__
-from crucible_ray.api import account, docs, evaluations, judging, operations
+from crucible_ray.api import account, docs, evaluations, judging, operations, testsets
 from crucible_ray.api.admission import store_unavailable
 from crucible_ray.api.deps import Services, install, services
 from crucible_ray.audit import audit_to_file
@@ -40,6 +40,7 @@ api = FastAPI(
 )
 api.include_router(evaluations.router)
 api.include_router(judging.router)
+api.include_router(testsets.router)
 api.include_router(account.router)
 api.include_router(operations.router)
 api.include_router(docs.router)

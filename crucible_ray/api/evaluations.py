@@ -14,6 +14,7 @@ from crucible_ray.api.admission import (
     Duplicate,
     accept,
     check_limits,
+    check_room,
     live,
     rate_limit,
     too_many,
@@ -155,11 +156,7 @@ async def submit_batch(
     digest = request_digest(body)
     if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
         return earlier
-    # Room first: a batch refused for overload is not charged to the user's rate limit.
-    stats = await svc.dispatcher.stats.remote()
-    room = stats["admission_limit"] - stats["queued"] - stats["running"]
-    if len(body.items) > room:
-        raise too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
+    await check_room(svc, len(body.items))
     await rate_limit(svc, user, request)  # a batch counts as one request
     pairs = [(derived_id(user, key, str(i)) if key else uuid.uuid4().hex, item)
              for i, item in enumerate(body.items)]  # fmt: skip

@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import json
 import time
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.exc import IntegrityError
@@ -58,7 +58,10 @@ def derived_id(user: str, key: str, *parts: str) -> str:
 def request_digest(body: BatchSubmission) -> str:
     """SHA-256 of the request's content, defaults filled in: equal for equal requests however
     their JSON was spelled."""
-    content = {"items": [item.canonical() for item in body.items]}
+    return digest_of({"items": [item.canonical() for item in body.items]})
+
+
+def digest_of(content: Any) -> str:
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
 
@@ -102,8 +105,7 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    answer = await svc.dispatcher.submit.remote(eval_id, body.model_dump(exclude={"metadata"}),
-                                                context, body.kind)  # fmt: skip
+    answer = await svc.dispatcher.submit.remote(eval_id, body.request_body(), context, body.kind)
     if not answer["accepted"]:
         await asyncio.to_thread(svc.store.delete_user_evals, user, [eval_id])  # an orphan
         refuse(answer, request, user)

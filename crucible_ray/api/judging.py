@@ -10,11 +10,25 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse
 
-from crucible_ray.api.admission import Duplicate, accept, check_limits, rate_limit, too_many
+from crucible_ray.api.admission import (
+    Duplicate,
+    accept,
+    check_limits,
+    check_room,
+    check_test_data_size,
+    rate_limit,
+    too_many,
+)
 from crucible_ray.api.deps import ServicesDep, UserDep
-from crucible_ray.api.evaluations import WAIT_LIMIT_S, WAIT_REFUSED, links
-from crucible_ray.api.idempotency import KeyDep, derived_id, replay
-from crucible_ray.api.schemas import Accepted, JudgeSubmission
+from crucible_ray.api.evaluations import BATCH_LINKS, WAIT_LIMIT_S, WAIT_REFUSED, links
+from crucible_ray.api.idempotency import KeyDep, batch_replay, derived_id, digest_of, replay
+from crucible_ray.api.schemas import (
+    Accepted,
+    JudgeBatchAccepted,
+    JudgeBatchSubmission,
+    JudgeSubmission,
+)
+from crucible_ray.api.testsets import judge_submission, resolved, testset_tests
 from crucible_ray.api.waits import long_polls
 from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
@@ -57,6 +71,8 @@ async def submit_judge(
 async def _submit(body: JudgeSubmission, request: Request, svc: ServicesDep, user: str,
                   key: str | None, wait: bool) -> Any:  # fmt: skip
     check_limits(svc, [body])
+    check_test_data_size(svc, body)
+    body = await resolved(svc, user, body)
     judge_id = derived_id(user, key, "judge") if key else uuid.uuid4().hex
     earlier = await replay(svc, user, request, judge_id, body) if key else None
     if earlier is None:
@@ -120,3 +136,65 @@ async def cancel_judge(judge_id: str, svc: ServicesDep, user: UserDep) -> JudgeR
             raise HTTPException(status.HTTP_409_CONFLICT, f"judging already {final['status']}")
     final = await svc.dispatcher.wait.remote(judge_id, 10.0)
     return _live(final, record) if final else record
+
+
+@router.post("/api/judge/batch", status_code=202, response_model=JudgeBatchAccepted,
+             responses={202: BATCH_LINKS})  # fmt: skip
+async def submit_judge_batch(body: JudgeBatchSubmission, request: Request, svc: ServicesDep,
+                             user: UserDep, key: KeyDep) -> JudgeBatchAccepted:  # fmt: skip
+    """Judge many submissions on one test set (given, or named by ``testset``) with one set
+    of options: each in a fresh sandbox of its own, byte-identical ones once. Follow them with
+    GET /api/batch/{batch_id} and its /results (JudgeResults in order), or each by id."""
+    if len(body.submissions) > svc.settings.max_batch_items:
+        raise HTTPException(
+            422,
+            [
+                {
+                    "loc": ["body", "submissions"],
+                    "type": "value_error",
+                    "msg": f"at most {svc.settings.max_batch_items} submissions",
+                }
+            ],
+        )
+    check_test_data_size(svc, body)
+    tests = body.tests if body.tests is not None else await testset_tests(svc, user, body.testset)
+    batch_id = derived_id(user, key, "judge-batch") if key else uuid.uuid4().hex
+    unique, positions = _distinct(body, tests)
+    check_limits(svc, unique)
+    digest = digest_of(body.model_dump(mode="json"))
+    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
+        return _accepted(batch_id, earlier.ids, positions, len(unique))
+    await check_room(svc, len(unique))
+    await rate_limit(svc, user, request)  # a batch counts as one request
+    pairs = [(derived_id(user, key, "judge", str(i)) if key else uuid.uuid4().hex, item)
+             for i, item in enumerate(unique)]  # fmt: skip
+    try:
+        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
+    except Duplicate:  # a twin request with this key recorded it a moment before
+        earlier = await batch_replay(svc, user, batch_id, digest)
+        if earlier is None:
+            raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
+        return _accepted(batch_id, earlier.ids, positions, len(unique))
+    return _accepted(batch_id, [record.id for record in admitted], positions, len(unique))
+
+
+def _distinct(body: JudgeBatchSubmission,
+              tests: list[Any]) -> tuple[list[JudgeSubmission], list[int]]:  # fmt: skip
+    """The distinct submissions (language, image and code), and each one's position there."""
+    unique: list[JudgeSubmission] = []
+    seen: dict[tuple[str, str, str], int] = {}
+    positions = []
+    for index in range(len(body.submissions)):
+        item = judge_submission(body.submission(index), tests, ["body", "submissions", index])
+        positions.append(seen.setdefault((item.language, item.image_name, item.code), len(unique)))
+        if positions[-1] == len(unique):
+            unique.append(item)
+    return unique, positions
+
+
+def _accepted(batch_id: str, admitted: list[str], positions: list[int],
+              unique: int) -> JudgeBatchAccepted:  # fmt: skip
+    """Each submission's judging id; None for one not admitted (the server filled up part-way:
+    send those again)."""
+    ids = [admitted[p] if p < len(admitted) else None for p in positions]
+    return JudgeBatchAccepted(batch_id=batch_id, ids=ids, unique=unique)

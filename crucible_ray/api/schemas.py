@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from crucible_ray.errors import UnsupportedLanguage
-from crucible_ray.judge.models import JudgeRequest
+from crucible_ray.judge.models import MAX_TESTS, JudgeOptions, JudgeRequest, JudgeTest
+from crucible_ray.judge.testsets import TESTSET_ID_PATTERN
 from crucible_ray.languages import LANGUAGES, get_image
 
 
@@ -50,6 +51,10 @@ class EvalSubmission(BaseModel):
     def image_name(self) -> str:
         return get_image(self.language, self.image).name
 
+    def request_body(self) -> dict[str, Any]:
+        """What the dispatcher runs (the metadata stays with the record)."""
+        return self.model_dump(exclude={"metadata"})
+
     def canonical(self) -> dict[str, Any]:
         """The content, defaults filled in and the default image left out: equal for equal
         submissions however they were spelled (and as before images could be named)."""
@@ -74,7 +79,32 @@ def image_of_the_language(value: str | None, info: ValidationInfo) -> str | None
     return value
 
 
-class JudgeSubmission(JudgeRequest):
+class TestsOrReference(BaseModel):
+    """The tests given inline, or named: the id of a test set stored with PUT /api/testsets."""
+
+    tests: list[JudgeTest] | None = Field(None, min_length=1, max_length=MAX_TESTS)
+    testset: str | None = Field(
+        None, pattern=TESTSET_ID_PATTERN, description="a stored test set's id (instead of tests)"
+    )
+
+    @model_validator(mode="after")
+    def _tests_or_testset(self) -> TestsOrReference:
+        if (self.tests is None) == (self.testset is None):
+            raise ValueError("give either tests or testset (a stored test set's id)")
+        return self
+
+    @field_validator("language", check_fields=False)
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        return known_language(value)
+
+    @field_validator("image", check_fields=False)
+    @classmethod
+    def _image_of_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return image_of_the_language(value, info)
+
+
+class JudgeSubmission(TestsOrReference, JudgeRequest):
     """One submission and all its tests (the JudgeRequest), judged in one fresh sandbox. Its
     limits come from the settings' sandbox policy, as an evaluation's."""
 
@@ -84,19 +114,51 @@ class JudgeSubmission(JudgeRequest):
 
     kind: ClassVar[str] = "judge"
 
-    @field_validator("language")
-    @classmethod
-    def _known_language(cls, value: str) -> str:
-        return known_language(value)
-
-    @field_validator("image")
-    @classmethod
-    def _image_of_the_language(cls, value: str | None, info: ValidationInfo) -> str | None:
-        return image_of_the_language(value, info)
-
     @property
     def image_name(self) -> str:
         return get_image(self.language, self.image).name
+
+    def request_body(self) -> dict[str, Any]:
+        """The JudgeRequest the dispatcher runs: its tests given (resolved if named)."""
+        if self.tests is None:
+            raise ValueError("a test set named by reference must be resolved first")
+        return self.model_dump(exclude={"metadata", "testset"})
+
+
+class JudgeBatchItem(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(..., min_length=1)
+    language: str | None = Field(None, description="default: the batch's")
+    image: str | None = Field(None, description="default: the batch's")
+    metadata: dict[str, Any] | None = Field(None, description="echoed back with its result")
+
+
+class JudgeBatchSubmission(TestsOrReference, JudgeOptions):
+    """Many submissions judged on one test set and one set of options (a GRPO group, say):
+    each in its own fresh sandbox; byte-identical submissions are judged once."""
+
+    submissions: list[JudgeBatchItem] = Field(
+        ..., min_length=1, description="at most max_batch_items (setting, default 1,000)"
+    )
+
+    def submission(self, index: int) -> dict[str, Any]:
+        """The JudgeSubmission fields of one of its submissions."""
+        item = self.submissions[index]
+        # the values themselves (validated models: not validated again for each submission)
+        shared = {name: getattr(self, name) for name in self.model_fields_set - {"submissions"}}
+        own = item.model_dump(exclude_none=True)
+        if "language" in own and "image" not in own:
+            shared.pop("image", None)  # the batch's image is for the batch's language
+        return {**shared, **own}
+
+
+class JudgeBatchAccepted(BaseModel):
+    batch_id: str
+    ids: list[str | None] = Field(description="each submission's judging, in order (a duplicate"
+                                  " shares the first one's; null: not admitted, the server"
+                                  " filled up part-way: send it again)")  # fmt: skip
+    unique: int = Field(description="how many distinct submissions are judged")
 
 
 class Accepted(BaseModel):

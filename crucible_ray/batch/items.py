@@ -1,6 +1,7 @@
 """Batch input: JSON Lines or Parquet rows of ``{"id", "code", "language", "image"?,
-"stdin"?, "timeout_s"?, "metadata"?}``, read lazily (memory stays flat whatever the file
-size); a bad line becomes an error with its line number instead of stopping the job."""
+"stdin"?, "timeout_s"?, "metadata"?}`` (or, for a judge job, a JudgeRequest's fields with the
+id and metadata), read lazily (memory stays flat whatever the file size); a bad line becomes
+an error with its line number instead of stopping the job."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from pydantic import Field, StrictInt, StrictStr, ValidationError
 
+from crucible_ray.judge.models import JudgeRequest
 from crucible_ray.models import EvalRequest
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -31,19 +33,42 @@ class BatchItem(EvalRequest):
     def request(self) -> dict[str, Any]:
         return self.model_dump(exclude={"id", "metadata"})
 
+    kind: ClassVar[str] = "eval"  # what the dispatcher runs it as
+
+
+class JudgeItem(JudgeRequest):
+    """One line of a judge job: a JudgeRequest (its tests, or the job's shared ones) with the
+    caller's id and optional metadata."""
+
+    id: StrictStr | StrictInt = Field(..., description="unique within the job")
+    metadata: dict[str, Any] | None = Field(None, description="copied to the output line")
+
+    key = BatchItem.key
+    request = BatchItem.request
+    kind: ClassVar[str] = "judge"
+
+
+Item = BatchItem | JudgeItem
+
 
 @dataclass(frozen=True)
 class InputLine:
     number: int  # 1-based line (JSON Lines) or row (Parquet)
-    item: BatchItem | None
+    item: Item | None
     error: str | None = None
 
 
-def read_items(path: Path) -> Iterator[InputLine]:
-    if path.suffix in PARQUET_SUFFIXES:
-        yield from _parquet_rows(path)
-    else:
-        yield from _json_lines(path)
+def read_items(path: Path, judge: dict[str, Any] | None = None) -> Iterator[InputLine]:
+    """The lines of ``path``; with ``judge`` (shared JudgeRequest fields, such as the tests
+    and mode: a line's own fields win), each line is a judge request."""
+    rows = _parquet_rows(path) if path.suffix in PARQUET_SUFFIXES else _json_lines(path)
+    for number, row in rows:
+        if isinstance(row, InputLine):
+            yield row
+        elif judge is None:
+            yield parse(number, row, BatchItem)
+        else:
+            yield parse(number, {**judge, **row} if isinstance(row, dict) else row, JudgeItem)
 
 
 def count_items(path: Path) -> int:
@@ -59,31 +84,29 @@ def count_items(path: Path) -> int:
     return count
 
 
-def parse(number: int, row: Any) -> InputLine:
+def parse(number: int, row: Any, model: type[Item] = BatchItem) -> InputLine:
     if not isinstance(row, dict):
         return InputLine(number, None, f"expected a JSON object, got {type(row).__name__}")
     try:
-        return InputLine(number, BatchItem.model_validate(row))
+        return InputLine(number, model.model_validate(row))
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "line"
         return InputLine(number, None, f"{where}: {first['msg']}")
 
 
-def _json_lines(path: Path) -> Iterator[InputLine]:
+def _json_lines(path: Path) -> Iterator[tuple[int, Any]]:
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
             try:
-                row = json.loads(raw)
+                yield number, json.loads(raw)
             except (ValueError, UnicodeDecodeError) as exc:
-                yield InputLine(number, None, f"not valid JSON: {exc}")
-                continue
-            yield parse(number, row)
+                yield number, InputLine(number, None, f"not valid JSON: {exc}")
 
 
-def _parquet_rows(path: Path) -> Iterator[InputLine]:
+def _parquet_rows(path: Path) -> Iterator[tuple[int, Any]]:
     import pyarrow.parquet as pq
 
     number = 0
@@ -91,4 +114,4 @@ def _parquet_rows(path: Path) -> Iterator[InputLine]:
         for row in batch.to_pylist():
             number += 1
             # Parquet has no "missing": absent optional values arrive as nulls.
-            yield parse(number, {k: v for k, v in row.items() if v is not None})
+            yield number, {k: v for k, v in row.items() if v is not None}

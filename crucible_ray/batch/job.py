@@ -15,7 +15,7 @@ from typing import Any
 import ray
 from ray.exceptions import RayError
 
-from crucible_ray.batch.items import BatchItem, InputLine
+from crucible_ray.batch.items import InputLine, Item
 from crucible_ray.batch.results import ResultsFile, key_digest
 from crucible_ray.client.retry import Retrier
 from crucible_ray.errors import InvalidRequest, NoExecutors, Overloaded
@@ -50,7 +50,7 @@ class BatchSummary:
 @dataclass
 class Pending:
     number: int
-    item: BatchItem
+    item: Item
     eval_id: str
 
 
@@ -109,7 +109,7 @@ class BatchJob:
 
     # pipeline --------------------------------------------------------------------------------
 
-    def _eval_id(self, item: BatchItem) -> str:
+    def _eval_id(self, item: Item) -> str:
         seed = f"{self.results.job_token}\0{item.key}".encode()
         return "batch-" + hashlib.blake2b(seed, digest_size=16).hexdigest()
 
@@ -130,7 +130,8 @@ class BatchJob:
         context = {**self._context, "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}
         while True:
             try:
-                answer = ray.get(self.dispatcher.submit.remote(pending.eval_id, request, context))
+                answer = ray.get(self.dispatcher.submit.remote(pending.eval_id, request, context,
+                                                               item.kind))  # fmt: skip
                 raise_for_refusal(answer)
                 break
             except InvalidRequest as exc:
@@ -172,8 +173,9 @@ class BatchJob:
         result = {k: v for k, v in answer.items() if k != "id"}
         self.results.write({"id": pending.item.id, **result, "eval_id": answer["id"],
                             "metadata": pending.item.metadata})  # fmt: skip
-        self.summary.counts[answer["status"]] += 1
-        self._tally.advance(answer["status"])
+        outcome = answer.get("verdict") or answer["status"]  # a judgement's verdict
+        self.summary.counts[outcome] += 1
+        self._tally.advance(outcome)
 
     def _invalid(self, number: int, message: str) -> None:
         self.summary.invalid += 1

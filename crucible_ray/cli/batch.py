@@ -18,6 +18,17 @@ from crucible_ray.cli.common import (
     err_console,
     reported_errors,
 )
+from crucible_ray.cli.judging import (
+    CaseOpt,
+    CompareOpt,
+    CpuOpt,
+    EntryPointOpt,
+    KeepGoingOpt,
+    ModeOpt,
+    ScoringOpt,
+    judge_options,
+    read_tests,
+)
 
 
 def batch(
@@ -44,11 +55,33 @@ def batch(
         bool | None, typer.Option("--progress/--no-progress", help="default: on a terminal")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    judge: Annotated[
+        bool, typer.Option("--judge", help="judge each line against tests (implied by --tests)")
+    ] = False,
+    tests: Annotated[
+        Path | None,
+        typer.Option(
+            "--tests",
+            "-t",
+            help="--judge: the tests of every line without its own"
+            " (a JSON array or JSON Lines, as for `judge`)",
+        ),
+    ] = None,
+    mode: ModeOpt = "stdio",
+    entry_point: EntryPointOpt = None,
+    compare: CompareOpt = None,
+    case_insensitive: CaseOpt = False,
+    cpu_s: CpuOpt = 2.0,
+    keep_going: KeepGoingOpt = False,
+    scoring: ScoringOpt = "pass_fail",
 ) -> None:
-    """Evaluate every line of INPUT on the cluster, streaming results to OUTPUT.
+    """Evaluate (or, with --judge, judge) every line of INPUT on the cluster, streaming
+    results to OUTPUT.
 
     Each input line is {"id", "code", "language", "stdin"?, "timeout_s"?, "metadata"?}; each
-    output line is the EvalResult with your id (eval_id is the cluster's). Results are
+    output line is the EvalResult with your id (eval_id is the cluster's). With --judge each
+    line is a judge request ({"id", "code", "tests"?, "metadata"?...}: the options below and
+    --tests fill what a line leaves out) and each output line its JudgeResult. Results are
     flushed as they finish; after a crash or Ctrl-C, --resume continues where it stopped.
     Exits 0 when every line was evaluated, 2 when some lines were invalid or duplicated (the
     rest were evaluated), 3 when the cluster could not take work, 130 when interrupted."""
@@ -58,6 +91,12 @@ def batch(
     if not input_path.is_file():
         err_console.print(f"[red]no such input file:[/] {input_path}")
         raise typer.Exit(EXIT_USAGE)
+    shared = None
+    if judge or tests is not None:
+        shared = judge_options(mode, entry_point, compare, case_insensitive, cpu_s, keep_going,
+                               scoring)  # fmt: skip
+        if tests is not None:
+            shared["tests"] = read_tests(tests)
     try:
         results = ResultsFile(output, resume=resume, overwrite=overwrite)
     except (BatchError, OSError) as exc:
@@ -75,7 +114,7 @@ def batch(
                            on_invalid=report)  # fmt: skip
             with progress_bar(count_items(input_path), enabled=progress,
                               description="batch") as tally:  # fmt: skip
-                summary = job.run(read_items(input_path), tally)
+                summary = job.run(read_items(input_path, shared), tally)
     except KeyboardInterrupt:
         err_console.print(f"interrupted: results so far are in {output}; rerun with --resume")
         raise typer.Exit(EXIT_INTERRUPTED) from None

@@ -29,6 +29,23 @@ TestsOpt = Annotated[
                  " and expected_stdout (mode stdio), args, kwargs and expected (function), code"
                  " (assert); optionally id, weight, group, cpu_s"),
 ]  # fmt: skip
+ModeOpt = Annotated[
+    str, typer.Option(help="stdio, function (call --entry-point) or assert (run test code)")
+]
+EntryPointOpt = Annotated[
+    str | None, typer.Option(help="the function tests call (or Class.method)")
+]
+CompareOpt = Annotated[
+    str | None,
+    typer.Option(help="exact, trailing_whitespace (stdio's default), lines, tokens, numeric,"
+                 " json (function's default) or regex"),
+]  # fmt: skip
+CaseOpt = Annotated[bool, typer.Option(help="compare ignoring case")]
+CpuOpt = Annotated[float, typer.Option("--cpu", help="CPU seconds per test")]
+KeepGoingOpt = Annotated[
+    bool, typer.Option(help="run every test, not stopping at the first failure")
+]
+ScoringOpt = Annotated[str, typer.Option(help="pass_fail, fraction, weighted or subtasks")]
 COLOURS = {"AC": "green", "WA": "red", "TLE": "yellow", "MLE": "yellow", "OLE": "yellow",
            "RE": "red", "CE": "magenta", "SKIPPED": "dim", "IE": "red", "PA": "cyan"}  # fmt: skip
 
@@ -56,27 +73,13 @@ def judge_command(
     tests: TestsOpt,
     language: LanguageOpt = None,
     image: ImageOpt = None,
-    mode: Annotated[
-        str, typer.Option(help="stdio, function (call --entry-point) or assert (run test code)")
-    ] = "stdio",
-    entry_point: Annotated[
-        str | None, typer.Option(help="the function tests call (or Class.method)")
-    ] = None,
-    compare: Annotated[
-        str | None,
-        typer.Option(
-            help="exact, trailing_whitespace (stdio's default), lines, tokens, numeric,"
-            " json (function's default) or regex"
-        ),
-    ] = None,
-    case_insensitive: Annotated[bool, typer.Option(help="compare ignoring case")] = False,
-    cpu_s: Annotated[float, typer.Option("--cpu", help="CPU seconds per test")] = 2.0,
-    keep_going: Annotated[
-        bool, typer.Option(help="run every test, not stopping at the first failure")
-    ] = False,
-    scoring: Annotated[str, typer.Option(help="pass_fail, fraction, weighted or subtasks")] = (
-        "pass_fail"
-    ),
+    mode: ModeOpt = "stdio",
+    entry_point: EntryPointOpt = None,
+    compare: CompareOpt = None,
+    case_insensitive: CaseOpt = False,
+    cpu_s: CpuOpt = 2.0,
+    keep_going: KeepGoingOpt = False,
+    scoring: ScoringOpt = "pass_fail",
     as_json: Annotated[bool, typer.Option("--json", help="print the JudgeResult as JSON")] = False,
     local: Annotated[bool, typer.Option(help="judge on this machine (no server)")] = False,
     url: UrlOpt = None,
@@ -89,12 +92,8 @@ def judge_command(
     Exits 0 whenever the program was judged (whatever the verdict), 2 for an invalid request,
     3 when sandboxes are unavailable or the deadline passed, 4 when authentication fails."""
     code, language, _ = read_program(file, language, None, image)
-    comparison: dict[str, Any] = {"case_insensitive": case_insensitive}
-    if compare is not None:
-        comparison["mode"] = compare
-    fields = {"compare": comparison, "mode": mode, "entry_point": entry_point,
-              "limits": {"cpu_s": cpu_s}, "stop_on_first_failure": not keep_going,
-              "scoring": scoring}  # fmt: skip
+    fields = judge_options(mode, entry_point, compare, case_insensitive, cpu_s, keep_going,
+                           scoring)  # fmt: skip
     try:
         request = JudgeRequest(code=code, language=language, image=image,
                                tests=read_tests(tests), **fields)  # fmt: skip
@@ -106,6 +105,18 @@ def judge_command(
     with reported_errors():
         result = _judge_here(request) if local else _judge_there(request, url, token, deadline)
     print_judgement(result, as_json)
+
+
+def judge_options(mode: str, entry_point: str | None, compare: str | None,
+                  case_insensitive: bool, cpu_s: float, keep_going: bool,
+                  scoring: str) -> dict[str, Any]:  # fmt: skip
+    """The JudgeRequest fields the options above stand for."""
+    comparison: dict[str, Any] = {"case_insensitive": case_insensitive}
+    if compare is not None:
+        comparison["mode"] = compare
+    return {"compare": comparison, "mode": mode, "entry_point": entry_point,
+            "limits": {"cpu_s": cpu_s}, "stop_on_first_failure": not keep_going,
+            "scoring": scoring}  # fmt: skip
 
 
 def _judge_here(request: JudgeRequest) -> JudgeResult:

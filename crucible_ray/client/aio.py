@@ -10,6 +10,7 @@ import httpx
 
 from crucible_ray.api.schemas import EvalSubmission
 from crucible_ray.client import protocol
+from crucible_ray.client.aio_judging import AsyncJudgeCalls
 from crucible_ray.client.base import ClientBase
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
@@ -20,7 +21,7 @@ from crucible_ray.models import EvalResult, LanguageInfo
 from crucible_ray.progress import progress_bar
 
 
-class AsyncClient(ClientBase):
+class AsyncClient(AsyncJudgeCalls, ClientBase):
     """``async with AsyncClient(url, token) as client: await client.evaluate("print(1)")``"""
 
     def __init__(

@@ -10,6 +10,10 @@ from crucible_ray.client import protocol
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.client.retry import Retrier
 from crucible_ray.errors import CrucibleError, DeadlineExceeded
+from crucible_ray.judge.compare import COMPARE_VERSION
+from crucible_ray.judge.driver import DRIVER_VERSION
+from crucible_ray.judge.models import JudgeResult
+from crucible_ray.judge.verdicts import Verdict
 from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
 
@@ -38,3 +42,13 @@ class ClientBase:
         why = "not finished in time" if isinstance(error, DeadlineExceeded) else str(error)
         return EvalResult(id=eval_id, status=EvalStatus.ERROR, language=language,
                           **error_fields(Reason.CLIENT_STOPPED_WAITING, why))  # fmt: skip
+
+
+def unfinished_judgement(language: str, image: str | None, metadata: dict[str, Any] | None,
+                         why: str, total: int = 0) -> JudgeResult:  # fmt: skip
+    """A judging the client could not follow to the end: verdict IE and score null, so that an
+    RL caller drops the sample instead of training on a fake zero."""
+    return JudgeResult(id="", status=EvalStatus.ERROR, verdict=Verdict.IE, language=language,
+                       image=image or language, compare_version=COMPARE_VERSION,
+                       driver_version=DRIVER_VERSION, total=total, metadata=metadata,
+                       **error_fields(Reason.CLIENT_STOPPED_WAITING, why))  # fmt: skip

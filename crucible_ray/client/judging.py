@@ -9,14 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.client import protocol
+from crucible_ray.client.base import unfinished_judgement
+from crucible_ray.client.groups import group_plan, judge_group
 from crucible_ray.errors import CrucibleError, DeadlineExceeded, InvalidRequest
-from crucible_ray.judge.compare import COMPARE_VERSION
-from crucible_ray.judge.driver import DRIVER_VERSION
 from crucible_ray.judge.models import JudgeResult, JudgeTest
-from crucible_ray.judge.verdicts import Verdict
-from crucible_ray.models import EvalStatus
+from crucible_ray.judge.testsets import TestSetInfo
 from crucible_ray.progress import progress_bar
-from crucible_ray.reasons import Reason, error_fields
 
 if TYPE_CHECKING:
     from crucible_ray.client.retry import Retrier
@@ -36,26 +34,60 @@ class JudgeCalls:
     def judge(
         self,
         code: str,
-        tests: Sequence[JudgeTest | dict[str, Any]],
+        tests: Sequence[JudgeTest | dict[str, Any]] | None = None,
         *,
+        testset: str | None = None,
         language: str = "python",
         image: str | None = None,
         metadata: dict[str, Any] | None = None,
         **options: Any,
     ) -> JudgeResult:
         """Judge ``code`` against ``tests`` (JudgeTest or dicts: ``stdin``, ``expected_stdout``
-        ...) and return the final result. ``options`` are JudgeRequest fields: ``compare``,
+        ...), or against a stored ``testset`` (:meth:`upload_testset`), and return the final
+        result. ``options`` are JudgeRequest fields: ``mode``, ``entry_point``, ``compare``,
         ``limits``, ``stop_on_first_failure``, ``scoring``, ``subtask_points``. The request is
         validated here first: a pydantic ValidationError names the field at fault."""
-        body = JudgeSubmission(code=code, tests=list(tests), language=language, image=image,
-                               metadata=metadata, **options)  # fmt: skip
+        body = protocol.judge_body(code, tests, testset, language, image, metadata, options)
         retrier = self._retrier()
-        answer = self._send("POST", "/api/judge", retrier, body=body.model_dump(mode="json"),
-                            params={"wait": "true"}, key=protocol.new_key())  # fmt: skip
+        answer = self._send("POST", "/api/judge", retrier, params={"wait": "true"}, body=body,
+                            key=protocol.new_key())  # fmt: skip
         data = answer.json()
         if answer.status_code == 200:
             return JudgeResult.model_validate(data)
         return self._final_judgement(data["id"], retrier)
+
+    def upload_testset(self, tests: Sequence[JudgeTest | dict[str, Any]]) -> TestSetInfo:
+        """Store ``tests`` on the server once; judge requests then name them by the returned
+        ``id`` (``testset=``) instead of sending them. Storing the same tests again returns
+        the same id (and keeps them from expiring)."""
+        body = protocol.testset_body(tests)
+        return TestSetInfo.model_validate(
+            self._send("PUT", "/api/testsets", self._retrier(), body=body).json()
+        )
+
+    def judge_batch(
+        self,
+        submissions: Iterable[str | dict[str, Any]],
+        tests: Sequence[JudgeTest | dict[str, Any]] | None = None,
+        *,
+        testset: str | None = None,
+        language: str = "python",
+        image: str | None = None,
+        progress: bool | None = None,
+        chunk: int = 500,
+        **options: Any,
+    ) -> list[JudgeResult]:
+        """Judge many submissions (code strings, or dicts with ``code`` and optionally
+        ``language``, ``image``, ``metadata``) on one set of tests and options: the shape of an
+        RL group or a leaderboard run. Results come back in the submissions' order; identical
+        submissions are judged once and share the judging. Inline ``tests`` are stored once
+        first (:meth:`upload_testset`). ``options`` are as for :meth:`judge`."""
+        if tests is not None and testset is not None:
+            raise InvalidRequest("give either tests or testset", field="testset")
+        if tests is not None:
+            testset = self.upload_testset(tests).id
+        plan = group_plan(submissions, testset, language, image, chunk, options)
+        return judge_group(self, plan, progress)  # type: ignore[arg-type]
 
     def judge_many(
         self,
@@ -97,19 +129,18 @@ class JudgeCalls:
         return item if isinstance(item, JudgeSubmission) else JudgeSubmission(**item)
 
     def _judge_one(self, item: JudgeSubmission) -> JudgeResult:
+        # a named testset is among the fields
         fields = item.model_dump(exclude={"code", "tests", "language", "image"}, exclude_unset=True)
         try:
-            return self.judge(item.code, item.tests, language=item.language, image=item.image,
-                              **fields)  # fmt: skip
+            return self.judge(
+                item.code, item.tests, language=item.language, image=item.image, **fields
+            )
         except InvalidRequest:
             raise
         except CrucibleError as error:  # one lost judging must not lose the others
             why = "not finished in time" if isinstance(error, DeadlineExceeded) else str(error)
-            return JudgeResult(id="", status=EvalStatus.ERROR, verdict=Verdict.IE,
-                               language=item.language, image=item.image or item.language,
-                               compare_version=COMPARE_VERSION, driver_version=DRIVER_VERSION,
-                               total=len(item.tests), metadata=item.metadata,
-                               **error_fields(Reason.CLIENT_STOPPED_WAITING, why))  # fmt: skip
+            return unfinished_judgement(item.language, item.image, item.metadata, why,
+                                        len(item.tests or ()))  # fmt: skip
 
     def judgement(self, judge_id: str, *, wait: bool | float = False) -> JudgeResult:
         """A judging's state; with ``wait`` (True: the deadline, or seconds), its final result

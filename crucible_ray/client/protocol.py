@@ -4,12 +4,13 @@ means (every HTTP status maps to a result or to exactly one exception)."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
 
 from crucible_ray._version import __version__
-from crucible_ray.api.schemas import EvalSubmission
+from crucible_ray.api.schemas import EvalSubmission, JudgeSubmission
 from crucible_ray.client.config import ClientConfig
 from crucible_ray.errors import (
     AuthenticationError,
@@ -21,6 +22,8 @@ from crucible_ray.errors import (
     ServerError,
     ServiceUnavailable,
 )
+from crucible_ray.judge.models import JudgeTest
+from crucible_ray.judge.testsets import TestSet
 
 REFUSAL_HEADER = "x-crucible-refusal"  # set by the server on 429: rate_limited or overloaded
 KEY_HEADER = "Idempotency-Key"  # crucible_ray.api.idempotency: resending never runs twice
@@ -47,6 +50,22 @@ def body(code: str, language: str, stdin: str, timeout_s: float | None,
     item = {"code": code, "language": language, "image": image, "stdin": stdin,
             "timeout_s": timeout_s, "metadata": metadata}  # fmt: skip
     return submission(item).model_dump(mode="json", exclude_none=True)
+
+
+def judge_body(code: str, tests: Sequence[JudgeTest | dict[str, Any]] | None,
+               testset: str | None, language: str, image: str | None,
+               metadata: dict[str, Any] | None,
+               options: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """A POST /api/judge body, validated with the server's own model first (a pydantic
+    ValidationError names the field at fault)."""
+    body = JudgeSubmission(code=code, tests=None if tests is None else list(tests),
+                           testset=testset, language=language, image=image, metadata=metadata,
+                           **options)  # fmt: skip
+    return body.model_dump(mode="json", exclude_none=True)
+
+
+def testset_body(tests: Sequence[JudgeTest | dict[str, Any]]) -> dict[str, Any]:
+    return TestSet(tests=list(tests)).model_dump(mode="json")
 
 
 def submission(item: EvalSubmission | dict[str, Any]) -> EvalSubmission:

@@ -119,13 +119,17 @@ class Client(JudgeCalls, ClientBase):
 
     def batch_results(self, batch_id: str) -> Iterator[EvalResult]:
         """Every result of a batch, in submission order, streamed."""
+        for data in self._batch_lines(batch_id):
+            yield EvalResult.model_validate(data)
+
+    def _batch_lines(self, batch_id: str) -> Iterator[dict[str, Any]]:
         with self._http.stream("GET", f"/api/batch/{batch_id}/results") as answer:
             if answer.status_code >= 400:
                 answer.read()
                 raise protocol.error_for(answer)
             for line in answer.iter_lines():
                 if line.strip():
-                    yield EvalResult.model_validate(json.loads(line))
+                    yield json.loads(line)
 
     def evaluate_many(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 
 from crucible_ray.errors import (
     EngineInterrupted,
@@ -20,7 +21,13 @@ from crucible_ray.errors import (
 from crucible_ray.judge import calls, driver
 from crucible_ray.judge.compare import COMPARE_VERSION, compare
 from crucible_ray.judge.driver import ProcessReport, TestLimits
-from crucible_ray.judge.models import JudgeRequest, JudgeResult, MismatchInfo, TestResult
+from crucible_ray.judge.models import (
+    JudgeRequest,
+    JudgeResult,
+    JudgeTest,
+    MismatchInfo,
+    TestResult,
+)
 from crucible_ray.judge.session import (
     RESET_ALLOWANCE_S,
     SandboxEnded,
@@ -28,6 +35,7 @@ from crucible_ray.judge.session import (
     TestInput,
     run_session,
 )
+from crucible_ray.judge.testsets import canonical_tests
 from crucible_ray.judge.verdicts import (
     Facts,
     TestVerdict,
@@ -82,6 +90,7 @@ def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSp
     """Refuse what the policy does not allow, a mode the language has no driver for, and
     answers the comparison cannot use."""
     policy.check_code_size(request.code)
+    check_test_data(request.tests, policy)
     if request.mode != "stdio" and not spec.judge_serve:
         raise InvalidRequest(f"mode {request.mode} is for Python (language {spec.language} "
                              "has stdio tests only)", field="mode")  # fmt: skip
@@ -98,6 +107,17 @@ def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSp
             field = "code" if request.mode == "assert" else "args"
             raise InvalidRequest(f"the test's {field} exceed {policy.stdin_limit_bytes} bytes",
                                  field=f"tests[{index}].{field}")  # fmt: skip
+
+
+def check_test_data(tests: Sequence[JudgeTest], policy: SandboxPolicy,
+                    canonical: bytes | None = None) -> int:  # fmt: skip
+    """The tests' size as the policy counts it (their canonical JSON, if already made);
+    InvalidRequest past its limit."""
+    size = len(canonical if canonical is not None else canonical_tests(tests))
+    if size > policy.test_data_limit_bytes:
+        raise InvalidRequest(f"tests exceed {policy.test_data_limit_bytes} bytes of test data",
+                             field="tests")  # fmt: skip
+    return size
 
 
 def _payload(request: JudgeRequest, index: int) -> bytes:

@@ -71,7 +71,10 @@ class JudgeLimits(BaseModel):
     )
 
 
-class JudgeRequest(BaseModel):
+class JudgeOptions(BaseModel):
+    """Everything of a judge request but the submission's code: the tests and how to run,
+    compare and score them (what a group of submissions judged on one test set shares)."""
+
     model_config = ConfigDict(extra="forbid")
 
     language: str = Field(
@@ -81,7 +84,6 @@ class JudgeRequest(BaseModel):
         description="python, javascript, go, c, cpp, rust or java",
     )
     image: str | None = Field(None, min_length=1, max_length=64)
-    code: str = Field(..., min_length=1)
     mode: JudgeMode = Field(
         "stdio",
         description="stdio: stdin to expected stdout; function: call entry_point, compare its"
@@ -102,7 +104,7 @@ class JudgeRequest(BaseModel):
     )
 
     @model_validator(mode="after")
-    def _tests_fit_the_mode(self) -> JudgeRequest:
+    def _tests_fit_the_mode(self) -> JudgeOptions:
         if self.mode == "function" and self.entry_point is None:
             raise ValueError("mode function needs an entry_point")
         if self.mode == "function" and self.compare.mode != "json":
@@ -110,7 +112,7 @@ class JudgeRequest(BaseModel):
                 raise ValueError("mode function compares return values as JSON (compare.mode)")
             self.compare = self.compare.model_copy(update={"mode": "json"})
         allowed, required = _MODE_FIELDS[self.mode], _REQUIRED.get(self.mode)
-        for index, test in enumerate(self.tests):
+        for index, test in enumerate(self.tests or ()):  # None: by reference, checked later
             # by value, not by fields set: a dumped request (every field) validates the same
             given = {name for name, unset in _UNSET.items() if getattr(test, name) != unset}
             if given - allowed:
@@ -121,12 +123,18 @@ class JudgeRequest(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _groups_for_subtasks(self) -> JudgeRequest:
-        if self.scoring == "subtasks" and any(t.group is None for t in self.tests):
+    def _groups_for_subtasks(self) -> JudgeOptions:
+        if self.scoring == "subtasks" and any(t.group is None for t in self.tests or ()):
             raise ValueError("scoring subtasks needs a group on every test")
         if self.subtask_points and any(p < 0 for p in self.subtask_points.values()):
             raise ValueError("subtask points cannot be negative")
         return self
+
+
+class JudgeRequest(JudgeOptions):
+    """One submission and all its tests."""
+
+    code: str = Field(..., min_length=1)
 
 
 class MismatchInfo(BaseModel):

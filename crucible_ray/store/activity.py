@@ -10,7 +10,8 @@ from typing import Any
 from sqlalchemy import select
 
 from crucible_ray.models import utcnow
-from crucible_ray.store.store import EvalStore, _aware
+from crucible_ray.store.schema import aware as _aware
+from crucible_ray.store.store import EvalStore
 from crucible_ray.store.tables import Evaluation
 
 MAX_ROWS = 50_000  # newest first; enough for percentiles, bounded whatever the traffic

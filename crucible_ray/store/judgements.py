@@ -4,7 +4,6 @@ verdict, score and per-test results are the row's ``judgement``."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import update
@@ -13,6 +12,7 @@ from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
 from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import CompileResult, EvalStatus, utcnow
+from crucible_ray.store.schema import aware
 from crucible_ray.store.tables import Evaluation
 
 if TYPE_CHECKING:
@@ -75,14 +75,9 @@ def judgement_of(row: Evaluation) -> JudgeResult:
         compile=CompileResult.model_validate(row.compile) if row.compile else None,
         error=row.error,
         error_code=row.error_code,
-        created_at=_aware(row.created_at),
-        finished_at=_aware(row.finished_at),
+        created_at=aware(row.created_at),
+        finished_at=aware(row.finished_at),
         warnings=list(row.warnings or []),
         metadata=row.metadata_,
         **{"compare_version": COMPARE_VERSION, "driver_version": DRIVER_VERSION, **judged},
     )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value

@@ -9,7 +9,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, create_engine, delete, func, select, tuple_, update
@@ -21,8 +21,9 @@ from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import CompileResult, EvalResult, EvalStatus, SecuritySummary, utcnow
 from crucible_ray.store.files import private_sqlite
 from crucible_ray.store.judgements import JUDGE, JudgementRecords, judgement_of
-from crucible_ray.store.schema import Sessions, create_schema
+from crucible_ray.store.schema import Sessions, aware, create_schema
 from crucible_ray.store.tables import Evaluation
+from crucible_ray.store.testsets import TestSetRecords
 
 _FINAL = [s.value for s in EvalStatus if s.is_final]
 log = logging.getLogger(__name__)
@@ -83,7 +84,7 @@ class NewEvaluation:
         )
 
 
-class EvalStore(JudgementRecords):
+class EvalStore(JudgementRecords, TestSetRecords):
     def __init__(self, url: str) -> None:
         self.url = url
         kwargs: dict[str, Any] = {"pool_pre_ping": True, "pool_timeout": POOL_TIMEOUT_S}
@@ -151,15 +152,19 @@ class EvalStore(JudgementRecords):
             )
 
     def delete_user(self, user: str) -> int:
+        """Erase everything of the user's: results and test sets (how many were erased)."""
         with self._session.begin() as session:
-            return session.execute(delete(Evaluation).where(Evaluation.user == user)).rowcount
+            results = session.execute(delete(Evaluation).where(Evaluation.user == user)).rowcount
+            return results + self._delete_user_testsets(session, user)
 
     def purge(self, older_than: timedelta) -> int:
+        """Results created, and test sets last used, before ``older_than`` ago."""
         cutoff = utcnow() - older_than
         with self._session.begin() as session:
-            return session.execute(
+            results = session.execute(
                 delete(Evaluation).where(Evaluation.created_at < cutoff)
             ).rowcount
+            return results + self._purge_testsets(session, cutoff)
 
     # reads -----------------------------------------------------------------------------------
 
@@ -190,8 +195,9 @@ class EvalStore(JudgementRecords):
                 return
             after = (rows[-1].created_at, rows[-1].id)
 
-    def batch(self, user: str, batch_id: str) -> Iterator[EvalResult]:
-        """A batch's results in submission order, a page at a time (keyset on batch_index)."""
+    def batch(self, user: str, batch_id: str) -> Iterator[EvalResult | JudgeResult]:
+        """A batch's results in submission order, a page at a time (keyset on batch_index);
+        a judge batch's are JudgeResults."""
         after = -1
         while True:
             query = select(Evaluation).where(
@@ -200,7 +206,7 @@ class EvalStore(JudgementRecords):
                 Evaluation.batch_index > after,
             )
             rows = self._page(query.order_by(Evaluation.batch_index))
-            yield from (_result(row) for row in rows)
+            yield from (judgement_of(row) if row.kind == JUDGE else _result(row) for row in rows)
             if len(rows) < PAGE_ROWS:
                 return
             after = rows[-1].batch_index  # type: ignore[assignment]
@@ -258,17 +264,10 @@ def _result(row: Evaluation) -> EvalResult:
         backend=row.backend,
         compile=CompileResult.model_validate(row.compile) if row.compile else None,
         security=SecuritySummary.model_validate(row.security) if row.security else None,
-        created_at=_aware(row.created_at),
-        finished_at=_aware(row.finished_at),
+        created_at=aware(row.created_at),
+        finished_at=aware(row.finished_at),
         warnings=list(row.warnings or []),
         error=row.error,
         error_code=row.error_code,
         metadata=row.metadata_,
     )
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; everything stored is UTC."""
-    if value is not None and value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -48,3 +48,17 @@ class Evaluation(Base):
     judgement: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     __table_args__ = (Index("ix_evaluations_user_created", "user", "created_at"),)
+
+
+class StoredTestSet(Base):
+    """A user's test set (crucible_ray.judge.testsets), named by its content's SHA-256: the
+    same content stored by two users is two rows, each erased with its owner's data."""
+
+    __tablename__ = "testsets"
+
+    user: Mapped[str] = mapped_column(String(128), primary_key=True)
+    id: Mapped[str] = mapped_column(String(71), primary_key=True)  # sha256:<64 hex>
+    tests: Mapped[bytes] = mapped_column(LargeBinary)  # the canonical JSON that id hashes
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -14,7 +14,8 @@ from crucible_ray.settings import Settings
 from tests.conftest import TEST_PORT_OFFSET, wait_for
 
 HTTP_PORT = 8200 + TEST_PORT_OFFSET
-LIMITS = {"metadata_limit_bytes": 2048, "max_timeout_s": 40}  # the API tests' service
+LIMITS = {"metadata_limit_bytes": 2048, "max_timeout_s": 40,  # the API tests' service
+          "test_data_limit_bytes": 64 << 10}  # fmt: skip
 TEST_SECRET = "api-tests-secret-7Hq2Lm9Xv4Rt8Kp3Wz6Nb1Yc5Df0Gj"
 
 
@@ -66,7 +67,10 @@ def settings(tmp_path_factory, postgres_url) -> Settings:
         postgres_url,
         max_body_bytes=1 << 20,
         metadata_limit_bytes=LIMITS["metadata_limit_bytes"],
-        sandbox={"max_timeout_s": LIMITS["max_timeout_s"]},
+        sandbox={
+            "max_timeout_s": LIMITS["max_timeout_s"],
+            "test_data_limit_bytes": LIMITS["test_data_limit_bytes"],
+        },
     )
 
 

@@ -61,6 +61,46 @@ def test_a_killed_job_resumes_with_every_id_exactly_once(batch_cli, tmp_path):
         assert row["runtime"] == "runsc" and row["eval_id"].startswith("batch-")
 
 
+def test_a_killed_judge_job_resumes_with_every_verdict_exactly_once(batch_cli, tmp_path):
+    total = 40
+    tests = write_lines(tmp_path / "tests.jsonl", [
+        {"stdin": f"{n} {n + 1}", "expected_stdout": str(2 * n + 1)} for n in range(3)
+    ])  # fmt: skip
+    right = "a, b = map(int, input().split())\nprint(a + b)\n"
+    wrong = "a, b = map(int, input().split())\nprint(a * b)\n"
+    source = write_lines(tmp_path / "in.jsonl", [
+        {"id": i, "code": (wrong if i % 4 == 0 else right) + f"# {i}\n", "metadata": {"n": i}}
+        for i in range(total)
+    ] + [{"id": "own-tests", "code": right, "tests": [{"stdin": "1 1", "expected_stdout": "3"}]},
+         {"id": "bad-mode", "code": right, "mode": "function"}])  # fmt: skip
+    output = tmp_path / "out.jsonl"
+    args = (str(source), "-o", str(output), "--tests", str(tests), "--keep-going",
+            "--scoring", "fraction")  # fmt: skip
+
+    job = batch_cli(*args)
+    assert wait_for(lambda: output.exists() and len(output.read_bytes().splitlines()) >= 8,
+                    timeout_s=600)  # fmt: skip
+    job.send_signal(signal.SIGKILL)
+    job.wait(timeout=30)
+    written_before = len(read_output(output))
+    assert 8 <= written_before < total + 1
+
+    code, summary, stderr = finish(batch_cli(*args, "--resume"))
+    assert code == 2, stderr  # the line without an entry point for mode function
+    assert "in.jsonl:42:" in stderr and "entry_point" in stderr
+    assert summary["resumed"] + summary["evaluated"] == total + 1
+    rows = {row["id"]: row for row in read_output(output)}
+    assert len(read_output(output)) == total + 1 and set(rows) == {*range(total), "own-tests"}
+    for n in range(total):  # each line is the judgement of its own code on the shared tests
+        row = rows[n]
+        assert row["metadata"] == {"n": n} and row["eval_id"].startswith("batch-")
+        # (n*(n+1) equals 2n+1 for no n: a wrong program fails every test)
+        assert (row["verdict"], row["score"]) == (("WA", 0.0) if n % 4 == 0 else ("AC", 1.0))
+        assert len(row["tests"]) == 3
+    assert rows["own-tests"]["verdict"] == "WA"  # its own test, not the shared ones
+    assert [t["stdout_preview"] for t in rows["own-tests"]["tests"]] == ["2\n"]
+
+
 def test_bad_lines_are_reported_with_their_numbers_and_the_rest_runs(batch_cli, tmp_path):
     source = write_lines(tmp_path / "mixed.jsonl", [
         {"id": "ok-1", "code": "print('one')"},

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -268,3 +269,58 @@ def test_judge_many_yields_each_result_with_its_metadata(client_for):
     assert by_index == {0: "AC", 1: "WA", 2: "AC", 3: "WA", 4: "AC"}
     with pytest.raises(ValueError, match="entry_point"):  # an invalid one is refused
         list(client.judge_many([{"code": right, "tests": tests, "mode": "function"}]))
+
+
+def test_judge_batch_judges_a_group_once_per_distinct_submission(client_for):
+    from crucible_ray.judge import JudgeResult, Verdict
+
+    client = client_for()
+    tests = [{"stdin": "2 3", "expected_stdout": "5"}, {"stdin": "2 2", "expected_stdout": "4"}]
+    stored = client.upload_testset(tests)
+    assert stored.id.startswith("sha256:") and stored.tests == 2
+    assert client.upload_testset(tests).id == stored.id  # stored once
+    right = "a, b = map(int, input().split())\nprint(a + b)\n"
+    wrong = "a, b = map(int, input().split())\nprint(a * b)\n"
+    # 12 distinct submissions: more than the service admits at once (8), so the client's
+    # chunks shrink on real 429s and wait for room.
+    group = [right, wrong, right, {"code": right, "metadata": {"k": 1}}]
+    group += [f"{right}# variant {n}\n" for n in range(10)]
+    results = client.judge_batch(group, testset=stored.id, stop_on_first_failure=False,
+                                 scoring="fraction", progress=False)  # fmt: skip
+    assert len(results) == len(group) and all(isinstance(r, JudgeResult) for r in results)
+    assert [r.score for r in results[:4]] == [1.0, 0.5, 1.0, 1.0]
+    assert all(r.verdict == Verdict.AC for r in results[4:])
+    assert results[0].id == results[2].id == results[3].id != results[1].id  # judged once
+    assert (results[0].metadata, results[3].metadata) == (None, {"k": 1})  # each its own
+    assert len({r.id for r in results}) == 12
+    inline = client.judge_batch([wrong], tests, progress=False)  # tests stored first
+    assert inline[0].verdict == Verdict.WA and inline[0].tests[0].verdict == Verdict.WA
+    by_reference = client.judge(right, testset=stored.id)
+    assert (by_reference.verdict, by_reference.passed) == (Verdict.AC, 2)
+
+
+def test_async_client_judges_as_the_blocking_one(service, token_for):
+    from crucible_ray.judge import Verdict
+
+    tests = [{"stdin": "2 3", "expected_stdout": "5"}, {"stdin": "2 2", "expected_stdout": "4"}]
+    right = "a, b = map(int, input().split())\nprint(a + b)\n"
+    wrong = "a, b = map(int, input().split())\nprint(a * b)\n"
+
+    async def main():
+        async with AsyncClient(service, token_for(f"async-{uuid.uuid4().hex[:6]}")) as client:
+            stored = await client.upload_testset(tests)
+            one = await client.judge(wrong, testset=stored.id, stop_on_first_failure=False,
+                                     scoring="fraction")  # fmt: skip
+            again = await client.judgement(one.id)
+            group = await client.judge_batch([right, wrong, right], testset=stored.id,
+                                             progress=False)  # fmt: skip
+            many = [r async for r in client.judge_many(
+                [{"code": c, "tests": tests, "metadata": {"i": i}} for i, c in enumerate(
+                    [right, wrong])], concurrency=2, progress=False)]  # fmt: skip
+            return one, again, group, many
+
+    one, again, group, many = asyncio.run(main())
+    assert (one.verdict, one.score, again.tests) == (Verdict.WA, 0.5, one.tests)
+    assert [r.verdict for r in group] == [Verdict.AC, Verdict.WA, Verdict.AC]
+    assert group[0].id == group[2].id
+    assert {r.metadata["i"]: r.verdict for r in many} == {0: Verdict.AC, 1: Verdict.WA}

@@ -8,8 +8,11 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
+from crucible_ray.judge.models import JudgeTest
+from crucible_ray.judge.testsets import canonical_tests, content_id
 from crucible_ray.models import EvalResult, EvalStatus, utcnow
 from crucible_ray.store import EvalStore, NewEvaluation
+from crucible_ray.store.tables import StoredTestSet
 
 SECRET_CODE = "print('the code itself must never be stored')"
 
@@ -20,7 +23,7 @@ def store(request, tmp_path) -> EvalStore:
         return EvalStore(f"sqlite:///{tmp_path / 'store.db'}")
     store = EvalStore(request.getfixturevalue("postgres_url"))
     with store.engine.begin() as conn:
-        conn.execute(text("TRUNCATE evaluations"))
+        conn.execute(text("TRUNCATE evaluations, testsets"))
     return store
 
 
@@ -150,3 +153,42 @@ def test_a_store_made_while_its_database_is_down_works_once_it_is_up(tmp_path):
     missing.mkdir()  # the database is back
     store.add([new("e1")])
     assert store.get("alice", "e1").status == "queued"
+
+
+def test_test_sets_are_stored_once_per_user_and_read_back(store):
+    tests = [JudgeTest(stdin="1 2", expected_stdout="3"), JudgeTest(stdin="", expected_stdout="0")]
+    canonical = canonical_tests(tests)
+    retention = timedelta(days=30)
+    info, created = store.put_testset("alice", canonical, len(tests), retention)
+    assert created and info.id == content_id(canonical) and info.id.startswith("sha256:")
+    assert (info.tests, info.bytes) == (2, len(canonical))
+    assert info.expires_at == info.used_at + retention
+    again, created = store.put_testset("alice", canonical, len(tests), retention)
+    assert not created and again.id == info.id and again.created_at == info.created_at
+    assert store.testset_tests("alice", info.id) == tests
+    assert store.testset_tests("bob", info.id) is None  # another user's is not theirs
+    assert store.testset_info("bob", info.id, retention) is None
+    assert [i.id for i in store.testsets("alice", retention)] == [info.id]
+    store.put_testset("bob", canonical, len(tests), retention)  # bob's own copy
+    assert store.delete_testset("alice", info.id) is True
+    assert store.delete_testset("alice", info.id) is False
+    assert store.testset_tests("alice", info.id) is None
+    assert store.testset_tests("bob", info.id) == tests
+
+
+def test_test_sets_are_erased_with_their_user_and_purged_when_unused(store):
+    retention = timedelta(days=30)
+    fresh, stale = (canonical_tests([JudgeTest(expected_stdout=str(n))]) for n in (1, 2))
+    store.put_testset("alice", fresh, 1, retention)
+    store.put_testset("alice", stale, 1, retention)
+    store.put_testset("carol", fresh, 1, retention)
+    store.add([new("e1")])
+    with store.engine.begin() as conn:  # as if unused for two days
+        conn.execute(StoredTestSet.__table__.update()
+                     .where(StoredTestSet.id == content_id(stale))
+                     .values(used_at=utcnow() - timedelta(days=2)))  # fmt: skip
+    assert store.purge(timedelta(days=1)) == 1  # the stale set; the evaluation is new
+    assert [i.id for i in store.testsets("alice", retention)] == [content_id(fresh)]
+    assert store.delete_user("alice") == 2  # the evaluation and the remaining set
+    assert store.testsets("alice", retention) == []
+    assert [i.id for i in store.testsets("carol", retention)] == [content_id(fresh)]
