@@ -21,7 +21,7 @@ from crucible_ray.api.deps import Services, client_address
 from crucible_ray.api.schemas import EvalSubmission, JudgeSubmission
 from crucible_ray.audit import audit_refusal
 from crucible_ray.errors import InvalidRequest
-from crucible_ray.judge.judging import check_test_data
+from crucible_ray.judge.limits import check_test_data
 from crucible_ray.judge.models import JudgeOptions
 from crucible_ray.metrics import metrics
 from crucible_ray.models import EvalResult, EvalStatus

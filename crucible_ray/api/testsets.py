@@ -16,7 +16,7 @@ from crucible_ray.api.deps import Services, ServicesDep, UserDep, client_address
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.audit import audit_action
 from crucible_ray.errors import InvalidRequest
-from crucible_ray.judge.judging import check_test_data
+from crucible_ray.judge.limits import check_test_data
 from crucible_ray.judge.models import JudgeTest
 from crucible_ray.judge.testsets import TestSet, TestSetInfo, canonical_tests
 

@@ -41,7 +41,7 @@ from crucible_ray.execution.executor import ExecutorActor
 from crucible_ray.execution.recorder import ResultRecorder
 from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
-from crucible_ray.judge.judging import budget_s, check_request
+from crucible_ray.judge.limits import budget_s, check_request
 from crucible_ray.judge.models import JudgeRequest, JudgeResult
 from crucible_ray.judge.verdicts import Verdict
 from crucible_ray.languages import IMAGES, LanguageSpec, get_image

@@ -11,31 +11,32 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
 
 from crucible_ray.errors import (
     EngineInterrupted,
-    InvalidRequest,
     SandboxFault,
 )
-from crucible_ray.judge import calls, driver
-from crucible_ray.judge.compare import COMPARE_VERSION, compare
+from crucible_ray.judge import calls, checkers, driver
+from crucible_ray.judge.compare import COMPARE_VERSION, Comparison, compare
 from crucible_ray.judge.driver import ProcessReport, TestLimits
+from crucible_ray.judge.limits import (
+    MAX_SANDBOXES,
+    check_request,
+    payload,
+    test_limits,
+)
 from crucible_ray.judge.models import (
     JudgeRequest,
     JudgeResult,
-    JudgeTest,
     MismatchInfo,
     TestResult,
 )
 from crucible_ray.judge.session import (
-    RESET_ALLOWANCE_S,
     SandboxEnded,
     SessionOutcome,
     TestInput,
     run_session,
 )
-from crucible_ray.judge.testsets import canonical_tests
 from crucible_ray.judge.verdicts import (
     Facts,
     TestVerdict,
@@ -53,87 +54,18 @@ from crucible_ray.sandbox.runner import SandboxRunner
 
 log = logging.getLogger(__name__)
 
-BOOT_ALLOWANCE_S = 30.0  # a sandbox's boot, at most (the backends' BOOT_TIMEOUT_S)
-MAX_SANDBOXES = 3  # per request: a program that takes each one down does not get more
 FAULT_ATTEMPTS = 2  # a sandbox that breaks before any test ran is replaced once
 PREVIEW_BYTES = 1024
-STDERR_BYTES = 64 * 1024  # kept per test (more is counted and dropped)
 # A process that fails with a peak this close to the sandbox's memory limit ran out of it (an
 # allocation failed) rather than crashing: the sandbox itself (gVisor, the driver) holds the
 # rest of the limit.
 NEAR_MEMORY_LIMIT = 0.75
 
 
-def test_limits(request: JudgeRequest, policy: SandboxPolicy) -> list[TestLimits]:
-    """Each test's limits: its own CPU limit or the request's, a wall clock that leaves room
-    for that CPU at the sandbox's CPU share, and the request's output cap within the policy's."""
-    limits = []
-    for test in request.tests:
-        cpu_s = test.cpu_s or request.limits.cpu_s
-        wall_s = request.limits.wall_s or cpu_s / min(policy.cpus, 1.0) + 1.0
-        stdout = min(request.limits.output_bytes, policy.output_limit_bytes)
-        limits.append(TestLimits(wall_s=wall_s, cpu_s=cpu_s, stdout_bytes=stdout,
-                                 stderr_bytes=STDERR_BYTES))  # fmt: skip
-    return limits
-
-
-def budget_s(request: JudgeRequest, policy: SandboxPolicy) -> float:
-    """The longest judging ``request`` can take: every test to its wall clock and the driver's
-    reset, and each sandbox it may take booted and compiled. Past it the executor is hung."""
-    spec = get_image(request.language, request.image)
-    per_sandbox = BOOT_ALLOWANCE_S + spec.compile_time_s
-    tests = sum(lim.wall_s + RESET_ALLOWANCE_S for lim in test_limits(request, policy))
-    return MAX_SANDBOXES * per_sandbox + tests
-
-
-def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSpec) -> None:
-    """Refuse what the policy does not allow, a mode the language has no driver for, and
-    answers the comparison cannot use."""
-    policy.check_code_size(request.code)
-    check_test_data(request.tests, policy)
-    if request.mode != "stdio" and not spec.judge_serve:
-        raise InvalidRequest(f"mode {request.mode} is for Python (language {spec.language} "
-                             "has stdio tests only)", field="mode")  # fmt: skip
-    for index, test in enumerate(request.tests):
-        if len(test.stdin.encode()) > policy.stdin_limit_bytes:
-            raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes",
-                                 field=f"tests[{index}].stdin")  # fmt: skip
-        if request.mode == "stdio":
-            try:
-                compare("", test.expected_stdout or "", request.compare)
-            except ValueError as exc:  # an answer that is not JSON, or a pattern no regex
-                raise InvalidRequest(str(exc), field=f"tests[{index}].expected_stdout") from None
-        elif len(_payload(request, index)) > policy.stdin_limit_bytes:
-            field = "code" if request.mode == "assert" else "args"
-            raise InvalidRequest(f"the test's {field} exceed {policy.stdin_limit_bytes} bytes",
-                                 field=f"tests[{index}].{field}")  # fmt: skip
-
-
-def check_test_data(tests: Sequence[JudgeTest], policy: SandboxPolicy,
-                    canonical: bytes | None = None) -> int:  # fmt: skip
-    """The tests' size as the policy counts it (their canonical JSON, if already made);
-    InvalidRequest past its limit."""
-    size = len(canonical if canonical is not None else canonical_tests(tests))
-    if size > policy.test_data_limit_bytes:
-        raise InvalidRequest(f"tests exceed {policy.test_data_limit_bytes} bytes of test data",
-                             field="tests")  # fmt: skip
-    return size
-
-
-def _payload(request: JudgeRequest, index: int) -> bytes:
-    test = request.tests[index]
-    if request.mode == "function":
-        assert request.entry_point is not None  # the request's validation
-        return calls.function_payload(request.entry_point, test.args, test.kwargs)
-    if request.mode == "assert":
-        return calls.assert_payload(test.code or "", request.entry_point)
-    return b""
-
-
 def _inputs(request: JudgeRequest, limits: list[TestLimits]) -> list[TestInput]:
     token = driver.new_nonce if request.mode == "assert" else lambda: None
     return [
-        TestInput(test.stdin.encode(), lim, request.mode, _payload(request, index), token())
+        TestInput(test.stdin.encode(), lim, request.mode, payload(request, index), token())
         for index, (test, lim) in enumerate(zip(request.tests, limits, strict=True))
     ]
 
@@ -153,9 +85,11 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
                          compare_version=COMPARE_VERSION, driver_version=driver.DRIVER_VERSION,
                          total=len(request.tests))  # fmt: skip
     verdicts: dict[int, Judged] = {}
+    scores: dict[int, float] = {}
+    checker = checkers.LiveChecker(runner, request, judge_id) if request.checker else None
     try:
         compiled, sandboxes, run_does_not_fit = _run_all(
-            runner, request, spec, policy, limits, judge_id, verdicts
+            runner, request, spec, policy, limits, judge_id, verdicts, checker, scores
         )
     except EngineInterrupted as exc:
         log.warning("judging %s interrupted: %s", judge_id, exc)
@@ -167,10 +101,14 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
         log.warning("sandbox fault while judging %s: %s", judge_id, exc)
         return _failed(result, Reason.SANDBOX_FAULT, started)
     finally:
+        if checker is not None:
+            checker.close()
         cancelled = runner.was_cancelled(judge_id)
         security = runner.security_of(judge_id)
         runner.forget(judge_id)
-    tests = [_test_result(i, request, verdicts.get(i)) for i in range(len(request.tests))]
+    sandboxes += bool(checker and checker.started)
+    tests = [_test_result(i, request, verdicts.get(i), scores.get(i))
+             for i in range(len(request.tests))]  # fmt: skip
     if compiled is not None and compiled.status != "ok":
         scored_verdict, score, passed, first = Verdict.CE, 0.0, 0, None
     elif run_does_not_fit:  # built, but the program alone is over the run's memory
@@ -179,7 +117,8 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
         scored = overall([t.verdict for t in tests], request.scoring,
                          weights=[t.weight for t in request.tests],
                          groups=[t.group for t in request.tests],
-                         points=request.subtask_points)  # fmt: skip
+                         points=request.subtask_points,
+                         test_scores=[t.score for t in tests])  # fmt: skip
         scored_verdict, score, passed, first = (scored.verdict, scored.score, scored.passed,
                                                 scored.first_failure)  # fmt: skip
     status = EvalStatus.CANCELLED if cancelled else EvalStatus.SUCCEEDED
@@ -193,10 +132,11 @@ def judge(runner: SandboxRunner, request: JudgeRequest, judge_id: str | None = N
 
 def _run_all(runner: SandboxRunner, request: JudgeRequest, spec: LanguageSpec,
              policy: SandboxPolicy, limits: list[TestLimits], judge_id: str,
-             verdicts: dict[int, Judged],
-             ) -> tuple[CompileResult | None, int, bool]:  # fmt: skip
+             verdicts: dict[int, Judged], checker: checkers.LiveChecker | None,
+             scores: dict[int, float]) -> tuple[CompileResult | None, int, bool]:  # fmt: skip
     """Run the tests, in as many fresh sandboxes as it takes: the compile result, how many
-    sandboxes ran, and whether the built program did not fit in the run's memory."""
+    sandboxes ran, and whether the built program did not fit in the run's memory. With a
+    checker, each output its process ended cleanly with is checked before the next test."""
     compiled: CompileResult | None = None
     code = request.code.encode()
     inputs = _inputs(request, limits)
@@ -207,6 +147,11 @@ def _run_all(runner: SandboxRunner, request: JudgeRequest, spec: LanguageSpec,
         def keep_going(offset: int, report: ProcessReport, first: int = first) -> bool:
             index = first + offset
             verdict = _judged(request, spec, inputs[index], index, report, policy.memory_mb << 10)
+            if checker is not None and verdict.verdict is Verdict.AC:
+                checked = checker.check(index, report.stdout)
+                verdict = checked.verdict
+                if checked.score is not None:
+                    scores[index] = checked.score
             verdicts[index] = (verdict, report)
             return verdict.verdict is Verdict.AC or not request.stop_on_first_failure
 
@@ -261,6 +206,8 @@ def _outcome(request: JudgeRequest, test: TestInput, index: int,
     if request.mode == "assert":
         assert test.token is not None
         return calls.assert_outcome(report.result, test.token, report.checker_signal)
+    if request.checker is not None:  # provisional: the checker decides (checkers.run_checks)
+        return calls.Outcome(Comparison(matched=True, mismatch=None))
     output = report.stdout.decode("utf-8", errors="replace")
     expected = request.tests[index].expected_stdout or ""
     return calls.Outcome(compare(output, expected, request.compare))
@@ -275,12 +222,13 @@ def _ended_facts(ended: SandboxEnded) -> Facts:
 Judged = tuple[TestVerdict, ProcessReport | None]
 
 
-def _test_result(index: int, request: JudgeRequest, judged: Judged | None) -> TestResult:
+def _test_result(index: int, request: JudgeRequest, judged: Judged | None,
+                 score: float | None = None) -> TestResult:  # fmt: skip
     test_id = request.tests[index].id
     if judged is None:
         return TestResult(index=index, id=test_id, verdict=Verdict.SKIPPED)
     verdict, report = judged
-    fields: dict = {"index": index, "id": test_id, "verdict": verdict.verdict,
+    fields: dict = {"index": index, "id": test_id, "verdict": verdict.verdict, "score": score,
                     "limit": verdict.limit, "message": verdict.message}  # fmt: skip
     mismatch = verdict.mismatch
     if mismatch is not None:

@@ -71,6 +71,23 @@ class JudgeLimits(BaseModel):
     )
 
 
+class JudgeChecker(BaseModel):
+    """A program that judges each stdio test's output, in a sandbox of its own (never the
+    submission's). Per test it reads one JSON object on stdin, ``{"input", "output",
+    "answer"}`` (the test's stdin, the program's stdout, its expected_stdout), prints its
+    verdict as the first word of its first line, ``AC``, ``WA`` or ``PA <score from 0 to 1>``
+    (the rest of the line is the test's message), and exits 0. Anything else (another exit
+    code, a crash, a signal, its own time limit, no verdict) is IE: the checker failed, never
+    a verdict on the program. So a checker must read any output, however hostile."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    code: str = Field(..., min_length=1)
+    language: str = Field("python", min_length=1, max_length=32)
+    image: str | None = Field(None, min_length=1, max_length=64)
+    cpu_s: float = Field(2.0, gt=0, le=MAX_TEST_CPU_S, description="CPU seconds per check")
+
+
 class JudgeOptions(BaseModel):
     """Everything of a judge request but the submission's code: the tests and how to run,
     compare and score them (what a group of submissions judged on one test set shares)."""
@@ -96,6 +113,9 @@ class JudgeOptions(BaseModel):
                                     " a new instance")  # fmt: skip
     tests: list[JudgeTest] = Field(..., min_length=1, max_length=MAX_TESTS)
     compare: CompareSpec = Field(default_factory=CompareSpec)
+    checker: JudgeChecker | None = Field(
+        None, description="stdio: a program that judges each output instead of compare"
+    )
     limits: JudgeLimits = Field(default_factory=JudgeLimits)
     stop_on_first_failure: bool = True
     scoring: ScoringMode = "pass_fail"
@@ -111,6 +131,10 @@ class JudgeOptions(BaseModel):
             if "mode" in self.compare.model_fields_set:
                 raise ValueError("mode function compares return values as JSON (compare.mode)")
             self.compare = self.compare.model_copy(update={"mode": "json"})
+        if self.checker is not None and self.mode != "stdio":
+            raise ValueError(f"mode {self.mode} judges without a checker (checker: stdio only)")
+        if self.checker is not None and self.compare != CompareSpec():  # by value (as below)
+            raise ValueError("a checker judges the outputs: give checker or compare, not both")
         allowed, required = _MODE_FIELDS[self.mode], _REQUIRED.get(self.mode)
         for index, test in enumerate(self.tests or ()):  # None: by reference, checked later
             # by value, not by fields set: a dumped request (every field) validates the same
@@ -150,6 +174,7 @@ class TestResult(BaseModel):
     index: int
     id: str | None = None
     verdict: Verdict
+    score: float | None = Field(None, description="PA: the checker's score, from 0 to 1")
     limit: Literal["cpu", "wall"] | None = Field(None, description="which limit a TLE hit")
     cpu_ms: float | None = None
     wall_ms: float | None = None

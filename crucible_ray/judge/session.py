@@ -8,7 +8,7 @@ which says after each test whether to go on (early stop).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from crucible_ray.errors import SandboxFault
@@ -22,6 +22,7 @@ from crucible_ray.sandbox.compiling import compile_then_lower
 from crucible_ray.sandbox.streams import Deadline
 
 READY_TIMEOUT_S = 10.0  # the driver saving the code or answering "G"
+BOOT_ALLOWANCE_S = 30.0  # a sandbox's boot, at most (the backends' BOOT_TIMEOUT_S)
 RESET_ALLOWANCE_S = 5.0  # per test, beyond its wall clock: the driver's reset and report
 SETTLE_S = 1.0  # the longest a test waits for the previous one's memory to be returned
 SETTLE_MARGIN_BYTES = 16 << 20
@@ -67,15 +68,19 @@ def run_session(
     spec: LanguageSpec,
     policy: SandboxPolicy,
     code: bytes,
-    tests: Sequence[TestInput],
+    tests: Iterable[TestInput],
     keep_going: Callable[[int, ProcessReport], bool],
+    frame_limit: int | None = None,
 ) -> SessionOutcome:
     """Run ``tests`` in order in ``sandbox`` (prepared from ``driver.driver_spec(spec)``),
     asking ``keep_going(index, report)`` after each. Stops at the first test the sandbox does
     not survive. Raises SandboxFault when the sandbox broke before any test ran (safe to retry
-    elsewhere)."""
-    largest = max((driver.frame_limit(t.limits) for t in tests), default=1 << 16)
-    channel = backend.session(sandbox, largest)
+    elsewhere). ``tests`` may be an iterator that blocks until its next test is known (then
+    ``frame_limit`` must be given: the largest report any of them may send)."""
+    if frame_limit is None:
+        tests = list(tests)
+        frame_limit = max((driver.frame_limit(t.limits) for t in tests), default=1 << 16)
+    channel = backend.session(sandbox, frame_limit)
     outcome = SessionOutcome()
     try:
         if spec.compile is None:

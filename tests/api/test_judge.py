@@ -176,3 +176,17 @@ def test_judgings_are_exported_and_erased_with_the_users_data(as_user):
     assert exported[0]["tests"][0]["verdict"] == "AC"
     assert alice.delete("/api/me/data").json() == {"deleted": 1}
     assert alice.get(f"/api/judge/{judged['id']}").status_code == 404
+
+
+def test_a_checker_judges_over_http_and_a_bad_one_is_refused_naming_it(as_user):
+    alice = as_user()
+    checker = ("import json, sys\ncase = json.load(sys.stdin)\n"
+               "print('AC' if int(case['output']) % 2 == 0 else 'WA odd')\n")  # fmt: skip
+    body = {"code": "print(int(input()) * 2)", "checker": {"code": checker},
+            "tests": [{"stdin": "3", "expected_stdout": "any even number"}]}  # fmt: skip
+    result = alice.post("/api/judge?wait=true", json=body).json()
+    assert (result["verdict"], result["sandboxes"]) == ("AC", 2), result
+    odd = alice.post("/api/judge?wait=true", json={**body, "code": "print(7)"}).json()
+    assert (odd["verdict"], odd["tests"][0]["message"]) == ("WA", "odd")
+    cobol = alice.post("/api/judge", json={**body, "checker": {"code": "x", "language": "cobol"}})
+    assert cobol.status_code == 422 and "checker.language" in cobol.text

@@ -60,7 +60,7 @@ def test_a_batch_shares_its_options_and_each_submission_may_change_its_language(
 def test_the_client_sends_each_distinct_submission_once_in_shrinking_chunks():
     items = [{"code": "a"}, {"code": "b"}, {"code": "a"}, {"code": "a", "language": "c"},
              {"code": "b", "metadata": {"x": 1}}]  # fmt: skip
-    plan = GroupPlan(items, chunk=2)
+    plan = GroupPlan(items, {"testset": SET_ID}, chunk=2)
     assert plan.distinct == [0, 1, 3]
     assert plan.copies == {0: [0, 2], 1: [1, 4], 3: [3]}
     first = plan.next_chunk()
@@ -69,3 +69,13 @@ def test_the_client_sends_each_distinct_submission_once_in_shrinking_chunks():
     plan.chunk = 1
     assert [plan.next_chunk() for _ in range(3)] == [[0], [1], [3]]
     assert plan.next_chunk() == []
+
+
+def test_the_client_plan_sends_a_chunk_under_one_key_and_takes_back_what_was_not_admitted():
+    plan = GroupPlan([{"code": c} for c in "abc"], {"testset": SET_ID}, chunk=3)
+    chunk = plan.next_chunk()
+    body, key = plan.request(chunk)
+    assert body["testset"] == SET_ID and [s["code"] for s in body["submissions"]] == list("abc")
+    assert plan.request(chunk)[1] == key  # resent as the same request
+    plan.accepted(chunk, {"batch_id": "b1", "ids": ["j0", None, "j2"]})
+    assert plan.following == {"b1": [(0, "j0"), (2, "j2")]} and list(plan.pending) == [1]
