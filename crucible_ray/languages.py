@@ -76,6 +76,9 @@ class LanguageSpec:
     judge_run: tuple[str, ...] = ()
     # The judge's solution host (function and assert tests): Python images only.
     judge_serve: tuple[str, ...] = ()
+    # The judge's zygote (stdio tests): an interpreter that clones each test's process, saving
+    # its execs and start (launch.py --zygote). Python images only; () spawns each test.
+    judge_fork: tuple[str, ...] = ()
     language: str = ""  # empty: ``name`` (the language's default image)
     summary: str = ""  # what the image holds, for users (GET /api/languages)
 
@@ -179,6 +182,7 @@ _PYTHON = LanguageSpec(
     command=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py"),
     env={**_BASE_ENV, "PYTHONDONTWRITEBYTECODE": "1"},
     judge_run=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py", "--run"),
+    judge_fork=("/usr/bin/python3", "-I", "-S", "-B", "/opt/crucible/launch.py", "--zygote"),
     judge_serve=(
         "/usr/bin/python3",
         "-I",
@@ -229,6 +233,7 @@ _PYTHON_SCIENCE = replace(
     packages=("python3", *SCIENCE_PACKAGES),
     command=(*_PYTHON.command, "/usr/lib/python3/dist-packages"),
     judge_run=(*_PYTHON.judge_run, "/usr/lib/python3/dist-packages"),
+    judge_fork=(*_PYTHON.judge_fork, "/usr/lib/python3/dist-packages"),
     judge_serve=(*_PYTHON.judge_serve, "/usr/lib/python3/dist-packages"),
     env={
         **_PYTHON.env,

@@ -64,7 +64,7 @@ def check_limits(svc: Services, items: Sequence[Submission]) -> None:
     """
     if len(items) > svc.settings.max_batch_items:
         message = f"at most {svc.settings.max_batch_items} items per batch"
-        raise _unprocessable(["body", "items"], message)
+        raise unprocessable(["body", "items"], message)
     metadata_limit = svc.settings.metadata_limit_bytes
     for index, item in enumerate(items):
         try:
@@ -74,7 +74,7 @@ def check_limits(svc: Services, items: Sequence[Submission]) -> None:
         if item.metadata is not None and len(json.dumps(item.metadata)) > metadata_limit:
             where = ["body", "items", index, "metadata"] if len(items) > 1 else ["body", "metadata"]
             message = f"metadata must serialise to at most {metadata_limit} bytes of JSON"
-            raise _unprocessable(where, message)
+            raise unprocessable(where, message)
 
 
 async def check_room(svc: Services, wanted: int) -> None:
@@ -98,7 +98,7 @@ def check_test_data_size(svc: Services, item: JudgeOptions, canonical: bytes | N
         raise HTTPException(status.HTTP_413_REQUEST_ENTITY_TOO_LARGE, str(exc)) from None
 
 
-def _unprocessable(loc: list[Any], message: str) -> HTTPException:
+def unprocessable(loc: list[Any], message: str) -> HTTPException:
     return HTTPException(422, [{"loc": loc, "msg": message, "type": "value_error"}])
 
 
@@ -270,6 +270,6 @@ def refuse(answer: dict[str, Any], request: Request, user: str) -> None:
     if answer["reason"] == "overloaded":
         raise too_many(answer["message"], answer["retry_after_s"] or 1.0)
     if answer["reason"] == "invalid":
-        raise _unprocessable(["body", answer.get("field") or "body"], answer["message"])
+        raise unprocessable(["body", answer.get("field") or "body"], answer["message"])
     raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, answer["message"],
                         headers={REFUSAL_HEADER: Reason.NO_EXECUTOR.value})  # fmt: skip

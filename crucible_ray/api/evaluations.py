@@ -14,7 +14,6 @@ from crucible_ray.api.admission import (
     Duplicate,
     accept,
     check_limits,
-    check_room,
     live,
     rate_limit,
     too_many,
@@ -22,7 +21,7 @@ from crucible_ray.api.admission import (
 from crucible_ray.api.deps import ServicesDep, UserDep
 from crucible_ray.api.idempotency import (
     KeyDep,
-    batch_replay,
+    admit_batch,
     derived_id,
     replay,
     request_digest,
@@ -153,21 +152,8 @@ async def submit_batch(
 ) -> BatchAccepted:
     check_limits(svc, body.items)
     batch_id = derived_id(user, key, "batch") if key else uuid.uuid4().hex
-    digest = request_digest(body)
-    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
-        return earlier
-    await check_room(svc, len(body.items))
-    await rate_limit(svc, user, request)  # a batch counts as one request
-    pairs = [(derived_id(user, key, str(i)) if key else uuid.uuid4().hex, item)
-             for i, item in enumerate(body.items)]  # fmt: skip
-    try:
-        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
-    except Duplicate:  # a twin request with this key recorded it a moment before
-        earlier = await batch_replay(svc, user, batch_id, digest)
-        if earlier is None:
-            raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
-        return earlier
-    return BatchAccepted(batch_id=batch_id, ids=[record.id for record in admitted])
+    ids = await admit_batch(svc, user, request, key, batch_id, body.items, request_digest(body))
+    return BatchAccepted(batch_id=batch_id, ids=ids)
 
 
 @router.get("/api/batch/{batch_id}", response_model=BatchStatus)

@@ -15,12 +15,24 @@ import contextlib
 import hashlib
 import json
 import time
+import uuid
+from collections.abc import Sequence
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.exc import IntegrityError
 
-from crucible_ray.api.admission import Submission, refuse, stored_kind, submission_context
+from crucible_ray.api.admission import (
+    Duplicate,
+    Submission,
+    accept,
+    check_room,
+    rate_limit,
+    refuse,
+    stored_kind,
+    submission_context,
+    too_many,
+)
 from crucible_ray.api.deps import Services
 from crucible_ray.api.schemas import BatchAccepted, BatchSubmission
 from crucible_ray.judge.models import JudgeResult
@@ -80,6 +92,28 @@ async def batch_replay(svc: Services, user: str, batch_id: str,
     if earlier is not None and earlier != digest:  # None: recorded before digests were kept
         raise reused("batch")
     return BatchAccepted(batch_id=batch_id, ids=ids)
+
+
+async def admit_batch(svc: Services, user: str, request: Request, key: str | None,
+                      batch_id: str, items: Sequence[Submission], digest: str,
+                      *id_parts: str) -> list[str]:  # fmt: skip
+    """Record, then admit, a batch's items; the ids admitted, in order. Under a key: the
+    earlier request's ids if there was one (422 if its body differed). Room is asked first
+    and the batch is charged once to the rate limit."""
+    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
+        return earlier.ids
+    await check_room(svc, len(items))
+    await rate_limit(svc, user, request)  # a batch counts as one request
+    pairs = [(derived_id(user, key, *id_parts, str(i)) if key else uuid.uuid4().hex, item)
+             for i, item in enumerate(items)]  # fmt: skip
+    try:
+        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
+    except Duplicate:  # a twin request with this key recorded it a moment before
+        earlier = await batch_replay(svc, user, batch_id, digest)
+        if earlier is None:
+            raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
+        return earlier.ids
+    return [record.id for record in admitted]
 
 
 async def replay(svc: Services, user: str, request: Request, eval_id: str,

@@ -14,14 +14,14 @@ from crucible_ray.api.admission import (
     Duplicate,
     accept,
     check_limits,
-    check_room,
     check_test_data_size,
     rate_limit,
     too_many,
+    unprocessable,
 )
 from crucible_ray.api.deps import ServicesDep, UserDep
 from crucible_ray.api.evaluations import BATCH_LINKS, WAIT_LIMIT_S, WAIT_REFUSED, links
-from crucible_ray.api.idempotency import KeyDep, batch_replay, derived_id, digest_of, replay
+from crucible_ray.api.idempotency import KeyDep, admit_batch, derived_id, digest_of, replay
 from crucible_ray.api.schemas import (
     Accepted,
     JudgeBatchAccepted,
@@ -146,36 +146,16 @@ async def submit_judge_batch(body: JudgeBatchSubmission, request: Request, svc: 
     of options: each in a fresh sandbox of its own, byte-identical ones once. Follow them with
     GET /api/batch/{batch_id} and its /results (JudgeResults in order), or each by id."""
     if len(body.submissions) > svc.settings.max_batch_items:
-        raise HTTPException(
-            422,
-            [
-                {
-                    "loc": ["body", "submissions"],
-                    "type": "value_error",
-                    "msg": f"at most {svc.settings.max_batch_items} submissions",
-                }
-            ],
-        )
+        message = f"at most {svc.settings.max_batch_items} submissions"
+        raise unprocessable(["body", "submissions"], message)
     check_test_data_size(svc, body)
     tests = body.tests if body.tests is not None else await testset_tests(svc, user, body.testset)
     batch_id = derived_id(user, key, "judge-batch") if key else uuid.uuid4().hex
     unique, positions = _distinct(body, tests)
     check_limits(svc, unique)
     digest = digest_of(body.model_dump(mode="json"))
-    if key and (earlier := await batch_replay(svc, user, batch_id, digest)) is not None:
-        return _accepted(batch_id, earlier.ids, positions, len(unique))
-    await check_room(svc, len(unique))
-    await rate_limit(svc, user, request)  # a batch counts as one request
-    pairs = [(derived_id(user, key, "judge", str(i)) if key else uuid.uuid4().hex, item)
-             for i, item in enumerate(unique)]  # fmt: skip
-    try:
-        admitted = await accept(svc, user, request, pairs, batch_id=batch_id, digest=digest)
-    except Duplicate:  # a twin request with this key recorded it a moment before
-        earlier = await batch_replay(svc, user, batch_id, digest)
-        if earlier is None:
-            raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
-        return _accepted(batch_id, earlier.ids, positions, len(unique))
-    return _accepted(batch_id, [record.id for record in admitted], positions, len(unique))
+    ids = await admit_batch(svc, user, request, key, batch_id, unique, digest, "judge")
+    return _accepted(batch_id, ids, positions, len(unique))
 
 
 def _distinct(body: JudgeBatchSubmission,

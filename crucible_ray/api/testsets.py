@@ -11,7 +11,7 @@ from fastapi import APIRouter, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
-from crucible_ray.api.admission import rate_limit
+from crucible_ray.api.admission import rate_limit, unprocessable
 from crucible_ray.api.deps import Services, ServicesDep, UserDep, client_address
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.audit import audit_action
@@ -87,9 +87,7 @@ async def testset_tests(svc: Services, user: str, testset_id: str) -> list[Judge
     """The tests a judge request names; 422 naming ``testset`` if the user has no such set."""
     tests = await asyncio.to_thread(svc.store.testset_tests, user, testset_id)
     if tests is None:
-        problem = {"loc": ["body", "testset"], "type": "value_error",
-                   "msg": f"{NO_SUCH} (store it with PUT /api/testsets)"}  # fmt: skip
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem])
+        raise unprocessable(["body", "testset"], f"{NO_SUCH} (store it with PUT /api/testsets)")
     return tests
 
 
@@ -103,8 +101,7 @@ def judge_submission(fields: dict[str, Any], tests: list[JudgeTest],
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = [*where, *(part for part in first["loc"] if part != "tests")]
-        problem = {"loc": loc, "type": "value_error", "msg": first["msg"]}
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, [problem]) from None
+        raise unprocessable(loc, first["msg"]) from None
 
 
 async def resolved(svc: Services, user: str, body: JudgeSubmission) -> JudgeSubmission:

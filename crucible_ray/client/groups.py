@@ -38,16 +38,17 @@ class GroupPlan:
 
     items: list[dict[str, Any]]
     shared: dict[str, Any]
-    chunk: int
+    chunk: int  # the size of the next chunk: halved when the server is full, doubled back
     nonce: str = field(default_factory=protocol.new_key)
     distinct: list[int] = field(default_factory=list)  # the first position of each
     copies: dict[int, list[int]] = field(default_factory=dict)  # first position -> all
     pending: collections.deque[int] = field(default_factory=collections.deque)
+    largest: int = 0  # the chunk the caller asked for
     following: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # batch -> ids
     results: dict[int, JudgeResult] = field(default_factory=dict)  # first position -> result
 
     def __post_init__(self) -> None:
-        self.chunk = max(1, self.chunk)
+        self.chunk = self.largest = max(1, self.chunk)
         seen: dict[tuple[Any, ...], int] = {}
         for position, item in enumerate(self.items):
             key = (item.get("language"), item.get("image"), item["code"])
@@ -73,6 +74,7 @@ class GroupPlan:
         ), f"{self.nonce}-{chunk[0]}-{len(chunk)}"
 
     def accepted(self, chunk: list[int], answer: dict[str, Any]) -> None:
+        self.chunk = min(self.largest, 2 * self.chunk)  # room again: grow back
         pairs = list(zip(chunk, answer["ids"], strict=True))
         self.refused([p for p, judge_id in pairs if judge_id is None])  # not admitted: again
         self.following[answer["batch_id"]] = [(p, judge_id) for p, judge_id in pairs if judge_id]

@@ -44,7 +44,7 @@ from typing import Any
 from crucible_ray.languages import JUDGE_DRIVER, LanguageSpec
 
 DRIVER_PATH = f"/opt/crucible/{JUDGE_DRIVER}"
-DRIVER_VERSION = "2"
+DRIVER_VERSION = "3"
 REPORT_PREFIX = 9  # "T" + 8 digits
 MAX_REPORT_HEADER = 4096  # the JSON report's bytes, at most
 
@@ -97,7 +97,8 @@ def plan(spec: LanguageSpec) -> dict[str, Any]:
     serve = list(spec.judge_serve) or None
     paths = serve[serve.index("--serve") + 2 :] if serve else []  # the checker's too
     return {"source": f"/tmp/{spec.source_file}", "compile": None, "run": list(spec.judge_run),
-            "cwd": "/tmp", "serve": serve, "paths": paths}  # fmt: skip
+            "cwd": "/tmp", "serve": serve, "paths": paths,
+            "fork": list(spec.judge_fork) or None}  # fmt: skip
 
 
 def driver_spec(spec: LanguageSpec) -> LanguageSpec:

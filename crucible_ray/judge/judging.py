@@ -189,10 +189,14 @@ def _judged(request: JudgeRequest, spec: LanguageSpec, test: TestInput, index: i
             report: ProcessReport, memory_kb: int) -> TestVerdict:  # fmt: skip
     stderr = report.stderr.decode("utf-8", errors="replace")
     outcome = _outcome(request, test, index, report)
-    facts = Facts(exit_code=report.exit_code, signal=report.signal, cpu_ms=report.cpu_ms,
+    exit_code = report.exit_code
+    near_memory_limit = report.max_rss_kb >= NEAR_MEMORY_LIMIT * memory_kb
+    heap_exhausted = spec.ran_out_of_heap(report.exit_code, stderr)
+    if request.mode == "command" and exit_code and not (near_memory_limit or heap_exhausted):
+        exit_code = 0  # a test command's exit status is its verdict (WA), not a crash
+    facts = Facts(exit_code=exit_code, signal=report.signal, cpu_ms=report.cpu_ms,
                   wall_killed=report.wall_killed, output_exceeded=report.output_exceeded,
-                  heap_exhausted=spec.ran_out_of_heap(report.exit_code, stderr),
-                  near_memory_limit=report.max_rss_kb >= NEAR_MEMORY_LIMIT * memory_kb,
+                  heap_exhausted=heap_exhausted, near_memory_limit=near_memory_limit,
                   tampered=outcome.tampered, program_error=outcome.error)  # fmt: skip
     return verdict_of(facts, test.limits.cpu_s, outcome.comparison)
 
@@ -206,8 +210,13 @@ def _outcome(request: JudgeRequest, test: TestInput, index: int,
     if request.mode == "assert":
         assert test.token is not None
         return calls.assert_outcome(report.result, test.token, report.checker_signal)
-    if request.checker is not None:  # provisional: the checker decides (checkers.run_checks)
+    if request.checker is not None:  # provisional: the checker decides (LiveChecker)
         return calls.Outcome(Comparison(matched=True, mismatch=None))
+    if request.mode == "command":
+        failed = f"the test command failed: exit code {report.exit_code}"
+        return calls.Outcome(
+            Comparison(report.exit_code == 0, None, None if report.exit_code == 0 else failed)
+        )
     output = report.stdout.decode("utf-8", errors="replace")
     expected = request.tests[index].expected_stdout or ""
     return calls.Outcome(compare(output, expected, request.compare))

@@ -4,6 +4,7 @@ Pure functions."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
 from crucible_ray.errors import InvalidRequest
@@ -60,20 +61,23 @@ def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSp
             policy.check_code_size(request.checker.code)
         except InvalidRequest as exc:
             raise InvalidRequest(str(exc), field="checker.code") from None
-    if request.mode != "stdio" and not spec.judge_serve:
+    if request.mode in ("function", "assert") and not spec.judge_serve:
         raise InvalidRequest(f"mode {request.mode} is for Python (language {spec.language} "
                              "has stdio tests only)", field="mode")  # fmt: skip
     for index, test in enumerate(request.tests):
         if len(test.stdin.encode()) > policy.stdin_limit_bytes:
             raise InvalidRequest(f"stdin exceeds {policy.stdin_limit_bytes} bytes",
                                  field=f"tests[{index}].stdin")  # fmt: skip
+        if spec.source_file in test.files:
+            raise InvalidRequest(f"{spec.source_file} is the program's own file",
+                                 field=f"tests[{index}].files")  # fmt: skip
         if request.mode == "stdio":
             try:
                 compare("", test.expected_stdout or "", request.compare)
             except ValueError as exc:  # an answer that is not JSON, or a pattern no regex
                 raise InvalidRequest(str(exc), field=f"tests[{index}].expected_stdout") from None
         elif len(payload(request, index)) > policy.stdin_limit_bytes:
-            field = "code" if request.mode == "assert" else "args"
+            field = {"assert": "code", "command": "files"}.get(request.mode, "args")
             raise InvalidRequest(f"the test's {field} exceed {policy.stdin_limit_bytes} bytes",
                                  field=f"tests[{index}].{field}")  # fmt: skip
 
@@ -96,4 +100,6 @@ def payload(request: JudgeRequest, index: int) -> bytes:
         return calls.function_payload(request.entry_point, test.args, test.kwargs)
     if request.mode == "assert":
         return calls.assert_payload(test.code or "", request.entry_point)
+    if request.mode == "command":
+        return json.dumps({"command": test.command, "files": test.files}).encode()
     return b""

@@ -7,15 +7,15 @@ once, then one fresh process per test. Expected answers stay on the host.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from crucible_ray.judge.compare import CompareSpec
 from crucible_ray.judge.verdicts import Verdict
 from crucible_ray.models import CompileResult, EvalStatus, SecuritySummary, utcnow
 
-JudgeMode = Literal["stdio", "function", "assert"]
+JudgeMode = Literal["stdio", "function", "assert", "command"]
 ScoringMode = Literal["pass_fail", "fraction", "weighted", "subtasks"]
 # Upper bounds of the schema itself; the policy's own (lower) limits are applied on top.
 MAX_TESTS = 1000
@@ -27,10 +27,15 @@ _MODE_FIELDS = {  # what a test of each mode may have (beyond id, weight, group,
     "stdio": {"stdin", "expected_stdout"},
     "function": {"args", "kwargs", "expected"},  # expected null: the function returns None
     "assert": {"code", "stdin"},
+    "command": {"command", "files", "stdin"},
 }
-_REQUIRED = {"stdio": "expected_stdout", "assert": "code"}
+_REQUIRED = {"stdio": "expected_stdout", "assert": "code", "command": "command"}
 _UNSET: dict[str, Any] = {"stdin": "", "expected_stdout": None, "args": [], "kwargs": {},
-                          "expected": None, "code": None}  # fmt: skip
+                          "expected": None, "code": None, "command": None,
+                          "files": {}}  # fmt: skip
+# A command test's file names: plain names in the program's directory.
+_FILE_NAME = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$"
+MAX_TEST_FILES = 16
 
 
 class JudgeTest(BaseModel):
@@ -49,6 +54,15 @@ class JudgeTest(BaseModel):
     code: str | None = Field(None, min_length=1, description="assert: Python test code that "
                              "calls the submission's functions (and `candidate`: the entry"
                              " point); it passes if it raises nothing")  # fmt: skip
+    command: str | None = Field(
+        None, min_length=1, max_length=4096, description="command: a shell line run beside "
+        "the program ($PROGRAM runs it); it passes if it exits 0"
+    )  # fmt: skip
+    files: dict[Annotated[str, StringConstraints(pattern=_FILE_NAME)], str] = Field(
+        default_factory=dict,
+        max_length=MAX_TEST_FILES,
+        description="command: files written beside the program first (name: text)",
+    )
     weight: float = Field(1.0, gt=0, le=1e6, description="for scoring: weighted")
     group: str | None = Field(None, min_length=1, max_length=64,
                               description="its subtask, for scoring: subtasks")  # fmt: skip
@@ -105,7 +119,7 @@ class JudgeOptions(BaseModel):
         "stdio",
         description="stdio: stdin to expected stdout; function: call entry_point, compare its"
         " return value as JSON; assert: run test code against the submission (those two:"
-        " Python)",
+        " Python); command: a test's shell line beside the program, judged by its exit status",
     )
     entry_point: str | None = Field(None, max_length=128, pattern=_ENTRY_POINT,
                                     description="the function tests call (function: required;"

@@ -24,7 +24,12 @@ if what == "leave":
 else:
     time.sleep(1.5)
     others = [p for p in os.listdir("/proc") if p.isdigit() and int(p) not in (1, os.getpid())]
-    print(sorted(os.listdir("/tmp")), os.listdir("/dev/shm"), others)
+    def zygote(pid):  # the judge's own (Python images), which runs nothing of any test's
+        try:
+            return open(f"/proc/{pid}/comm").read().strip() == "crucible-zygote"
+        except OSError:
+            return False
+    print(sorted(os.listdir("/tmp")), os.listdir("/dev/shm"), [p for p in others if not zygote(p)])
 """
 
 
@@ -117,3 +122,27 @@ def test_a_fork_bomb_ends_with_its_test(run_judge):
                        stop_on_first_failure=False, limits={"cpu_s": 1, "wall_s": 3})  # fmt: skip
     assert result.tests[0].verdict != "AC"
     assert result.tests[1].verdict == "AC"
+
+
+ZYGOTE_VICTIM = """
+import os, signal, sys
+how = sys.stdin.read().strip()
+for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+    try:
+        if open(f"/proc/{pid}/comm").read().strip() == "crucible-zygote":
+            os.kill(int(pid), {"kill": signal.SIGKILL, "stop": signal.SIGSTOP}.get(how, 0))
+            print("found", how)
+    except OSError:
+        pass
+print(os.getppid())
+"""
+
+
+def test_a_test_that_stops_or_kills_the_zygote_hurts_no_later_test(run_judge):
+    """Python stdio tests are forked from a zygote (launch.py --zygote, named crucible-zygote);
+    a test's process may signal it, and the next test still gets a fresh process."""
+    tests = [("stop", "found stop\n1\n"), ("look", "found look\n1\n"),
+             ("kill", "found kill\n1\n"), ("look", "found look\n1\n")]  # fmt: skip
+    result = run_judge(ZYGOTE_VICTIM, tests, stop_on_first_failure=False)
+    assert [t.verdict for t in result.tests] == ["AC"] * 4, [t.stdout_preview for t in result.tests]
+    assert result.sandboxes == 1

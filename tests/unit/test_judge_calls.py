@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from crucible_ray.judge import calls
 from crucible_ray.judge.compare import CompareSpec
+from crucible_ray.judge.limits import payload
 from crucible_ray.judge.models import JudgeRequest
 
 JSON = CompareSpec(mode="json")
@@ -146,7 +147,22 @@ def test_each_mode_takes_its_own_test_fields():
     function = JudgeRequest(code="x", mode="function", entry_point="f", tests=[{"args": [1]}])
     assert function.compare.mode == "json"  # the default for return values
     assert JudgeRequest.model_validate(function.model_dump(mode="json")) == function
+    command = JudgeRequest(
+        code="x",
+        mode="command",
+        tests=[{"command": "python3 t.py", "files": {"t.py": "import main"}}],
+    )
+    assert JudgeRequest.model_validate(command.model_dump(mode="json")) == command
+    assert json.loads(payload(command, 0)) == {"command": "python3 t.py",
+                                               "files": {"t.py": "import main"}}  # fmt: skip
     refused = [
+        {"mode": "command", "tests": [{"files": {"t.py": ""}}]},  # no command
+        {"mode": "command", "tests": [{"command": "true", "files": {"../t.py": ""}}]},
+        {"mode": "command", "tests": [{"command": "true", "files": {"a/b": ""}}]},
+        {"mode": "command", "tests": [{"command": "true", "expected_stdout": "1"}]},
+        {"mode": "command", "tests": [{"command": "true",
+                                       "files": {f"f{i}": "" for i in range(17)}}]},
+        {"mode": "stdio", "tests": [{"expected_stdout": "1", "command": "true"}]},
         {"mode": "function", "tests": [{"args": [1]}]},  # no entry point
         {"mode": "function", "entry_point": "f", "tests": [{"expected_stdout": "1"}]},
         {"mode": "function", "entry_point": "f", "compare": {"mode": "tokens"},

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from crucible_ray.api.schemas import JudgeBatchSubmission, JudgeSubmission
 from crucible_ray.client.groups import GroupPlan
+from crucible_ray.errors import Overloaded
 from crucible_ray.judge.models import JudgeTest
 from crucible_ray.judge.testsets import canonical_tests, content_id
 
@@ -77,5 +78,14 @@ def test_the_client_plan_sends_a_chunk_under_one_key_and_takes_back_what_was_not
     body, key = plan.request(chunk)
     assert body["testset"] == SET_ID and [s["code"] for s in body["submissions"]] == list("abc")
     assert plan.request(chunk)[1] == key  # resent as the same request
-    plan.accepted(chunk, {"batch_id": "b1", "ids": ["j0", None, "j2"]})
-    assert plan.following == {"b1": [(0, "j0"), (2, "j2")]} and list(plan.pending) == [1]
+    assert plan.request(chunk[:1])[1] != key  # a smaller chunk is another request
+    assert plan.refused(chunk, Overloaded("only 1 can be admitted now", retry_after_s=2.0)) is False
+    assert plan.chunk == 1  # halved (3 // 2): the server is full, nothing to wait for yet
+    plan.chunk = 1
+    chunk = plan.next_chunk()
+    plan.accepted(chunk, {"batch_id": "b1", "ids": ["j0"]})
+    assert plan.chunk == 2  # grows back once admitted
+    chunk = plan.next_chunk()
+    plan.accepted(chunk, {"batch_id": "b2", "ids": ["j1", None]})
+    assert plan.following == {"b1": [(0, "j0")], "b2": [(1, "j1")]}
+    assert list(plan.pending) == [2] and plan.chunk == 3  # never past the chunk asked for

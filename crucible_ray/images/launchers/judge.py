@@ -223,7 +223,12 @@ def restore(tree):
 
 
 def kill_everything():
-    """SIGKILL every process but this one, and reap them all (they are ours: subreaper)."""
+    """SIGKILL every process but this one (and the zygote, which runs nothing of a test's),
+    and reap them all (they are ours: subreaper)."""
+    if ZYGOTE.pid is not None and _kill_all_but(ZYGOTE.pid):
+        os.kill(ZYGOTE.pid, signal.SIGCONT)  # a test's process may have stopped it
+        return
+    ZYGOTE.forget()  # it is killed below with everything else
     while True:
         try:
             os.kill(-1, signal.SIGKILL)
@@ -235,6 +240,33 @@ def kill_everything():
         except ChildProcessError:
             pass
         time.sleep(0.001)
+
+
+def _kill_all_but(spared, patience_s=1.0):
+    """Whether every process but this one and ``spared`` was killed and reaped in time."""
+    deadline = time.monotonic() + patience_s
+    me = os.getpid()
+    while time.monotonic() < deadline:
+        others = [int(n) for n in os.listdir("/proc") if n.isdigit()]
+        others = [pid for pid in others if pid not in (me, spared)]
+        if not others:
+            return True
+        for pid in others:
+            try:  # noqa: SIM105 (contextlib is one more import for every test's process)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            while True:
+                reaped, _ = os.waitpid(-1, os.WNOHANG)
+                if reaped == 0:
+                    break
+                if reaped == spared:
+                    return False  # the zygote itself was killed meanwhile
+        except ChildProcessError:
+            pass
+        time.sleep(0.001)
+    return False
 
 
 def exit_status(status):
@@ -253,10 +285,10 @@ ADOPTION_S = 2.0
 _ENDED = {}  # children spawn() found ended while making sure they were ours
 
 
-def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None, extra=None):
+def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None, extra=None, env=None):
     """Start ``argv`` in ``cwd`` in a session of its own, under a CPU limit (SIGXCPU at it,
-    SIGKILL a second later), with ``extra`` ({its fd: ours}) besides 0-2; its pid, or None when
-    it could not be started."""
+    SIGKILL a second later), with ``extra`` ({its fd: ours}) besides 0-2 and ``env`` (default:
+    ours); its pid, or None when it could not be started."""
     limits = ""
     if cpu_s is not None:
         seconds = max(1, math.ceil(cpu_s))
@@ -265,7 +297,7 @@ def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None, extra=None):
     starter = os.posix_spawn(
         "/usr/bin/setsid",
         ["setsid", "-f", "/bin/sh", "-c", _LAUNCH.format(limits=limits), "sh", cwd, *argv],
-        os.environ,
+        os.environ if env is None else env,
         # every other descriptor of ours is close-on-exec (PEP 446)
         file_actions=[
             (os.POSIX_SPAWN_DUP2, stdin_fd, 0),
@@ -282,8 +314,13 @@ def spawn(argv, cwd, stdin_fd, stdout_fd, stderr_fd, cpu_s=None, extra=None):
     os.waitpid(starter, 0)
     if not line.strip().isdigit():
         return None
-    pid = int(line)
-    # gVisor may let the starter be reaped a moment before its child is re-parented to us.
+    return adopted(int(line))
+
+
+def adopted(pid):
+    """``pid`` once it is our child: its starter (setsid, or the zygote's intermediate) exited
+    and it was re-parented to this subreaper, which gVisor may do a moment after the starter
+    is reaped. Raises ChildProcessError when it never is."""
     deadline = time.monotonic() + ADOPTION_S
     while True:
         try:
@@ -303,6 +340,105 @@ def wait4(pid, options=0):
     if pid in _ENDED:
         return (pid, *_ENDED.pop(pid))
     return os.wait4(pid, options)
+
+
+class Zygote:
+    """Python stdio tests: a pre-started interpreter that never holds a test's input or
+    secrets forks each test's fresh process (launch.py --zygote), which this subreaper adopts
+    as spawn()'s are. It saves the execs and the interpreter's start of every test; a zygote
+    that stops answering (a test's process may signal it) is replaced, and spawn() is the
+    fallback when none can start."""
+
+    ANSWER_S = 2.0
+
+    def __init__(self):
+        self.pid = self.channel = None
+
+    def start_test(self, cpu_s, stdin_fd, stdout_fd, stderr_fd):
+        """The test's process's pid, or None when no zygote could start it (a zygote that does
+        not answer is replaced once)."""
+        if not PLAN.get("fork"):
+            return None
+        for _ in range(2):
+            if self.pid is None and not self._start():
+                return None
+            pid = self._clone(max(1, math.ceil(cpu_s)), [stdin_fd, stdout_fd, stderr_fd])
+            if pid is not None:
+                return pid
+            self.stop()
+        return None
+
+    def _clone(self, seconds, fds):
+        import select
+        import socket
+
+        pid_r, pid_w = os.pipe()
+        try:
+            socket.send_fds(self.channel, [b"%d" % seconds], [*fds, pid_w])
+        except OSError:
+            line = b""
+        else:
+            os.close(pid_w)
+            pid_w = None
+            ready, _, _ = select.select([pid_r], [], [], self.ANSWER_S)
+            line = os.read(pid_r, 32) if ready else b""
+        for fd in (pid_r, pid_w):
+            if fd is not None:
+                os.close(fd)
+        if not line.strip().isdigit():
+            return None
+        try:
+            return adopted(int(line))
+        except ChildProcessError:  # never ours: it must not run beside the fallback
+            try:  # noqa: SIM105 (as in _kill_all_but)
+                os.kill(int(line), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return None
+
+    def _start(self):
+        import socket
+
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        null = os.open("/dev/null", os.O_RDWR)
+        argv = PLAN["fork"]
+        try:
+            self.pid = os.posix_spawn(
+                argv[0],
+                argv,
+                os.environ,
+                file_actions=[
+                    (os.POSIX_SPAWN_DUP2, null, 0),
+                    (os.POSIX_SPAWN_DUP2, null, 1),
+                    (os.POSIX_SPAWN_DUP2, null, 2),
+                    (os.POSIX_SPAWN_DUP2, theirs.fileno(), 3),
+                ],
+            )
+        except OSError:
+            ours.close()
+            return False
+        finally:
+            os.close(null)
+            theirs.close()
+        self.channel = ours
+        return True
+
+    def stop(self):
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.forget()
+
+    def forget(self):
+        if self.channel is not None:
+            self.channel.close()
+        self.pid = self.channel = None
+
+
+ZYGOTE = Zygote()
 
 
 def compile_stage(command):
@@ -384,9 +520,15 @@ def run_test(test, stdin, payload, wakeup):
         for fd in (calls_w, answers_r, result_w):
             os.close(fd)
         extra = {3: calls_r, 4: answers_w}
-    argv = PLAN["run"] if mode == "stdio" else PLAN["serve"]
-    started = time.monotonic()
-    pid = spawn(argv, PLAN["cwd"], stdin_fd, out_w, err_w, test["cpu_s"], extra)
+    env = argv = None
+    if mode == "command":
+        argv, env = command_files(json.loads(payload))
+    else:
+        argv = PLAN["run"] if mode == "stdio" else PLAN["serve"]
+    pid = ZYGOTE.start_test(test["cpu_s"], stdin_fd, out_w, err_w) if mode == "stdio" else None
+    if pid is None and argv:
+        pid = spawn(argv, PLAN["cwd"], stdin_fd, out_w, err_w, test["cpu_s"], extra, env)
+    started = time.monotonic()  # its wall clock: from its start (a zygote replaced is not its)
     for fd in (stdin_fd, out_w, err_w, *extra.values()):
         os.close(fd)
     streams = {out_r: Capped(test["stdout_bytes"]), err_r: Capped(test["stderr_bytes"])}
@@ -433,7 +575,7 @@ def run_test(test, stdin, payload, wakeup):
                 checker_status = raw
     wall_ms = (time.monotonic() - started) * 1000
     if status is None:  # still running: the wall clock or the output cap stops it
-        os.kill(-1, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)  # (what it started dies in kill_everything below)
         _, status, usage = wait4(pid)
     if checker is not None and checker_status is None:
         os.kill(checker, signal.SIGKILL)
@@ -476,6 +618,23 @@ def run_test(test, stdin, payload, wakeup):
     header = json.dumps(report, separators=(",", ":")).encode()
     outputs = bytes(out.data) + bytes(err.data) + bytes(result.data)
     write_all(1, b"T%08d" % len(header) + header + outputs)
+
+
+def command_files(spec):
+    """A command test: its files written beside the program (the host checked their names),
+    and the shell line to run, with $PROGRAM the command that runs the program; no argv when
+    a file could not be written (the test then fails as a command that could not start)."""
+    import shlex
+
+    try:
+        for name, text in spec["files"].items():
+            path = os.path.join(PLAN["cwd"], name)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            write_all(fd, text.encode())
+            os.close(fd)
+    except OSError:
+        return None, None
+    return ["/bin/sh", "-c", spec["command"]], {**os.environ, "PROGRAM": shlex.join(PLAN["run"])}
 
 
 # --- assert tests: the checker (a fork of this driver: not dumpable, never the submission's) ---

@@ -2,7 +2,9 @@
 # Protocol (crucible_ray/sandbox/backend.py): "R" on stderr when ready; read "<length>\n" and the
 # code from stdin, save it as /tmp/main.py, "G" on stderr, then run it as __main__ with the rest
 # of stdin as its stdin. With "--run" first, it runs the /tmp/main.py already there instead (the
-# judge driver's tests: crucible_ray/images/launchers/judge.py).
+# judge driver's tests: crucible_ray/images/launchers/judge.py). With "--zygote" first it is the
+# judge driver's zygote: an interpreter that never holds a test's input or secrets and forks
+# each test's fresh process, which runs /tmp/main.py as "--run" would (see _zygote below).
 import os
 import site  # started with -S: importing it runs nothing, only what is called here
 import sys
@@ -12,8 +14,8 @@ import sys
 site.setquit()
 site.setcopyright()
 site.sethelper()
-_RUN = sys.argv[1:2] == ["--run"]
-sys.path.extend(sys.argv[1 + _RUN :])  # the image's package directories (python-science)
+_MODE = sys.argv[1] if sys.argv[1:2] in (["--run"], ["--zygote"]) else None
+sys.path.extend(sys.argv[2 if _MODE else 1 :])  # the image's package directories (science)
 _PATH = "/tmp/main.py"
 
 
@@ -45,13 +47,6 @@ def _receive():
     return source
 
 
-if _RUN:
-    with open(_PATH, "rb") as _file:
-        _source = _file.read()
-else:
-    _source = _receive()
-
-
 def _main(source):
     import types
 
@@ -73,4 +68,100 @@ def _main(source):
         sys.exit(130 if isinstance(exc, KeyboardInterrupt) else 1)
 
 
-_main(_source)
+def _zygote():
+    """The judge driver's zygote: on each request (fd 3, a Unix socket: the CPU limit in
+    seconds, with the test's stdin, stdout, stderr and a pid pipe as descriptors) it forks the
+    test's process through an intermediate that exits at once, so that the driver (the
+    sandbox's subreaper) adopts it and waits for it: its exit status and usage are the
+    kernel's, never a message's (gVisor ignores CLONE_PARENT). The test's process starts from
+    this pristine interpreter (no test's input or secret was ever in it), writes its pid on
+    the pid pipe, and runs /tmp/main.py as a fresh ``python3 main.py`` would. This process is
+    not dumpable: a test's process cannot read or write its memory."""
+    import array
+    import ctypes
+    import socket
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(4, 0, 0, 0, 0):  # PR_SET_DUMPABLE 0
+        os._exit(3)
+    libc.prctl(15, b"crucible-zygote", 0, 0, 0)  # PR_SET_NAME: its /proc/<pid>/comm
+    channel = socket.socket(fileno=3)
+    while True:
+        fds = array.array("i")
+        message, ancillary, _, _ = channel.recvmsg(64, socket.CMSG_LEN(4 * fds.itemsize))
+        if not message:
+            os._exit(0)  # the driver is gone
+        for level, kind, data in ancillary:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
+        if len(fds) != 4:
+            os._exit(2)
+        intermediate = os.fork()
+        if intermediate == 0:  # exits at once: its child is then the driver's to wait for
+            if os.fork() == 0:
+                try:
+                    _start_test(libc, channel, fds, int(message))
+                finally:
+                    os._exit(127)
+            os._exit(0)
+        for fd in fds:
+            os.close(fd)
+        os.waitpid(intermediate, 0)
+
+
+def _start_test(libc, channel, fds, cpu_s):
+    """In the test's process: its descriptors, session and limits as spawn()'s, then the
+    program."""
+    import resource
+    import signal
+
+    channel.close()
+    libc.prctl(4, 1, 0, 0, 0)  # dumpable again: as any program, nothing to hide
+    libc.prctl(15, b"python3", 0, 0, 0)  # not named as the zygote
+    os.setsid()
+    for target, fd in enumerate(fds[:3]):
+        os.dup2(fd, target)
+    os.write(fds[3], b"%d\n" % os.getpid())
+    os.closerange(3, 1 << 16)
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 1))
+    for sig in (signal.SIGPIPE, signal.SIGXFSZ):  # as a fresh program's
+        signal.signal(sig, signal.SIG_DFL)
+    os.chdir("/tmp")
+    _as_main_process()
+
+
+def _as_main_process():
+    """Run /tmp/main.py, then end as the interpreter would: SystemExit's code, non-daemon
+    threads joined, atexit handlers run, the standard streams flushed."""
+    import atexit
+
+    code = 0
+    try:
+        with open(_PATH, "rb") as file:
+            _main(file.read())
+    except SystemExit as exc:
+        code = exc.code
+    threading = sys.modules.get("threading")
+    if threading is not None:
+        threading._shutdown()
+    atexit._run_exitfuncs()
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except BaseException:
+            code = code or 120  # as Python reports a failed flush at exit
+    os._exit(code & 0xFF)
+
+
+if _MODE == "--zygote":
+    _zygote()
+elif _MODE == "--run":
+    with open(_PATH, "rb") as _file:
+        _main(_file.read())
+else:
+    _main(_receive())
