@@ -124,6 +124,36 @@ def judge(r: dict, fig) -> None:
         ax.legend()
 
 
+def judge_batch(r: dict, fig) -> None:
+    """Per judging: its own time and its time in the system; the client's memory."""
+    ax1, ax2 = fig.subplots(1, 2)
+    qs = ("50", "95", "99")
+    xs = range(len(qs))
+    for offset, key, label, colour in ((-0.2, "judging_s", "judging", "#2a7"),
+                                       (0.2, "in_system_s", "in the system", "#888")):  # fmt: skip
+        bars = ax1.bar([x + offset for x in xs], [r[key][q] for q in qs], 0.4, label=label,
+                       color=colour)  # fmt: skip
+        ax1.bar_label(bars, fmt="%.1f")
+    ax1.set_xticks(list(xs), [f"p{q}" for q in qs])
+    ax1.set(ylabel="s", title=f"{r['submissions']} x {r['tests_per_submission']} tests, "
+            f"{r['tests_per_s']} tests/s")  # fmt: skip
+    ax1.legend()
+    rss = r["client_rss_mib"]
+    series = rss.get("series")
+    if series:
+        ax2.plot(range(len(series)), series, color="#2a7")
+        ax2.set(xlabel="run (samples, first to last)", ylim=(0, max(series) * 1.3))
+    else:
+        _bars(
+            ax2,
+            ["first tenth", "last tenth", "max"],
+            [rss["first_tenth_max"], rss["last_tenth_max"], rss["max"]],
+            "",
+            "MiB",
+        )
+    ax2.set(ylabel="client RSS, MiB", title="client memory over the run")
+
+
 def http(r: dict, fig) -> None:
     ax1, ax2 = fig.subplots(1, 2)
     xs = [int(c) for c in r["levels"]]
@@ -196,7 +226,7 @@ CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
                                "backends": backends, "languages": languages,
-                               "judge": judge}  # fmt: skip
+                               "judge": judge, "judge_batch": judge_batch}  # fmt: skip
 
 
 def main() -> None:

@@ -73,7 +73,12 @@ def run(n: int, language: str) -> dict:
         )  # fmt: skip
         wall = time.monotonic() - started
         cpu = busy_seconds() - busy - background * wall
-    out = json.loads(client.stdout)
+        # Measured: summarise now (the cluster's teardown may end this process, see below).
+        measured = summary(n, language, json.loads(client.stdout), cpu)
+        return written({"machine": machine(), **measured})
+
+
+def summary(n: int, language: str, out: dict, cpu: float) -> dict:
     results = out["results"]
     verdicts = [r["verdict"] for r in results]
     expected_wrong = sum(1 for i in range(n) if i % 10 == 9)
@@ -97,6 +102,7 @@ def run(n: int, language: str) -> dict:
             "first_tenth_max": round(max(rss[:tenth]) / 1024, 1),
             "last_tenth_max": round(max(rss[-tenth:]) / 1024, 1),
             "max": round(max(rss) / 1024, 1), "samples": len(rss),
+            "series": [round(kb / 1024, 1) for kb in rss[:: max(1, len(rss) // 200)]],
         },
     }  # fmt: skip
 
@@ -106,9 +112,15 @@ def main() -> None:
     parser.add_argument("-n", type=int, default=1000, help="submissions")
     parser.add_argument("--language", default="python", choices=sorted(SOLUTIONS))
     args = parser.parse_args()
-    results = {"machine": machine(), **run(args.n, args.language)}
-    write_results("judge_batch", results, render(results))
+    results = run(args.n, args.language)
     print(render(results))
+
+
+def written(results: dict) -> dict:
+    """Write the results at once: a Ray driver whose cluster is torn down ends its process
+    within a minute, which a long teardown can reach before anything after it runs."""
+    write_results("judge_batch", results, render(results))
+    return results
 
 
 def render(r: dict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
@@ -18,7 +19,7 @@ from crucible_ray.api.admission import (
     rate_limit,
     too_many,
 )
-from crucible_ray.api.deps import ServicesDep, UserDep
+from crucible_ray.api.deps import Services, ServicesDep, UserDep
 from crucible_ray.api.idempotency import (
     KeyDep,
     admit_batch,
@@ -36,6 +37,7 @@ from crucible_ray.api.schemas import (
 from crucible_ray.api.streams import first_chunk, json_lines
 from crucible_ray.api.waits import long_polls
 from crucible_ray.catalog import languages
+from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import EvalResult, EvalStatus, LanguageInfo
 
 WAIT_LIMIT_S = 60.0  # ?wait answers within this; the result stays available by id
@@ -96,15 +98,25 @@ async def _submit_eval(
             earlier = await replay(svc, user, request, eval_id, body)
             if earlier is None:
                 raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
+    return await admitted_answer(
+        svc, earlier, wait, lambda answer: live(answer, earlier.metadata, earlier.warnings)
+    )
+
+
+async def admitted_answer(svc: Services, earlier: EvalResult | JudgeResult, wait: bool,
+                          to_result: Callable[[dict[str, Any]], EvalResult | JudgeResult],
+                          ) -> JSONResponse:  # fmt: skip
+    """The answer to an admitted submission (or a replay of one): 202 with its id, or with
+    ``wait`` its final result (202 with what is known when it is not final in time)."""
     if not wait:
-        accepted = Accepted(id=eval_id, status=earlier.status.value)
+        accepted = Accepted(id=earlier.id, status=earlier.status.value)
         return JSONResponse(accepted.model_dump(), status.HTTP_202_ACCEPTED)
     if earlier.status.is_final:  # a replay of one that has finished
         return JSONResponse(earlier.model_dump(mode="json"), status.HTTP_200_OK)
-    answer = await svc.dispatcher.wait.remote(eval_id, WAIT_LIMIT_S)
+    answer = await svc.dispatcher.wait.remote(earlier.id, WAIT_LIMIT_S)
     if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
-        return JSONResponse(Accepted(id=eval_id).model_dump(), status.HTTP_202_ACCEPTED)
-    result = live(answer, earlier.metadata, earlier.warnings)
+        return JSONResponse(Accepted(id=earlier.id).model_dump(), status.HTTP_202_ACCEPTED)
+    result = to_result(answer)
     code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
     return JSONResponse(result.model_dump(mode="json"), code)
 

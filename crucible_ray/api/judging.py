@@ -8,7 +8,6 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
-from fastapi.responses import JSONResponse
 
 from crucible_ray.api.admission import (
     Duplicate,
@@ -20,7 +19,13 @@ from crucible_ray.api.admission import (
     unprocessable,
 )
 from crucible_ray.api.deps import ServicesDep, UserDep
-from crucible_ray.api.evaluations import BATCH_LINKS, WAIT_LIMIT_S, WAIT_REFUSED, links
+from crucible_ray.api.evaluations import (
+    BATCH_LINKS,
+    WAIT_LIMIT_S,
+    WAIT_REFUSED,
+    admitted_answer,
+    links,
+)
 from crucible_ray.api.idempotency import KeyDep, admit_batch, derived_id, digest_of, replay
 from crucible_ray.api.schemas import (
     Accepted,
@@ -89,17 +94,7 @@ async def _submit(body: JudgeSubmission, request: Request, svc: ServicesDep, use
             if earlier is None:
                 raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
     assert isinstance(earlier, JudgeResult)
-    if not wait:
-        accepted = Accepted(id=judge_id, status=earlier.status.value)
-        return JSONResponse(accepted.model_dump(), status.HTTP_202_ACCEPTED)
-    if earlier.status.is_final:
-        return JSONResponse(earlier.model_dump(mode="json"), status.HTTP_200_OK)
-    answer = await svc.dispatcher.wait.remote(judge_id, WAIT_LIMIT_S)
-    if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
-        return JSONResponse(Accepted(id=judge_id).model_dump(), status.HTTP_202_ACCEPTED)
-    result = _live(answer, earlier)
-    code = status.HTTP_200_OK if result.status.is_final else status.HTTP_202_ACCEPTED
-    return JSONResponse(result.model_dump(mode="json"), code)
+    return await admitted_answer(svc, earlier, wait, lambda answer: _live(answer, earlier))
 
 
 @router.get("/api/judge/{judge_id}", response_model=JudgeResult, responses=WAIT_REFUSED)

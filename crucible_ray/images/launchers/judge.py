@@ -342,17 +342,26 @@ def wait4(pid, options=0):
     return os.wait4(pid, options)
 
 
+class Usage:
+    def __init__(self, utime, stime, maxrss):
+        self.ru_utime, self.ru_stime, self.ru_maxrss = utime, stime, maxrss
+
+
 class Zygote:
     """Python stdio tests: a pre-started interpreter that never holds a test's input or
-    secrets forks each test's fresh process (launch.py --zygote), which this subreaper adopts
-    as spawn()'s are. It saves the execs and the interpreter's start of every test; a zygote
-    that stops answering (a test's process may signal it) is replaced, and spawn() is the
-    fallback when none can start."""
+    secrets forks each test's fresh process (launch.py --zygote), waits for it and relays the
+    kernel's exit status and usage of it on its channel (not dumpable, nothing else can write
+    there). It saves two execs and the interpreter's start per test. A zygote that stops
+    answering (a test's process may signal it) is killed, its child is then this subreaper's
+    to wait for, and the next test gets a new zygote; spawn() is the fallback when none can
+    start."""
 
     ANSWER_S = 2.0
+    ORPHANED = object()  # the zygote is gone: the test's process is ours to wait for
 
     def __init__(self):
         self.pid = self.channel = None
+        self.relayed, self.buffer = {}, b""
 
     def start_test(self, cpu_s, stdin_fd, stdout_fd, stderr_fd):
         """The test's process's pid, or None when no zygote could start it (a zygote that does
@@ -362,13 +371,14 @@ class Zygote:
         for _ in range(2):
             if self.pid is None and not self._start():
                 return None
-            pid = self._clone(max(1, math.ceil(cpu_s)), [stdin_fd, stdout_fd, stderr_fd])
+            pid = self._fork(max(1, math.ceil(cpu_s)), [stdin_fd, stdout_fd, stderr_fd])
             if pid is not None:
                 return pid
             self.stop()
+            kill_everything()  # a test's process it forked too late must not run beside the next
         return None
 
-    def _clone(self, seconds, fds):
+    def _fork(self, seconds, fds):
         import select
         import socket
 
@@ -385,16 +395,43 @@ class Zygote:
         for fd in (pid_r, pid_w):
             if fd is not None:
                 os.close(fd)
-        if not line.strip().isdigit():
-            return None
+        return int(line) if line.strip().isdigit() else None
+
+    def result(self, pid, block):
+        """(wait status, usage) of ``pid``, which the zygote started: None while it runs,
+        ORPHANED when the zygote is gone (then ``pid`` is this subreaper's child, or will be in
+        a moment). With ``block``, a zygote that relays nothing in ANSWER_S is killed."""
+        deadline = time.monotonic() + (self.ANSWER_S if block else 0)
+        while pid not in self.relayed:
+            if self.channel is None or not self._receive(deadline):
+                self.stop()
+                return self.ORPHANED
+            if time.monotonic() >= deadline and pid not in self.relayed:
+                if block:  # stopped, or too slow to trust: its child becomes ours
+                    self.stop()
+                    return self.ORPHANED
+                return None
+        return self.relayed.pop(pid)
+
+    def _receive(self, deadline):
+        """Read the relayed lines that arrive by ``deadline``; False when the zygote is gone."""
+        import select
+
+        ready, _, _ = select.select([self.channel], [], [], max(0, deadline - time.monotonic()))
+        if not ready:
+            return True
         try:
-            return adopted(int(line))
-        except ChildProcessError:  # never ours: it must not run beside the fallback
-            try:  # noqa: SIM105 (as in _kill_all_but)
-                os.kill(int(line), signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            return None
+            data = self.channel.recv(4096)
+        except OSError:
+            data = b""
+        if not data:
+            return False
+        self.buffer += data
+        while b"\n" in self.buffer:
+            line, self.buffer = self.buffer.split(b"\n", 1)
+            pid, status, utime, stime, maxrss = line.split()
+            self.relayed[int(pid)] = (int(status), Usage(float(utime), float(stime), int(maxrss)))
+        return True
 
     def _start(self):
         import socket
@@ -436,6 +473,7 @@ class Zygote:
         if self.channel is not None:
             self.channel.close()
         self.pid = self.channel = None
+        self.relayed, self.buffer = {}, b""
 
 
 ZYGOTE = Zygote()
@@ -526,6 +564,7 @@ def run_test(test, stdin, payload, wakeup):
     else:
         argv = PLAN["run"] if mode == "stdio" else PLAN["serve"]
     pid = ZYGOTE.start_test(test["cpu_s"], stdin_fd, out_w, err_w) if mode == "stdio" else None
+    relay = ZYGOTE.channel.fileno() if pid is not None else None  # its status comes there
     if pid is None and argv:
         pid = spawn(argv, PLAN["cwd"], stdin_fd, out_w, err_w, test["cpu_s"], extra, env)
     started = time.monotonic()  # its wall clock: from its start (a zygote replaced is not its)
@@ -539,6 +578,8 @@ def run_test(test, stdin, payload, wakeup):
     for fd in (*streams, wakeup):
         os.set_blocking(fd, False)
         selector.register(fd, selectors.EVENT_READ)
+    if relay is not None:
+        selector.register(relay, selectors.EVENT_READ)
     deadline = started + test["wall_s"]
     status = usage = checker_status = None
     wall_killed = output_exceeded = False
@@ -550,6 +591,8 @@ def run_test(test, stdin, payload, wakeup):
             wall_killed = True
             break
         for key, _ in selector.select(remaining):
+            if key.fd == relay:
+                continue  # read by ended() below
             try:
                 chunk = os.read(key.fd, 1 << 16)
             except BlockingIOError:
@@ -566,9 +609,10 @@ def run_test(test, stdin, payload, wakeup):
         if output_exceeded:
             break
         if status is None:
-            reaped, raw, rusage = wait4(pid, os.WNOHANG)
-            if reaped == pid:
-                status, usage = raw, rusage
+            status, usage = ended(pid, relay, block=False)
+            if relay is not None and ZYGOTE.channel is None:  # the zygote died: pid is ours
+                selector.unregister(relay)
+                relay = None
         if checker is not None and checker_status is None:
             reaped, raw = os.waitpid(checker, os.WNOHANG)
             if reaped == checker:
@@ -576,7 +620,7 @@ def run_test(test, stdin, payload, wakeup):
     wall_ms = (time.monotonic() - started) * 1000
     if status is None:  # still running: the wall clock or the output cap stops it
         os.kill(pid, signal.SIGKILL)  # (what it started dies in kill_everything below)
-        _, status, usage = wait4(pid)
+        status, usage = ended(pid, relay, block=True)
     if checker is not None and checker_status is None:
         os.kill(checker, signal.SIGKILL)
         checker_status = os.waitpid(checker, 0)[1]
@@ -618,6 +662,20 @@ def run_test(test, stdin, payload, wakeup):
     header = json.dumps(report, separators=(",", ":")).encode()
     outputs = bytes(out.data) + bytes(err.data) + bytes(result.data)
     write_all(1, b"T%08d" % len(header) + header + outputs)
+
+
+def ended(pid, relay, block):
+    """(wait status, usage) of the test's process, or (None, None) while it runs: from the
+    kernel, directly or relayed by the zygote that started it (``relay``: its channel)."""
+    if relay is not None and ZYGOTE.channel is not None:
+        answer = ZYGOTE.result(pid, block)
+        if answer is None:
+            return None, None
+        if answer is not Zygote.ORPHANED:
+            return answer
+        pid = adopted(pid)  # it outlived its zygote: re-parented to this subreaper
+    reaped, status, usage = wait4(pid, 0 if block else os.WNOHANG)
+    return (status, usage) if reaped == pid else (None, None)
 
 
 def command_files(spec):

@@ -71,12 +71,12 @@ def _main(source):
 def _zygote():
     """The judge driver's zygote: on each request (fd 3, a Unix socket: the CPU limit in
     seconds, with the test's stdin, stdout, stderr and a pid pipe as descriptors) it forks the
-    test's process through an intermediate that exits at once, so that the driver (the
-    sandbox's subreaper) adopts it and waits for it: its exit status and usage are the
-    kernel's, never a message's (gVisor ignores CLONE_PARENT). The test's process starts from
-    this pristine interpreter (no test's input or secret was ever in it), writes its pid on
-    the pid pipe, and runs /tmp/main.py as a fresh ``python3 main.py`` would. This process is
-    not dumpable: a test's process cannot read or write its memory."""
+    test's process, waits for it and relays its wait status and usage, as the kernel gave
+    them, on fd 3 ("<pid> <status> <utime> <stime> <maxrss>\\n"). The test's process starts
+    from this pristine interpreter (no test's input or secret was ever in it), writes its pid
+    on the pid pipe, closes fd 3 before anything of the test runs, and runs /tmp/main.py as a
+    fresh ``python3 main.py`` would. This process is not dumpable: a test's process cannot
+    read or write its memory or open its descriptors."""
     import array
     import ctypes
     import socket
@@ -96,17 +96,17 @@ def _zygote():
                 fds.frombytes(data[: len(data) - len(data) % fds.itemsize])
         if len(fds) != 4:
             os._exit(2)
-        intermediate = os.fork()
-        if intermediate == 0:  # exits at once: its child is then the driver's to wait for
-            if os.fork() == 0:
-                try:
-                    _start_test(libc, channel, fds, int(message))
-                finally:
-                    os._exit(127)
-            os._exit(0)
+        child = os.fork()
+        if child == 0:
+            try:
+                _start_test(libc, channel, fds, int(message))
+            finally:
+                os._exit(127)
         for fd in fds:
             os.close(fd)
-        os.waitpid(intermediate, 0)
+        _, status, usage = os.wait4(child, 0)
+        channel.sendall(b"%d %d %.6f %.6f %d\n" % (child, status, usage.ru_utime,
+                                                   usage.ru_stime, usage.ru_maxrss))  # fmt: skip
 
 
 def _start_test(libc, channel, fds, cpu_s):
