@@ -33,7 +33,7 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
-         "monitoring": ["-n", "10"]}  # fmt: skip
+         "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -42,7 +42,7 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
            "cpu": "cpu_profile.py", "languages": "languages_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
-           "monitoring": "monitoring_bench.py"}  # fmt: skip
+           "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -130,6 +130,15 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                 rows.append((f"{backend}, {language}: CPU of {r['tests']} evaluations / one judge"
                              " request", round(ratio, 1), ">= 5"))  # fmt: skip
         return rows
+    if name == "judge_batch":
+        rss = r["client_rss_mib"]
+        p = r["in_system_s"]
+        return [(f"{r['submissions']} x {r['tests_per_submission']} tests via judge_batch "
+                 f"({r['language']}): tests/s", r["tests_per_s"], "(measure)"),
+                ("judge_batch: time in the system p50 / p95 / p99, s",
+                 f"{p['50']} / {p['95']} / {p['99']}", "(measure)"),
+                ("judge_batch: client RSS, last tenth / first tenth of the run",
+                 round(rss["last_tenth_max"] / rss["first_tenth_max"], 2), "~1")]  # fmt: skip
     if name == "humaneval":
         rows = []
         for backend, arms in r["backends"].items():
