@@ -343,6 +343,8 @@ def wait4(pid, options=0):
 
 
 class Usage:
+    """A process's CPU and peak memory, as os.wait4's rusage names them."""
+
     def __init__(self, utime, stime, maxrss):
         self.ru_utime, self.ru_stime, self.ru_maxrss = utime, stime, maxrss
 
@@ -508,12 +510,7 @@ def compile_stage(command):
     write_all(2, b"G")
 
 
-class _NoUsage:
-    ru_utime = ru_stime = 0.0
-    ru_maxrss = 0
-
-
-_NO_USAGE = _NoUsage()
+_NO_USAGE = Usage(0.0, 0.0, 0)
 
 
 class Capped:
