@@ -7,6 +7,7 @@ import uuid
 from typing import Any
 
 import ray
+from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from crucible_ray.errors import InvalidRequest, NoExecutors, Overloaded
 from crucible_ray.execution.config import DispatcherConfig
@@ -30,15 +31,36 @@ def get_dispatcher(config: DispatcherConfig | None = None, *, replace: bool = Fa
 
 
 def stop_dispatcher() -> bool:
+    """Stop the dispatcher (and its executors); True if there was one.
+
+    ``ray.kill`` is asynchronous: the dead actor's name stays registered for a moment, and
+    ``get_if_exists`` would hand that dead actor to the next ``get_dispatcher``. So this
+    returns only once the name is free.
+    """
     try:
         handle = ray.get_actor(DISPATCHER_NAME, namespace=NAMESPACE)
     except ValueError:
         return False
     try:
         ray.get(handle.shutdown.remote(), timeout=60)
+    except ray.exceptions.RayActorError:
+        pass  # already dead (killed a moment ago): nothing left to shut down
     finally:
         ray.kill(handle, no_restart=True)
+    # Waits at most 30 s; a name still held after that surfaces as the caller's next error.
+    Retrying(
+        retry=retry_if_result(lambda gone: not gone), stop=stop_after_delay(30),
+        wait=wait_fixed(0.1), retry_error_callback=lambda _state: False,
+    )(_named_dispatcher_gone)  # fmt: skip
     return True
+
+
+def _named_dispatcher_gone() -> bool:
+    try:
+        ray.get_actor(DISPATCHER_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return True
+    return False
 
 
 def raise_for_refusal(answer: dict[str, Any]) -> None:
