@@ -1,6 +1,7 @@
-"""A batch of many submissions x 20 tests judged through the HTTP API with ``judge_batch``:
-tests per second, each judging's time and time in the system (p50/p95/p99), and the client's
-memory over the run (it must stay flat: results are kept, inputs are not resent).
+"""A batch of many submissions x 20 tests judged through the HTTP API with
+``iter_judge_batch``: tests per second, each judging's time and time in the system
+(p50/p95/p99), and the client's memory over the run (it must stay flat: the input is read
+lazily, a bounded window is in flight and each result is handed over as it ends).
 
     .venv/bin/python benchmarks/judge_batch_bench.py [-n 1000] [--language python]
 
@@ -33,7 +34,8 @@ CLIENT = r"""
 import json, sys, threading, time
 from crucible_ray.client import Client
 
-url, token, language, n, comment = sys.argv[1:4] + [int(sys.argv[4]), sys.argv[5]]
+url, token, language, n, comment, window = sys.argv[1:4] + [int(sys.argv[4]), sys.argv[5],
+                                                           int(sys.argv[6])]
 right, wrong, tests = json.loads(sys.stdin.read())
 rss = []
 def sample():
@@ -42,21 +44,22 @@ def sample():
             rss.append(int(next(l for l in f if l.startswith("VmRSS")).split()[1]))
         time.sleep(0.5)
 threading.Thread(target=sample, daemon=True).start()
-codes = [(wrong if i % 10 == 9 else right) + f"\n{comment} submission {i}\n" for i in range(n)]
+codes = ((wrong if i % 10 == 9 else right) + f"\n{comment} submission {i}\n" for i in range(n))
 with Client(url, token, deadline_s=7200) as client:
     testset = client.upload_testset(tests).id
     started = time.monotonic()
-    results = client.judge_batch(codes, testset=testset, language=language,
-                                 stop_on_first_failure=False, progress=False)
+    results = [  # a few numbers per result: the client's own memory is what is measured
+        {"verdict": r.verdict, "tests": len(r.tests), "duration_ms": r.duration_ms,
+         "sojourn_ms": (r.finished_at - r.created_at).total_seconds() * 1000}
+        for _, r in client.iter_judge_batch(codes, testset=testset,
+                                            language=language, window=window,
+                                            stop_on_first_failure=False, progress=False)]
     wall = time.monotonic() - started
-print(json.dumps({"wall_s": wall, "rss_kb": rss, "results": [
-    {"verdict": r.verdict, "tests": len(r.tests), "duration_ms": r.duration_ms,
-     "sojourn_ms": (r.finished_at - r.created_at).total_seconds() * 1000 if r.finished_at else None}
-    for r in results]}))
+print(json.dumps({"wall_s": wall, "rss_kb": rss, "results": results}))
 """
 
 
-def run(n: int, language: str) -> dict:
+def run(n: int, language: str, window: int) -> dict:
     tests = [{"stdin": stdin, "expected_stdout": expected} for stdin, expected in problem(0)]
     comment = "//" if language == "c" else "#"
     payload = json.dumps([SOLUTIONS[language], WRONG[language], tests])
@@ -68,13 +71,13 @@ def run(n: int, language: str) -> dict:
         background = idle_rate(5.0)
         busy, started = busy_seconds(), time.monotonic()
         client = subprocess.run(
-            [sys.executable, "-c", CLIENT, url, token, language, str(n), comment],
+            [sys.executable, "-c", CLIENT, url, token, language, str(n), comment, str(window)],
             input=payload, capture_output=True, text=True, check=True,
         )  # fmt: skip
         wall = time.monotonic() - started
         cpu = busy_seconds() - busy - background * wall
         # Measured: summarise now (the cluster's teardown may end this process, see below).
-        measured = summary(n, language, json.loads(client.stdout), cpu)
+        measured = summary(n, language, json.loads(client.stdout), cpu) | {"window": window}
         return written({"machine": machine(), **measured})
 
 
@@ -111,8 +114,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=1000, help="submissions")
     parser.add_argument("--language", default="python", choices=sorted(SOLUTIONS))
+    parser.add_argument(
+        "--window",
+        type=int,
+        default=16,
+        help="distinct submissions in flight (4 slots: 12 wait queued)",
+    )
     args = parser.parse_args()
-    results = run(args.n, args.language)
+    results = run(args.n, args.language, args.window)
     print(render(results))
 
 
@@ -127,11 +136,13 @@ def render(r: dict) -> str:
     m, rss = r["machine"], r["client_rss_mib"]
     return "\n".join([
         f"# {r['submissions']} submissions x {r['tests_per_submission']} tests through "
-        "`judge_batch` (HTTP)",
+        "`iter_judge_batch` (HTTP)",
         "",
         f"{m['date']}, {m['cpus']} cores, {m['runsc']}. {r['language']}: one stored test set, "
         f"{r['submissions']} distinct submissions (one in ten wrong), every test run; cluster "
-        "head + 2 executor nodes x 2 slots on this machine, admission limit 64.",
+        "head + 2 executor nodes x 2 slots on this machine, admission limit 64; the client "
+        f"reads the submissions lazily and keeps {r.get('window', '?')} distinct ones in "
+        "flight, handing each result over as it ends.",
         "",
         "| tests run | wall s | tests/s | judgings/s | CPU s per judging | CPU ms per test |",
         "|---|---|---|---|---|---|",

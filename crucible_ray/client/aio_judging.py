@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Iterator, Sequence, Sized
 from typing import TYPE_CHECKING, Any
 
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.client import protocol
 from crucible_ray.client.base import unfinished_judgement
-from crucible_ray.client.groups import PATH, POLL_S, GroupPlan, group_plan
+from crucible_ray.client.groups import (
+    PATH,
+    POLL_S,
+    GroupStream,
+    Yielded,
+    group_stream,
+    in_order,
+)
 from crucible_ray.client.judging import LONG_POLL_S
 from crucible_ray.errors import CrucibleError, DeadlineExceeded, InvalidRequest
 from crucible_ray.judge.models import JudgeResult, JudgeTest
 from crucible_ray.judge.testsets import TestSetInfo
-from crucible_ray.progress import progress_bar
+from crucible_ray.progress import Tally, progress_bar
 
 if TYPE_CHECKING:
     import httpx
@@ -102,34 +109,60 @@ class AsyncJudgeCalls:
     async def judge_batch(self, submissions: Iterable[str | dict[str, Any]],
                           tests: Tests | None = None, *, testset: str | None = None,
                           language: str = "python", image: str | None = None,
-                          progress: bool | None = None, chunk: int = 500,
+                          progress: bool | None = None, window: int = 256,
                           **options: Any) -> list[JudgeResult]:  # fmt: skip
         """As ``Client.judge_batch``: results in the submissions' order."""
+        stream = self.iter_judge_batch(submissions, tests, testset=testset, language=language,
+                                       image=image, progress=progress, window=window,
+                                       **options)  # fmt: skip
+        return in_order([pair async for pair in stream])
+
+    async def iter_judge_batch(self, submissions: Iterable[str | dict[str, Any]],
+                               tests: Tests | None = None, *, testset: str | None = None,
+                               language: str = "python", image: str | None = None,
+                               progress: bool | None = None, window: int = 256,
+                               **options: Any) -> AsyncIterator[Yielded]:  # fmt: skip
+        """As ``Client.iter_judge_batch``: ``(position, result)`` as each judging ends."""
         if tests is not None and testset is not None:
             raise InvalidRequest("give either tests or testset", field="testset")
         if tests is not None:
             testset = (await self.upload_testset(tests)).id
-        plan = group_plan(submissions, testset, language, image, chunk, options)
-        retrier, pause, why = self._retrier(), POLL_S[0], ""
-        with progress_bar(len(plan.items), enabled=progress, description="judgings") as tally:
+        plan = group_stream(submissions, testset, language, image, window, options)
+        total = len(submissions) if isinstance(submissions, Sized) else None
+        retrier, pause = self._retrier(), POLL_S[0]
+        with progress_bar(total, enabled=progress, description="judgings") as tally:
             try:
                 while plan.busy:
-                    if plan.pending:
+                    plan.fill()
+                    handed = 0
+                    for pair in _ready(plan, tally):
+                        handed += 1
+                        yield pair
+                    if plan.pending and plan.chunk:
                         await self._send_next(plan, retrier)
-                    done = [b for b in list(plan.following)
-                            if (await self._get(f"/api/batch/{b}", retrier))["done"]]  # fmt: skip
-                    for batch_id in done:
-                        plan.finished(batch_id, await self._batch_lines(batch_id), tally)
-                    if not done and plan.busy:
+                    while plan.late:
+                        data = await self._get(f"/api/judge/{plan.late[0][2]}", retrier)
+                        plan.late_fetched(JudgeResult.model_validate(data))
+                    for batch_id in list(plan.following):
+                        status = await self._get(f"/api/batch/{batch_id}", retrier)
+                        if plan.news(batch_id, status["counts"]):
+                            plan.finished(batch_id, await self._batch_lines(batch_id))
+                    for pair in _ready(plan, tally):  # before the next network call
+                        handed += 1
+                        yield pair
+                    if handed:
+                        retrier, pause = self._retrier(), POLL_S[0]  # progress: a new deadline
+                    elif plan.following and not (plan.pending and plan.chunk):
                         if retrier.remaining_s <= pause:
                             raise DeadlineExceeded("judgings not finished in time")
                         await asyncio.sleep(pause)
-                    pause = POLL_S[0] if done else min(POLL_S[1], pause * 1.5)
+                        pause = min(POLL_S[1], pause * 1.5)
             except DeadlineExceeded as error:
-                why = str(error)
-        return plan.outcome(why)
+                for position, result in plan.lost(str(error)):
+                    tally.advance(result.verdict or result.status.value)
+                    yield position, result
 
-    async def _send_next(self, plan: GroupPlan, retrier: Retrier) -> None:
+    async def _send_next(self, plan: GroupStream, retrier: Retrier) -> None:
         chunk = plan.next_chunk()
         body, key = plan.request(chunk)
         try:
@@ -174,3 +207,10 @@ class AsyncJudgeCalls:
 
 def _submission(item: JudgeSubmission | dict[str, Any]) -> JudgeSubmission:
     return item if isinstance(item, JudgeSubmission) else JudgeSubmission(**item)
+
+
+def _ready(plan: GroupStream, tally: Tally) -> Iterator[Yielded]:
+    while plan.ready:
+        position, result = plan.ready.popleft()
+        tally.advance(result.verdict or result.status.value)
+        yield position, result

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence, Sized
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
 from crucible_ray.api.schemas import JudgeSubmission
 from crucible_ray.client import protocol
 from crucible_ray.client.base import unfinished_judgement
-from crucible_ray.client.groups import group_plan, judge_group
+from crucible_ray.client.group_driver import stream_group
+from crucible_ray.client.groups import group_stream, in_order
 from crucible_ray.errors import CrucibleError, DeadlineExceeded, InvalidRequest
 from crucible_ray.judge.models import JudgeResult, JudgeTest
 from crucible_ray.judge.testsets import TestSetInfo
@@ -74,20 +75,43 @@ class JudgeCalls:
         language: str = "python",
         image: str | None = None,
         progress: bool | None = None,
-        chunk: int = 500,
+        window: int = 256,
         **options: Any,
     ) -> list[JudgeResult]:
         """Judge many submissions (code strings, or dicts with ``code`` and optionally
         ``language``, ``image``, ``metadata``) on one set of tests and options: the shape of an
         RL group or a leaderboard run. Results come back in the submissions' order; identical
         submissions are judged once and share the judging. Inline ``tests`` are stored once
-        first (:meth:`upload_testset`). ``options`` are as for :meth:`judge`."""
+        first (:meth:`upload_testset`). ``options`` are as for :meth:`judge`. For inputs too
+        large to hold every result, :meth:`iter_judge_batch` hands each over as it ends."""
+        stream = self.iter_judge_batch(submissions, tests, testset=testset, language=language,
+                                       image=image, progress=progress, window=window,
+                                       **options)  # fmt: skip
+        return in_order(stream)
+
+    def iter_judge_batch(
+        self,
+        submissions: Iterable[str | dict[str, Any]],
+        tests: Sequence[JudgeTest | dict[str, Any]] | None = None,
+        *,
+        testset: str | None = None,
+        language: str = "python",
+        image: str | None = None,
+        progress: bool | None = None,
+        window: int = 256,
+        **options: Any,
+    ) -> Iterator[tuple[int, JudgeResult]]:
+        """As :meth:`judge_batch`, yielding ``(position, result)`` as each judging ends
+        (``position`` indexes the input). The input is read lazily and at most ``window``
+        distinct submissions are in flight, so memory stays flat however many there are; a
+        judging that ends past the deadline comes back as an IE result with a null score."""
         if tests is not None and testset is not None:
             raise InvalidRequest("give either tests or testset", field="testset")
         if tests is not None:
             testset = self.upload_testset(tests).id
-        plan = group_plan(submissions, testset, language, image, chunk, options)
-        return judge_group(self, plan, progress)  # type: ignore[arg-type]
+        plan = group_stream(submissions, testset, language, image, window, options)
+        total = len(submissions) if isinstance(submissions, Sized) else None
+        return stream_group(self, plan, progress, total)  # type: ignore[arg-type]
 
     def judge_many(
         self,

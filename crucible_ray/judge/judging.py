@@ -194,10 +194,13 @@ def _judged(request: JudgeRequest, spec: LanguageSpec, test: TestInput, index: i
     heap_exhausted = spec.ran_out_of_heap(report.exit_code, stderr)
     if request.mode == "command" and exit_code and not (near_memory_limit or heap_exhausted):
         exit_code = 0  # a test command's exit status is its verdict (WA), not a crash
+    limit_mb = request.limits.memory_mb
+    over_memory_limit = limit_mb is not None and report.max_rss_kb > limit_mb * 1024
     facts = Facts(exit_code=exit_code, signal=report.signal, cpu_ms=report.cpu_ms,
                   wall_killed=report.wall_killed, output_exceeded=report.output_exceeded,
                   heap_exhausted=heap_exhausted, near_memory_limit=near_memory_limit,
-                  tampered=outcome.tampered, program_error=outcome.error)  # fmt: skip
+                  over_memory_limit=over_memory_limit, tampered=outcome.tampered,
+                  program_error=outcome.error)  # fmt: skip
     return verdict_of(facts, test.limits.cpu_s, outcome.comparison)
 
 

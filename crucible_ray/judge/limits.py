@@ -52,6 +52,9 @@ def check_request(request: JudgeRequest, policy: SandboxPolicy, spec: LanguageSp
     answers the comparison cannot use."""
     policy.check_code_size(request.code)
     check_test_data(request.tests, policy)
+    if (request.limits.memory_mb or 0) > policy.memory_mb:
+        raise InvalidRequest(f"limits.memory_mb exceeds the sandbox's {policy.memory_mb} MB "
+                             f"for {spec.language}", field="limits.memory_mb")  # fmt: skip
     if request.checker is not None:
         try:
             checkers.checker_spec(request.checker)

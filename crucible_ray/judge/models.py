@@ -72,7 +72,8 @@ class JudgeTest(BaseModel):
 
 
 class JudgeLimits(BaseModel):
-    """Per-test limits (memory is the sandbox's: the policy's, per language)."""
+    """Per-test limits. The sandbox's memory limit (the policy's, per language) is the hard
+    cap every test runs under; ``memory_mb`` may set a lower one per request."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -83,6 +84,12 @@ class JudgeLimits(BaseModel):
     output_bytes: int = Field(
         1 << 20, ge=1, le=8 << 20, description="stdout per test; past it the verdict is OLE"
     )
+    memory_mb: int | None = Field(
+        None, ge=1, le=8192, description="peak resident memory per test; past it the verdict "
+        "is MLE. Default and ceiling: the sandbox's limit (the policy's memory for the "
+        "language). Below that ceiling the peak is measured when the process ends, not "
+        "enforced while it runs."
+    )  # fmt: skip
 
 
 class JudgeChecker(BaseModel):

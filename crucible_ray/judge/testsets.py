@@ -1,8 +1,9 @@
 """Test sets by reference: a judge request's tests stored once, content-addressed, so that
 thousands of submissions name them (``sha256:...``) instead of resending them.
 
-The id is the SHA-256 of the tests' canonical JSON (defaults filled in, keys sorted), so equal
-tests have one id however their JSON was spelled, and an id can never name other content.
+The id is the SHA-256 of the tests' canonical JSON (fields at their default left out, keys
+sorted), so equal tests have one id however their JSON was spelled, an id can never name other
+content, and a field added to ``JudgeTest`` later (with a default) changes no existing id.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ TESTSET_ID_PATTERN = r"^sha256:[0-9a-f]{64}$"
 
 def canonical_tests(tests: Sequence[JudgeTest]) -> bytes:
     """The tests as canonical JSON: what the id hashes and the test-data limit measures."""
-    content = [test.model_dump(mode="json") for test in tests]
+    content = [test.model_dump(mode="json", exclude_defaults=True) for test in tests]
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -44,6 +44,7 @@ class Facts:
     output_exceeded: bool = False
     heap_exhausted: bool = False  # the runtime stopped at its heap limit (Go, the JVM, V8)
     near_memory_limit: bool = False  # its peak memory was close to the sandbox's limit
+    over_memory_limit: bool = False  # its peak memory passed the request's memory_mb
     sandbox_oom: bool = False  # the sandbox's memory cgroup killed it
     sandbox_ended: bool = False  # the sandbox ended during the test, without a report
     sandbox_stuck: bool = False  # the driver did not report in time: the program's doing
@@ -80,7 +81,12 @@ def verdict_of(facts: Facts, cpu_limit_s: float, comparison: Comparison | None) 
     if facts.tampered:
         return TestVerdict(Verdict.RE, message="the program interfered with the judge")
     failed = facts.exit_code != 0 or facts.signal is not None
-    if facts.sandbox_oom or facts.heap_exhausted or (failed and facts.near_memory_limit):
+    if (
+        facts.sandbox_oom
+        or facts.heap_exhausted
+        or facts.over_memory_limit
+        or (failed and facts.near_memory_limit)
+    ):
         return TestVerdict(Verdict.MLE)  # failing near the limit: an allocation that failed
     if facts.sandbox_stuck:
         return TestVerdict(Verdict.TLE, "wall")

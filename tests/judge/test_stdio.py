@@ -97,6 +97,17 @@ def test_running_out_of_memory_is_mle_and_the_next_test_gets_a_fresh_sandbox(run
     assert (result.verdict, result.score) == ("MLE", 0.0)
 
 
+def test_a_request_memory_limit_below_the_sandboxs_makes_a_bigger_peak_mle(run_judge):
+    grow = "import sys\nn = int(sys.stdin.read())\nblock = bytearray(n << 20)\nprint('ok')\n"
+    tests = [("1", "ok\n"), ("48", "ok\n"), ("1", "ok\n")]
+    limited = run_judge(grow, tests, stop_on_first_failure=False, limits={"memory_mb": 40})
+    assert [t.verdict for t in limited.tests] == [Verdict.AC, Verdict.MLE, Verdict.AC]
+    assert limited.tests[1].memory_kb > 40 * 1024 > limited.tests[0].memory_kb
+    assert limited.sandboxes == 1  # measured, not killed: the sandbox's own limit was not hit
+    unlimited = run_judge(grow, tests)  # the sandbox's limit (100 MB) alone: it fits
+    assert unlimited.verdict == Verdict.AC
+
+
 def test_a_compiled_program_is_compiled_once_for_all_its_tests(run_judge):
     code = ('#include <stdio.h>\nint main(void) { long a, b; if (scanf("%ld %ld", &a, &b) != 2)'
             ' return 1; printf("%ld\\n", a + b); return 0; }')  # fmt: skip

@@ -174,3 +174,18 @@ def test_each_mode_takes_its_own_test_fields():
     for fields in refused:
         with pytest.raises(ValidationError):
             JudgeRequest(code="x", **fields)
+
+
+def test_a_memory_limit_above_the_sandboxs_is_refused_naming_the_field():
+    from crucible_ray.errors import InvalidRequest
+    from crucible_ray.judge.limits import check_request
+    from crucible_ray.languages import get_image
+    from crucible_ray.policy import SandboxPolicy
+
+    policy, spec = SandboxPolicy(memory_mb=100), get_image("python", None)
+    tests = [{"stdin": "1", "expected_stdout": "1"}]
+    check_request(JudgeRequest(code="x", tests=tests, limits={"memory_mb": 100}), policy, spec)
+    with pytest.raises(InvalidRequest) as refused:
+        check_request(JudgeRequest(code="x", tests=tests, limits={"memory_mb": 101}), policy,
+                      spec)  # fmt: skip
+    assert refused.value.field == "limits.memory_mb" and "100 MB" in str(refused.value)

@@ -9,8 +9,6 @@ import pytest
 from pydantic import ValidationError
 
 from crucible_ray.api.schemas import JudgeBatchSubmission, JudgeSubmission
-from crucible_ray.client.groups import GroupPlan
-from crucible_ray.errors import Overloaded
 from crucible_ray.judge.models import JudgeTest
 from crucible_ray.judge.testsets import canonical_tests, content_id
 
@@ -56,36 +54,3 @@ def test_a_batch_shares_its_options_and_each_submission_may_change_its_language(
         "a", "python-science", "fraction", {"n": 1})  # fmt: skip
     assert second["language"] == "c" and "image" not in second  # python's image is not C's
     assert JudgeSubmission.model_validate(second).image_name == "c"
-
-
-def test_the_client_sends_each_distinct_submission_once_in_shrinking_chunks():
-    items = [{"code": "a"}, {"code": "b"}, {"code": "a"}, {"code": "a", "language": "c"},
-             {"code": "b", "metadata": {"x": 1}}]  # fmt: skip
-    plan = GroupPlan(items, {"testset": SET_ID}, chunk=2)
-    assert plan.distinct == [0, 1, 3]
-    assert plan.copies == {0: [0, 2], 1: [1, 4], 3: [3]}
-    first = plan.next_chunk()
-    assert first == [0, 1]
-    plan.refused(first)  # the server was full: the same ones go first again
-    plan.chunk = 1
-    assert [plan.next_chunk() for _ in range(3)] == [[0], [1], [3]]
-    assert plan.next_chunk() == []
-
-
-def test_the_client_plan_sends_a_chunk_under_one_key_and_takes_back_what_was_not_admitted():
-    plan = GroupPlan([{"code": c} for c in "abc"], {"testset": SET_ID}, chunk=3)
-    chunk = plan.next_chunk()
-    body, key = plan.request(chunk)
-    assert body["testset"] == SET_ID and [s["code"] for s in body["submissions"]] == list("abc")
-    assert plan.request(chunk)[1] == key  # resent as the same request
-    assert plan.request(chunk[:1])[1] != key  # a smaller chunk is another request
-    assert plan.refused(chunk, Overloaded("only 1 can be admitted now", retry_after_s=2.0)) is False
-    assert plan.chunk == 1  # halved (3 // 2): the server is full, nothing to wait for yet
-    plan.chunk = 1
-    chunk = plan.next_chunk()
-    plan.accepted(chunk, {"batch_id": "b1", "ids": ["j0"]})
-    assert plan.chunk == 2  # grows back once admitted
-    chunk = plan.next_chunk()
-    plan.accepted(chunk, {"batch_id": "b2", "ids": ["j1", None]})
-    assert plan.following == {"b1": [(0, "j0")], "b2": [(1, "j1")]}
-    assert list(plan.pending) == [2] and plan.chunk == 3  # never past the chunk asked for

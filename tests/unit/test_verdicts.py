@@ -31,6 +31,8 @@ DIFFERENT = Comparison(matched=False, mismatch=Mismatch(1, 1, "5", "4"), message
         (Facts(exit_code=2, heap_exhausted=True), SAME, Verdict.MLE, None),
         (Facts(exit_code=1, near_memory_limit=True), SAME, Verdict.MLE, None),
         (Facts(exit_code=0, near_memory_limit=True), SAME, Verdict.AC, None),  # it fit
+        # past the request's memory_mb: MLE, even with the right answer and exit code 0
+        (Facts(exit_code=0, over_memory_limit=True), SAME, Verdict.MLE, None),
         (Facts(sandbox_ended=True, sandbox_oom=True), None, Verdict.MLE, None),
         (Facts(sandbox_ended=True), None, Verdict.RE, None),
         (Facts(sandbox_ended=True, sandbox_stuck=True), None, Verdict.TLE, "wall"),
