@@ -79,10 +79,15 @@ class ExecutionClient:
     def __init__(self, dispatcher: Any | None = None) -> None:
         self.dispatcher = dispatcher or get_dispatcher()
 
-    def submit(self, request: EvalRequest, eval_id: str | None = None) -> str:
-        """Admit one evaluation; raises Overloaded, InvalidRequest or NoExecutors at once."""
+    def submit(self, request: EvalRequest, eval_id: str | None = None, *,
+               user: str | None = None) -> str:  # fmt: skip
+        """Admit one evaluation; raises Overloaded, InvalidRequest or NoExecutors at once.
+        ``user`` names whose it is: slots are shared fairly between users, and the per-user
+        admission limit counts it (and the audit log names it)."""
         eval_id = eval_id or uuid.uuid4().hex
-        raise_for_refusal(ray.get(self.dispatcher.submit.remote(eval_id, request.model_dump())))
+        context = {"user": user} if user else None
+        answer = self.dispatcher.submit.remote(eval_id, request.model_dump(), context)
+        raise_for_refusal(ray.get(answer))
         return eval_id
 
     def result(self, eval_id: str, timeout_s: float = 0.0) -> EvalResult | None:

@@ -18,6 +18,11 @@ class DispatcherConfig(BaseModel):
     max_pending: int | None = Field(
         None, ge=1, description="running + queued limit; default: twice the maximum slots"
     )
+    max_pending_per_user: int | None = Field(
+        None, ge=1, description="running + queued limit of one user (the API's user, or "
+        "batch:<login>); default: the whole admission limit. Free slots go to the user with "
+        "the fewest running either way (crucible_ray/execution/fairness.py)"
+    )  # fmt: skip
     downscale_delay_s: float = Field(30.0, ge=0, description="idle time before an actor stops")
     scale_interval_s: float = Field(1.0, gt=0)
     queue_timeout_s: float = Field(300.0, gt=0, description="longest wait for a free executor")
@@ -76,3 +81,7 @@ class DispatcherConfig(BaseModel):
     @property
     def admission_limit(self) -> int:
         return self.max_pending or 2 * self.max_actors * self.slots_per_actor
+
+    @property
+    def user_admission_limit(self) -> int:
+        return min(self.max_pending_per_user or self.admission_limit, self.admission_limit)

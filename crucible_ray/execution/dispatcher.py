@@ -38,6 +38,7 @@ from crucible_ray.execution import telemetry
 from crucible_ray.execution.autoscale import decide
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.executor import ExecutorActor
+from crucible_ray.execution.fairness import FairQueue
 from crucible_ray.execution.recorder import ResultRecorder
 from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
@@ -77,6 +78,11 @@ class Job:
     kind: str = EVAL  # or JUDGE: a judged submission (crucible_ray.judge)
     tests: int = 0  # a judged submission's
 
+    @property
+    def user(self) -> str:
+        """Whose it is, for fair shares: the API user, ``batch:<login>``, or "" (unnamed)."""
+        return str(self.context.get("user") or "")
+
 
 @dataclass
 class Executor:
@@ -95,7 +101,8 @@ class Dispatcher:
         self.config = DispatcherConfig.model_validate(config or {})
         self.policy = self.config.policy
         self._executors: dict[str, Executor] = {}
-        self._queue: collections.deque[str] = collections.deque()
+        self._queue = FairQueue()
+        self._running_by_user: collections.Counter[str] = collections.Counter()
         self._jobs: dict[str, Job] = {}
         self._finished: collections.deque[str] = collections.deque()
         self.counters: collections.Counter[str] = collections.Counter()
@@ -155,10 +162,16 @@ class Dispatcher:
             )
         job = Job(eval_id, parsed.model_dump(), parsed.language, spec.name, timeout_s,
                   context=context or {}, kind=kind)  # fmt: skip
+        own, limit = self._admitted_for(job.user), self.config.user_admission_limit
+        if own >= limit:
+            self.counters["rejected_overloaded"] += 1
+            telemetry.refused("overloaded")
+            return _refusal("overloaded", f"{own} of your evaluations running or queued (limit "
+                            f"{limit} per user)", retry_after_s=self._retry_after_s())  # fmt: skip
         if isinstance(parsed, JudgeRequest):
             job.tests = len(parsed.tests)
         self._jobs[eval_id] = job
-        self._queue.append(eval_id)
+        self._queue.append(job.user, eval_id, job.queued_at)
         self.counters["admitted"] += 1
         telemetry.admitted()
         self._pump()
@@ -242,6 +255,9 @@ class Dispatcher:
     def _admitted(self) -> int:
         return len(self._queue) + sum(len(e.inflight) for e in self._executors.values())
 
+    def _admitted_for(self, user: str) -> int:
+        return self._queue.queued_by(user) + self._running_by_user[user]
+
     def _retry_after_s(self) -> float:
         slots = sum(e.slots for e in self._executors.values() if e.ready) or 1
         return max(1.0, round(self._admitted() / slots, 1))
@@ -267,7 +283,8 @@ class Dispatcher:
             if not candidates:
                 return
             executor = min(candidates, key=lambda e: len(e.inflight) / e.slots)
-            job = self._jobs[self._queue.popleft()]
+            job = self._jobs[self._queue.pop_next(self._running_by_user)]
+            self._running_by_user[job.user] += 1
             job.status, job.actor_id = EvalStatus.RUNNING, executor.actor_id
             job.attempts += 1
             executor.inflight.add(job.eval_id)
@@ -276,15 +293,16 @@ class Dispatcher:
             self._spawn(self._run(executor, job))
 
     async def _run(self, executor: Executor, job: Job) -> None:
-        if job.kind == JUDGE:
-            ref = executor.handle.judge.remote(job.eval_id, job.request)
-            limit_s = job.timeout_s + self.config.executor_call_slack_s  # its whole budget
-        else:
-            ref = executor.handle.run.remote(job.eval_id, job.request)
-            # The run's time, a compiled language's compile stage, and the call's own slack.
-            limit_s = job.timeout_s + IMAGES[job.image].compile_time_s
-            limit_s += self.config.executor_call_slack_s
+        ref, limit_s = None, 0.0
         try:
+            if job.kind == JUDGE:
+                ref = executor.handle.judge.remote(job.eval_id, job.request)
+                limit_s = job.timeout_s + self.config.executor_call_slack_s  # its whole budget
+            else:
+                ref = executor.handle.run.remote(job.eval_id, job.request)
+                # The run's time, a compiled language's compile stage, and the call's slack.
+                limit_s = job.timeout_s + IMAGES[job.image].compile_time_s
+                limit_s += self.config.executor_call_slack_s
             result = await asyncio.wait_for(ref, limit_s)
             self._finish(job, result)
         except RayTaskError as exc:
@@ -308,10 +326,13 @@ class Dispatcher:
             # (plus slack) is hung: it gets no more work, and the evaluation runs elsewhere.
             # Ray 2.60 refuses force=True for actor tasks; killing the actor ends the task.
             with contextlib.suppress(Exception):
-                ray.cancel(ref)
+                ray.cancel(ref)  # type: ignore[arg-type]  # set: the call was made
             self._lose(executor, f"no answer within {limit_s:g}s for {job.eval_id}")
             self._retry_or_fail(job, Reason.EXECUTOR_UNRESPONSIVE)
         finally:
+            self._running_by_user[job.user] -= 1
+            if self._running_by_user[job.user] <= 0:
+                del self._running_by_user[job.user]
             executor.inflight.discard(job.eval_id)
             if not executor.inflight:
                 executor.idle_since = time.monotonic()
@@ -325,7 +346,7 @@ class Dispatcher:
             telemetry.retried()
             job.status, job.actor_id = EvalStatus.QUEUED, None
             job.queued_at = time.monotonic()
-            self._queue.appendleft(job.eval_id)
+            self._queue.appendleft(job.user, job.eval_id, job.queued_at)
         else:
             self._finish(job, self._result(job, EvalStatus.ERROR, reason))
 
@@ -467,11 +488,8 @@ class Dispatcher:
             self._spawn(_quietly(survivors[0].handle.sweep.remote()))
 
     def _expire_queued(self) -> None:
-        now = time.monotonic()
-        while (
-            self._queue and now - self._jobs[self._queue[0]].queued_at > self.config.queue_timeout_s
-        ):
-            job = self._jobs[self._queue.popleft()]
+        for eval_id in list(self._queue.expired(time.monotonic() - self.config.queue_timeout_s)):
+            job = self._jobs[eval_id]
             self._finish(job, self._result(job, EvalStatus.ERROR, Reason.QUEUE_TIMEOUT))
 
     def _spawn(self, coro: Any) -> None:
