@@ -8,7 +8,8 @@ backends (CPU per fresh sandbox through the backend seam), boots (boots in fligh
 execution (Ray layer vs sandbox layer),
 http (end to end at concurrency 1-32), batch (batch command vs execution layer, driver
 memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
-the CPU goes per evaluation, by component). Each writes
+the CPU goes per evaluation, by component), control_plane (the control plane alone, with
+the benchmark-only null backend, vs real sandboxes). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
 about 80 minutes on 2 cores; --quick runs each one small (minutes, numbers not meaningful).
@@ -33,7 +34,8 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "soak": ["--minutes", "1", "--callers", "8"], "cpu": ["-n", "20"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
-         "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"]}  # fmt: skip
+         "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
+         "control_plane": ["-n", "200", "--real-n", "20"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -42,7 +44,8 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "batch": "batch_bench.py", "scale": "scale_bench.py", "soak": "soak.py",
            "cpu": "cpu_profile.py", "languages": "languages_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
-           "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py"}  # fmt: skip
+           "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
+           "control_plane": "control_plane_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -139,6 +142,12 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                  f"{p['50']} / {p['95']} / {p['99']}", "(measure)"),
                 ("judge_batch: client RSS, last tenth / first tenth of the run",
                  round(rss["last_tenth_max"] / rss["first_tenth_max"], 2), "~1")]  # fmt: skip
+    if name == "control_plane":
+        batch, real = r["null_batch"], r["real_batch"]
+        return [("control plane (null backend), batch path: CPU ms per eval, dispatcher alone",
+                 batch["cpu_ms_per_eval"].get("dispatcher"), "<= 1.5"),
+                ("control plane saturated evals/s / real sandboxes' evals/s (batch path)",
+                 round(batch["evals_per_s"] / real["evals_per_s"], 1), ">= 10")]  # fmt: skip
     if name == "humaneval":
         rows = []
         for backend, arms in r["backends"].items():

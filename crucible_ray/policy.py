@@ -42,7 +42,9 @@ GVISOR_HOST_PIDS_HEADROOM = 1024
 Runtime = Literal["runsc", "runc"]
 # docker: Docker with the gVisor runtime (or runc); runsc: gVisor driven directly, no daemon.
 BackendName = Literal["docker", "runsc"]
-BackendChoice = Literal["auto", "docker", "runsc"]  # auto: see crucible_ray/sandbox/registry.py
+# auto: see crucible_ray/sandbox/registry.py. null-benchmark-only runs nothing: benchmarks only,
+# refused unless CRUCIBLE_BENCHMARK_ONLY=1 (crucible_ray/sandbox/benchmark/null.py).
+BackendChoice = Literal["auto", "docker", "runsc", "null-benchmark-only"]
 
 
 class SandboxPolicy(BaseModel):

@@ -34,6 +34,12 @@ PG_PORT = 55232 + TEST_PORT_OFFSET
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("CRUCIBLE_BENCHMARK_ONLY"):  # a backend that isolates nothing is allowed
+        raise pytest.UsageError("CRUCIBLE_BENCHMARK_ONLY is set: the test suite never runs "
+                                "with benchmark-only backends enabled")  # fmt: skip
+
+
 def _unavailable(reason: str) -> None:
     if IN_CI:
         pytest.fail(f"CI=true and the sandbox platform is unavailable: {reason}")

@@ -68,6 +68,14 @@ def test_the_wheel_ships_the_generated_profile_and_the_policy_loads_it(wheel_ven
                                capture_output=True, text=True, check=True).stdout  # fmt: skip
     assert found["text"] == generated
     assert found["runsc"]["defaultAction"] == "SCMP_ACT_ERRNO"
+    # The benchmark-only backend (it isolates nothing) is not installed: naming it is refused.
+    probe = ("import importlib.util as u\nfrom crucible_ray.sandbox.registry import backend_for\n"
+             "from crucible_ray.policy import SandboxPolicy\n"
+             "assert u.find_spec('crucible_ray.sandbox.benchmark') is None\n"
+             "backend_for(SandboxPolicy(backend='null-benchmark-only'))")  # fmt: skip
+    out = _run(wheel_venv / "bin" / "python", "-c", probe, cwd=wheel_venv)
+    assert out.returncode != 0 and "SandboxUnavailable" in out.stderr, out.stderr
+    assert "backend is not installed here" in out.stderr
 
 
 @pytest.mark.docker

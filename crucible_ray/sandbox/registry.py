@@ -21,6 +21,11 @@ _BACKENDS: dict[BackendName, str] = {
     "runsc": "crucible_ray.sandbox.runsc:RunscBackend",
 }
 BACKEND_NAMES: tuple[BackendName, ...] = tuple(n for n in get_args(BackendName) if n in _BACKENDS)
+# Benchmark-only backends (they isolate nothing): named explicitly or not at all, never tried by
+# ``auto``, listed by nothing, and refused unless CRUCIBLE_BENCHMARK_ONLY=1 (see their modules).
+BENCHMARK_BACKENDS: dict[str, str] = {
+    "null-benchmark-only": "crucible_ray.sandbox.benchmark.null:NullBackend",
+}
 # What ``auto`` tries, fastest first: the runsc backend costs 0.4-0.5x the docker backend's
 # CPU per fresh sandbox (benchmarks/results/peers.md, backends.md), and both pass the whole
 # conformance suite and the cluster-level suites.
@@ -29,12 +34,17 @@ PREFERENCE: tuple[BackendName, ...] = tuple(n for n in ("runsc", "docker") if n 
 
 def backend_class(name: str) -> type[SandboxBackend]:
     try:
-        module, _, attribute = _BACKENDS[name].partition(":")
+        module, _, attribute = {**_BACKENDS, **BENCHMARK_BACKENDS}[name].partition(":")
     except KeyError:
         known = ", ".join(BACKEND_NAMES)
         raise InvalidRequest(f"unknown sandbox backend {name!r}; known: {known}",
                              field="backend") from None  # fmt: skip
-    return getattr(import_module(module), attribute)
+    try:
+        return getattr(import_module(module), attribute)
+    except ModuleNotFoundError as exc:  # a benchmark-only backend, on an install without it
+        if name in BENCHMARK_BACKENDS and exc.name and module.startswith(exc.name):
+            raise SandboxUnavailable(f"the {name} backend is not installed here") from None
+        raise
 
 
 def make_backend(name: str) -> SandboxBackend:
