@@ -222,11 +222,33 @@ def cpu(r: dict, fig) -> None:
     ax.legend()
 
 
+def control_plane(r: dict, fig) -> None:
+    arms = (
+        ("real_batch", "real sandboxes,\nbatch path"),
+        ("null_batch", "null backend,\nbatch path"),
+        ("null_http", "null backend,\nHTTP"),
+    )
+    ax = fig.add_subplot(1, 2, 1)
+    ax.bar([label for _, label in arms], [r[key]["evals_per_s"] for key, _ in arms])
+    ax.set(ylabel="evaluations per second", yscale="log", title="throughput (log scale)")
+    ax = fig.add_subplot(1, 2, 2)
+    names = [n for n in r["null_http"]["cpu_ms_per_eval"] if n != "benchmark driver"][:8]
+    ys = range(len(names))
+    for offset, (key, label) in enumerate(arms[1:]):
+        values = [r[key]["cpu_ms_per_eval"].get(n, 0) for n in names]
+        ax.barh([y + 0.4 * offset for y in ys], values, height=0.4, label=label.replace("\n", " "))
+    ax.set_yticks([y + 0.2 for y in ys], names)
+    ax.invert_yaxis()
+    ax.set(xlabel="CPU ms per evaluation", title="the control plane, by component")
+    ax.legend()
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
                                "backends": backends, "languages": languages,
-                               "judge": judge, "judge_batch": judge_batch}  # fmt: skip
+                               "judge": judge, "judge_batch": judge_batch,
+                               "control_plane": control_plane}  # fmt: skip
 
 
 def main() -> None:
