@@ -3,12 +3,14 @@ replicas, real gVisor sandboxes, and results in a real PostgreSQL server. Real H
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from crucible_ray.api.auth import Signer, issue_token
+from crucible_ray.api.operations import HEALTH_TTL_S
 from crucible_ray.execution import DispatcherConfig
 from crucible_ray.settings import Settings
 from tests.conftest import TEST_PORT_OFFSET, wait_for
@@ -38,13 +40,21 @@ def service_settings(tmp_path_factory, postgres_url: str, **overrides) -> Settin
 
 
 def wait_until_idle(http: httpx.Client) -> None:
-    """Nothing running or queued: the admission limit is small on purpose."""
+    """Nothing running or queued: the admission limit is small on purpose. Each replica keeps
+    its /healthz answer for HEALTH_TTL_S, so an idle answer counts only when it is still idle
+    once that long has passed (a cached one may predate the last test's submissions)."""
 
     def idle() -> bool:
         health = http.get("/healthz").json()
         return health["running"] == 0 and health["queued"] == 0
 
-    assert wait_for(idle, timeout_s=120)
+    def idle_now() -> bool:
+        if not idle():
+            return False
+        time.sleep(HEALTH_TTL_S + 0.2)
+        return idle()
+
+    assert wait_for(idle_now, timeout_s=120)
 
 
 def poll(client, eval_id: str, timeout_s: float = 90.0) -> dict:
