@@ -113,3 +113,9 @@ class SandboxFault(CrucibleError):
 class SandboxStartFailed(CrucibleError):
     """A sandbox could not be started although this machine can run sandboxes (its engine and
     runtime answer): a transient failure of this one evaluation, which may run elsewhere."""
+
+
+class LeaseLost(CrucibleError):
+    """An executor's lease on its claimed work lapsed or was replaced: that work was queued
+    again (or ended), so the executor's results for it are not recorded. It must register
+    again before it claims more."""

@@ -27,6 +27,9 @@ class EvalStatus(StrEnum):
         return self not in (EvalStatus.QUEUED, EvalStatus.RUNNING)
 
 
+FINAL = [s.value for s in EvalStatus if s.is_final]  # the statuses a record keeps once set
+
+
 def new_eval_id() -> str:
     return uuid.uuid4().hex
 

@@ -11,7 +11,7 @@ from sqlalchemy import update
 from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
 from crucible_ray.judge.models import JudgeResult
-from crucible_ray.models import CompileResult, EvalStatus, utcnow
+from crucible_ray.models import FINAL, CompileResult, EvalStatus, utcnow
 from crucible_ray.store.schema import aware
 from crucible_ray.store.tables import Evaluation
 
@@ -19,7 +19,6 @@ if TYPE_CHECKING:
     from crucible_ray.store.schema import Sessions
 
 JUDGE = "judge"
-_FINAL = [s.value for s in EvalStatus if s.is_final]
 # The JudgeResult fields kept in ``judgement`` (the rest are the row's columns).
 _JUDGEMENT = ("verdict", "score", "passed", "total", "first_failure", "tests", "sandboxes",
               "compare_version", "driver_version", "security")  # fmt: skip
@@ -30,25 +29,12 @@ class JudgementRecords:
 
     def finish_judgement(self, result: JudgeResult) -> bool:
         """Record a judged submission's final result unless one is already recorded."""
-        data = result.model_dump(mode="json")
-        values: dict[str, Any] = {
-            "status": result.status.value,
-            "image": result.image,
-            "runtime": result.runtime,
-            "backend": result.backend,
-            "duration_ms": result.duration_ms,
-            "error": result.error,
-            "error_code": result.error_code,
-            "finished_at": result.finished_at or utcnow(),
-            "compile": result.compile.model_dump() if result.compile else None,
-            "judgement": {name: data[name] for name in _JUDGEMENT},
-        }
         with self._session.begin() as session:
             updated = session.execute(
                 update(Evaluation)
                 .where(Evaluation.id == result.id, Evaluation.kind == JUDGE,
-                       Evaluation.status.not_in(_FINAL))
-                .values(**values)
+                       Evaluation.status.not_in(FINAL))
+                .values(**judgement_values(result))
             )  # fmt: skip
         return updated.rowcount == 1
 
@@ -58,6 +44,24 @@ class JudgementRecords:
             row = session.get(Evaluation, judge_id)
             mine = row is not None and row.user == user and row.kind == JUDGE
             return judgement_of(row) if mine else None
+
+
+def judgement_values(result: JudgeResult) -> dict[str, Any]:
+    """The columns a final judged result sets on its record."""
+    data = result.model_dump(mode="json")
+    values: dict[str, Any] = {
+        "status": result.status.value,
+        "image": result.image,
+        "runtime": result.runtime,
+        "backend": result.backend,
+        "duration_ms": result.duration_ms,
+        "error": result.error,
+        "error_code": result.error_code,
+        "finished_at": result.finished_at or utcnow(),
+        "compile": result.compile.model_dump() if result.compile else None,
+        "judgement": {name: data[name] for name in _JUDGEMENT},
+    }
+    return values
 
 
 def judgement_of(row: Evaluation) -> JudgeResult:

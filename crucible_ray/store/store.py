@@ -18,14 +18,20 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from crucible_ray.judge.models import JudgeResult
-from crucible_ray.models import CompileResult, EvalResult, EvalStatus, SecuritySummary, utcnow
+from crucible_ray.models import (
+    FINAL,
+    CompileResult,
+    EvalResult,
+    EvalStatus,
+    SecuritySummary,
+    utcnow,
+)
 from crucible_ray.store.files import private_sqlite
 from crucible_ray.store.judgements import JUDGE, JudgementRecords, judgement_of
 from crucible_ray.store.schema import Sessions, aware, create_schema
-from crucible_ray.store.tables import Evaluation
+from crucible_ray.store.tables import Evaluation, QueueItem, QueueUser
 from crucible_ray.store.testsets import TestSetRecords
 
-_FINAL = [s.value for s in EvalStatus if s.is_final]
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 5  # a database that does not answer: a 503 in seconds, not a hung request
 POOL_TIMEOUT_S = 10
@@ -123,16 +129,11 @@ class EvalStore(JudgementRecords, TestSetRecords):
 
     def finish(self, result: EvalResult) -> bool:
         """Record a final result unless one is already recorded. Returns whether it was."""
-        values = {name: getattr(result, name) for name in _RESULT_FIELDS}
-        values["status"] = result.status.value
-        values["finished_at"] = result.finished_at or utcnow()
-        values["compile"] = result.compile.model_dump() if result.compile else None
-        values["security"] = result.security.model_dump() if result.security else None
         with self._session.begin() as session:
             updated = session.execute(
                 update(Evaluation)
-                .where(Evaluation.id == result.id, Evaluation.status.not_in(_FINAL))
-                .values(**values)
+                .where(Evaluation.id == result.id, Evaluation.status.not_in(FINAL))
+                .values(**result_values(result))
             )
         return updated.rowcount == 1
 
@@ -155,6 +156,9 @@ class EvalStore(JudgementRecords, TestSetRecords):
         """Erase everything of the user's: results and test sets (how many were erased)."""
         with self._session.begin() as session:
             results = session.execute(delete(Evaluation).where(Evaluation.user == user)).rowcount
+            # Queued requests (code) go too; an executor running one has its result dropped.
+            session.execute(delete(QueueItem).where(QueueItem.user == user))
+            session.execute(delete(QueueUser).where(QueueUser.user == user))
             return results + self._delete_user_testsets(session, user)
 
     def purge(self, older_than: timedelta) -> int:
@@ -237,7 +241,7 @@ class EvalStore(JudgementRecords, TestSetRecords):
             return Counter({status: count for status, count in rows})
 
     def unfinished(self, limit: int = 1000, older_than: timedelta | None = None) -> list[str]:
-        query = select(Evaluation.id).where(Evaluation.status.not_in(_FINAL))
+        query = select(Evaluation.id).where(Evaluation.status.not_in(FINAL))
         if older_than is not None:
             query = query.where(Evaluation.created_at < utcnow() - older_than)
         with self._session() as session:
@@ -246,6 +250,16 @@ class EvalStore(JudgementRecords, TestSetRecords):
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
+
+
+def result_values(result: EvalResult) -> dict[str, Any]:
+    """The columns a final result sets on its record."""
+    values = {name: getattr(result, name) for name in _RESULT_FIELDS}
+    values["status"] = result.status.value
+    values["finished_at"] = result.finished_at or utcnow()
+    values["compile"] = result.compile.model_dump() if result.compile else None
+    values["security"] = result.security.model_dump() if result.security else None
+    return values
 
 
 def _result(row: Evaluation) -> EvalResult:

@@ -62,3 +62,53 @@ class StoredTestSet(Base):
     count: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     used_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class QueueItem(Base):
+    """An accepted evaluation until its result is final (``store/queue.py``): waiting, or
+    leased to one executor. Deleted, sealed request and all, when the result is recorded."""
+
+    __tablename__ = "queue_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(8))  # "queued" | "leased"
+    sealed: Mapped[bytes] = mapped_column(LargeBinary)  # sealing.Sealer, bound to id
+    size: Mapped[int] = mapped_column(Integer)  # bytes of the request before sealing
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # claims so far
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # first in, first out
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # retry backoff
+    deadline: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # queue_timeout
+    executor: Mapped[str | None] = mapped_column(String(64))
+    token: Mapped[str | None] = mapped_column(String(32))  # the executor's lease it is under
+    cancel: Mapped[bool] = mapped_column(Boolean, default=False)  # asked while it runs
+
+    __table_args__ = (
+        Index("ix_queue_items_claim", "user", "state", "queued_at"),
+        Index("ix_queue_items_lease", "executor", "token"),
+    )
+
+
+class QueueUser(Base):
+    """Per-user counters of the queue, kept in the same transactions as the items they count:
+    a claim plans from these few rows instead of scanning the queue, and a user's admission
+    limit is one conditional update."""
+
+    __tablename__ = "queue_users"
+
+    user: Mapped[str] = mapped_column(String(128), primary_key=True)
+    queued: Mapped[int] = mapped_column(Integer, default=0)
+    running: Mapped[int] = mapped_column(Integer, default=0)
+    served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class ExecutorLease(Base):
+    """One executor's lease on everything it has claimed: renewed by its heartbeats and
+    results; when it lapses, its work is queued again. A new token per registration fences a
+    restarted executor's stale results out."""
+
+    __tablename__ = "executor_leases"
+
+    executor: Mapped[str] = mapped_column(String(64), primary_key=True)
+    token: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
