@@ -243,12 +243,35 @@ def control_plane(r: dict, fig) -> None:
     ax.legend()
 
 
+def queue(r: dict, fig) -> None:
+    arms = [("today: 3\ntransactions", r["today_store_path"]),
+            ("admit,\n100 a call", r["admit_100"]),
+            ("claim+finish,\n1 a claim", r["claims"]["1x1"]),
+            ("claim+finish,\n16 a claim", r["claims"]["1x16"])]  # fmt: skip
+    ax = fig.add_subplot(1, 2, 1)
+    labels = [label for label, _ in arms]
+    ax.bar(labels, [row["server_cpu_ms"] for _, row in arms], label="PostgreSQL")
+    ax.bar(labels, [row["client_cpu_ms"] for _, row in arms],
+           bottom=[row["server_cpu_ms"] for _, row in arms], label="caller")  # fmt: skip
+    ax.set(ylabel="CPU ms per evaluation", title="store work per evaluation")
+    ax.legend()
+    ax = fig.add_subplot(1, 2, 2)
+    for k in ("1", "16"):
+        keys = [key for key in r["claims"] if key.endswith(f"x{k}")]
+        xs = [int(key.split("x")[0]) for key in keys]
+        ys = [r["claims"][key]["per_s"] for key in keys]
+        ax.plot(xs, ys, marker="o", label=f"{k} a claim")
+    ax.set(xlabel="claimer processes", ylabel="evaluations per second", yscale="log",
+           title="claim + finish throughput (2 cores, shared with the server)")  # fmt: skip
+    ax.legend()
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
                                "backends": backends, "languages": languages,
                                "judge": judge, "judge_batch": judge_batch,
-                               "control_plane": control_plane}  # fmt: skip
+                               "control_plane": control_plane, "queue": queue}  # fmt: skip
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ execution (Ray layer vs sandbox layer),
 http (end to end at concurrency 1-32), batch (batch command vs execution layer, driver
 memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
 the CPU goes per evaluation, by component), control_plane (the control plane alone, with
-the benchmark-only null backend, vs real sandboxes). Each writes
+the benchmark-only null backend, vs real sandboxes), queue (the durable queue's cost in the store,
+on PostgreSQL, vs today's store path). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
 about 80 minutes on 2 cores; --quick runs each one small (minutes, numbers not meaningful).
@@ -35,7 +36,7 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
          "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
-         "control_plane": ["-n", "200", "--real-n", "20"]}  # fmt: skip
+         "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -45,7 +46,7 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "cpu": "cpu_profile.py", "languages": "languages_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
            "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
-           "control_plane": "control_plane_bench.py"}  # fmt: skip
+           "control_plane": "control_plane_bench.py", "queue": "queue_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -150,6 +151,13 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                 ("control plane saturated evals/s / real sandboxes', batch path / HTTP",
                  f"{batch['evals_per_s'] / real['evals_per_s']:.1f} / "
                  f"{http['evals_per_s'] / real['evals_per_s']:.1f}", ">= 10")]  # fmt: skip
+    if name == "queue":
+        claim, today = r["claims"]["1x16"], r["today_store_path"]
+        plane = r["admit_100"]["server_cpu_ms"] + claim["server_cpu_ms"]
+        return [("store (PostgreSQL) CPU ms per eval, queue plane / today's three transactions",
+                 f"{plane:.3f} / {today['server_cpu_ms']}", "informational"),
+                ("claim + finish client CPU ms per eval, 16 per claim (a Dispatch replica's)",
+                 claim["client_cpu_ms"], "informational")]  # fmt: skip
     if name == "humaneval":
         rows = []
         for backend, arms in r["backends"].items():

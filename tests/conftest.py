@@ -9,9 +9,6 @@ missing engine, runtime or image must never pass silently.
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +24,7 @@ from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.backend import SandboxBackend
 from crucible_ray.sandbox.docker.engine import LABEL_MANAGED, Engine
 from crucible_ray.sandbox.registry import backend_for
+from tests.support.postgres import PostgresUnavailable, throwaway_postgres
 
 # Several checkouts can run the suite at once on one machine: each picks its own ports.
 TEST_PORT_OFFSET = int(os.environ.get("CRUCIBLE_TEST_PORT_OFFSET", "200"))
@@ -81,40 +79,15 @@ def live_sandboxes(backend: SandboxBackend, owner: str, state_dir: Path | None =
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server (Debian's package), reached over its unix socket."""
-    bins = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    if not bins or shutil.which("runuser") is None:
-        _unavailable("PostgreSQL is not installed (apt-get install postgresql)")
-    bin_dir = bins[-1].parent
-    data = Path(tempfile.mkdtemp(prefix="crucible-pg-"))  # pytest's tmp dirs are root-only
-    shutil.chown(data, "postgres")
-    data.chmod(0o700)
-
-    def as_postgres(*cmd: str) -> None:
-        subprocess.run(
-            ["runuser", "-u", "postgres", "--", *cmd], check=True, capture_output=True, cwd="/"
-        )
-
-    data = data / "cluster"
-    as_postgres(str(bin_dir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres")
-    options = f"-k {data.parent} -p {PG_PORT} -c listen_addresses="  # unix socket only
-    # -l: the server must not inherit our pipes, or waiting for pg_ctl never ends.
-    as_postgres(
-        str(bin_dir / "pg_ctl"),
-        "-D",
-        str(data),
-        "-o",
-        options,
-        "-l",
-        str(data / "server.log"),
-        "-w",
-        "start",
-    )
-    as_postgres(str(bin_dir / "createdb"), "-h", str(data.parent), "-p", str(PG_PORT), "crucible")
     try:
-        yield f"postgresql+psycopg://postgres@/crucible?host={data.parent}&port={PG_PORT}"
+        server = throwaway_postgres(PG_PORT)
+        url = server.__enter__()
+    except PostgresUnavailable as exc:
+        _unavailable(str(exc))
+    try:
+        yield url
     finally:
-        as_postgres(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(data.parent, ignore_errors=True)
+        server.__exit__(None, None, None)
 
 
 CLUSTER_PORT_OFFSET = TEST_PORT_OFFSET  # beside a developer's own cluster, never on top of it

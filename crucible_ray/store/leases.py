@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import secrets
 from collections import Counter
+from contextlib import AbstractContextManager
 from datetime import datetime, timedelta
 from enum import Enum
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, delete, select, update
+from sqlalchemy import ColumnElement, Connection, delete, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import Session
 
 from crucible_ray.errors import LeaseLost
 from crucible_ray.execution.scheduling import Fate, after_lost_lease, retry_delay_s
@@ -29,7 +29,7 @@ from crucible_ray.store.queue_counts import LEASED, QUEUED, adjust
 from crucible_ray.store.tables import Evaluation, ExecutorLease, QueueItem
 
 if TYPE_CHECKING:
-    from crucible_ray.store.schema import Sessions
+    from crucible_ray.store.store import EvalStore
 
 
 class QueueConfig(BaseModel):
@@ -50,7 +50,12 @@ class CancelOutcome(Enum):
 
 class Leases:
     config: QueueConfig
-    _session: Sessions
+    store: EvalStore
+
+    def _begin(self) -> AbstractContextManager[Connection]:
+        """A transaction on a plain connection: the hot paths skip the ORM's bookkeeping."""
+        self.store._prepare()
+        return self.store.engine.begin()
 
     def register(self, executor: str) -> str:
         """Start (or restart) an executor's lease; returns its token. Work still held under
@@ -58,8 +63,8 @@ class Leases:
         queued again (or ends) now rather than when the old lease would have lapsed."""
         token = secrets.token_hex(16)
         now = utcnow()
-        with self._session.begin() as session:
-            insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        with self._begin() as session:
+            insert = pg_insert if session.dialect.name == "postgresql" else sqlite_insert
             expires = now + timedelta(seconds=self.config.lease_ttl_s)
             session.execute(
                 insert(ExecutorLease)
@@ -74,7 +79,7 @@ class Leases:
 
     def heartbeat(self, executor: str, token: str) -> list[str]:
         """Renew the lease. Returns the ids of its evaluations whose cancel was asked for."""
-        with self._session.begin() as session:
+        with self._begin() as session:
             self._renew(session, executor, token, utcnow())
             return list(
                 session.scalars(
@@ -87,7 +92,7 @@ class Leases:
     def retire(self, executor: str, token: str) -> None:
         """An executor stopping on purpose: its lease ends, and anything it still held is
         handled as lost (queued again)."""
-        with self._session.begin() as session:
+        with self._begin() as session:
             session.execute(
                 delete(ExecutorLease).where(
                     ExecutorLease.executor == executor, ExecutorLease.token == token
@@ -101,7 +106,7 @@ class Leases:
         their work again, and end evaluations that waited past their deadline. Returns how
         many evaluations it moved."""
         now = now or utcnow()
-        with self._session.begin() as session:
+        with self._begin() as session:
             lapsed = session.execute(
                 delete(ExecutorLease)
                 .where(ExecutorLease.expires_at < now)
@@ -121,7 +126,7 @@ class Leases:
         return moved + len(late)
 
     def cancel(self, user: str, eval_id: str) -> CancelOutcome:
-        with self._session.begin() as session:
+        with self._begin() as session:
             mine = (QueueItem.id == eval_id) & (QueueItem.user == user)
             queued = session.execute(
                 delete(QueueItem).where(mine, QueueItem.state == QUEUED).returning(QueueItem.id)
@@ -135,7 +140,7 @@ class Leases:
             )
             return CancelOutcome.REQUESTED if asked.rowcount else CancelOutcome.NOT_QUEUED
 
-    def _renew(self, session: Session, executor: str, token: str, now: datetime) -> None:
+    def _renew(self, session: Connection, executor: str, token: str, now: datetime) -> None:
         """Extend the lease (the transaction's first write: on SQLite it takes the lock)."""
         renewed = session.execute(
             update(ExecutorLease)
@@ -145,7 +150,7 @@ class Leases:
         if renewed.rowcount != 1:
             raise LeaseLost(f"executor {executor} has no lease under this token")
 
-    def _lost(self, session: Session, where: ColumnElement[bool], now: datetime) -> int:
+    def _lost(self, session: Connection, where: ColumnElement[bool], now: datetime) -> int:
         """Leased items whose executor is gone: queued again ahead of their user's other work
         (after a backoff), or ended if tried enough times or cancelled meanwhile."""
         rows = session.execute(
@@ -183,7 +188,7 @@ class Leases:
 
 
 def end_records(
-    session: Session, eval_ids: list[str], status: EvalStatus, reason: Reason | None,
+    session: Connection, eval_ids: list[str], status: EvalStatus, reason: Reason | None,
     now: datetime,
 ) -> None:  # fmt: skip
     """End records the platform decided (nothing ran to a result), unless already final."""

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import bindparam, func, literal, select, update
+from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -127,7 +127,7 @@ class DurableQueue(Leases):
         the executor, fairly between users. Raises LeaseLost if its lease is gone."""
         now = utcnow()
         max_bytes = self.config.max_claim_bytes if max_bytes is None else max_bytes
-        with self._session.begin() as session:
+        with self._begin() as session:
             self._renew(session, executor, token, now)
             loads = session.execute(
                 select(QueueUser.user, QueueUser.running, QueueUser.queued, QueueUser.served_at)
@@ -184,7 +184,7 @@ class DurableQueue(Leases):
         Returns the ids recorded; a result for an evaluation no longer leased to this
         executor under this token (queued again, cancelled while queued) is dropped."""
         now = utcnow()
-        with self._session.begin() as session:
+        with self._begin() as session:
             self._renew(session, executor, token, now)
             mine = set(
                 session.scalars(
@@ -202,7 +202,7 @@ class DurableQueue(Leases):
             for columns in {tuple(sorted(row)) for row in rows}:  # one executemany per shape
                 same = [row for row in rows if tuple(sorted(row)) == columns]
                 table = Evaluation.__table__
-                session.connection().execute(
+                session.execute(
                     update(table)
                     .where(table.c.id == bindparam("_id"), table.c.status.in_(UNFINISHED))
                     .values({name: bindparam(name) for name in columns if name != "_id"}),
@@ -210,7 +210,7 @@ class DurableQueue(Leases):
                 )
         return [result.id for result in recorded]
 
-    def _drop(self, session: Session, eval_ids: list[str]) -> None:
+    def _drop(self, session: Connection, eval_ids: list[str]) -> None:
         """Delete leased items (their sealed requests with them) and count them out."""
         gone = session.execute(
             QueueItem.__table__.delete()
@@ -222,7 +222,7 @@ class DurableQueue(Leases):
     # reads and upkeep ------------------------------------------------------------------------
 
     def depth(self) -> QueueDepth:
-        with self._session() as session:
+        with self._begin() as session:
             row = session.execute(
                 select(func.coalesce(func.sum(QueueUser.queued), 0),
                        func.coalesce(func.sum(QueueUser.running), 0),
@@ -233,7 +233,7 @@ class DurableQueue(Leases):
     def reconcile(self) -> dict[str, tuple[int, int]]:
         """Set every user's counters to what the items say. Returns the users whose counters
         were wrong (user: (queued, running) before): empty unless there is a defect."""
-        with self._session.begin() as session:
+        with self._begin() as session:
             session.execute(update(QueueUser).values(queued=QueueUser.queued))  # write lock
             actual = recount(session)
             wrong = {}
@@ -244,7 +244,7 @@ class DurableQueue(Leases):
                     wrong[user] = (queued, running)
             for user in actual.keys() - {u for (u,) in session.execute(select(QueueUser.user))}:
                 wrong[user] = (0, 0)
-                session.add(QueueUser(user=user, queued=0, running=0))
+                session.execute(insert(QueueUser).values(user=user, queued=0, running=0))
             for user in sorted(wrong):
                 queued, running = actual.get(user, (0, 0))
                 session.execute(

@@ -6,8 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, bindparam, func, select, update
 
 from crucible_ray.store.tables import QueueItem, QueueUser
 
@@ -15,7 +14,7 @@ QUEUED, LEASED = "queued", "leased"
 
 
 def adjust(
-    session: Session,
+    session: Connection,
     queued: Mapping[str, int] | None = None,
     running: Mapping[str, int] | None = None,
     served_at: datetime | None = None,
@@ -23,17 +22,23 @@ def adjust(
     """Add the deltas to each user's counters. Users in sorted order: two transactions that
     both touch Alice's and Bob's rows lock them in the same order, so they never deadlock."""
     queued, running = queued or {}, running or {}
-    for user in sorted(set(queued) | set(running)):
-        values = {
-            "queued": QueueUser.queued + queued.get(user, 0),
-            "running": QueueUser.running + running.get(user, 0),
-        }
-        if served_at is not None:
-            values["served_at"] = served_at  # type: ignore[assignment]
-        session.execute(update(QueueUser).where(QueueUser.user == user).values(**values))
+    rows = [
+        {"who": user, "d_queued": queued.get(user, 0), "d_running": running.get(user, 0)}
+        for user in sorted(set(queued) | set(running))
+    ]
+    if not rows:
+        return
+    table = QueueUser.__table__
+    values = {"queued": table.c.queued + bindparam("d_queued"),
+              "running": table.c.running + bindparam("d_running")}  # fmt: skip
+    if served_at is not None:
+        values["served_at"] = bindparam("served_at")
+        for row in rows:
+            row["served_at"] = served_at
+    session.execute(update(table).where(table.c.user == bindparam("who")).values(values), rows)
 
 
-def recount(session: Session) -> dict[str, tuple[int, int]]:
+def recount(session: Connection) -> dict[str, tuple[int, int]]:
     """Each user's (queued, leased) counted from the items themselves."""
     rows = session.execute(
         select(QueueItem.user, QueueItem.state, func.count()).group_by(
