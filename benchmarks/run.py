@@ -10,7 +10,8 @@ http (end to end at concurrency 1-32), batch (batch command vs execution layer, 
 memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
 the CPU goes per evaluation, by component), control_plane (the control plane alone, with
 the benchmark-only null backend, vs real sandboxes), queue (the durable queue's cost in the store,
-on PostgreSQL, vs today's store path). Each writes
+on PostgreSQL, vs today's store path), dispatch_call (one claim call through a Serve
+DeploymentHandle vs a named Ray actor, CPU per call by process). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
 about 80 minutes on 2 cores; --quick runs each one small (minutes, numbers not meaningful).
@@ -36,7 +37,8 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "backends": ["-n", "20", "--no-extras"], "boots": ["-n", "8"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
          "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
-         "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"]}  # fmt: skip
+         "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"],
+         "dispatch_call": ["--quick"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -46,7 +48,8 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "cpu": "cpu_profile.py", "languages": "languages_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
            "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
-           "control_plane": "control_plane_bench.py", "queue": "queue_bench.py"}  # fmt: skip
+           "control_plane": "control_plane_bench.py", "queue": "queue_bench.py",
+           "dispatch_call": "dispatch_call_bench.py"}  # fmt: skip
 
 
 def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
@@ -158,6 +161,12 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                  f"{plane:.3f} / {today['server_cpu_ms']}", "informational"),
                 ("claim + finish client CPU ms per eval, 16 per claim (a Dispatch replica's)",
                  claim["client_cpu_ms"], "informational")]  # fmt: skip
+    if name == "dispatch_call":
+        cases = r["cases"]
+        return [(f"Serve handle call CPU-ms / actor call CPU-ms (1 replica, {claim}, c=1)",
+                 f"{cases[f'Serve handle, 1 replica | {claim} | c=1']['cpu_ms_per_call']['total']}"
+                 f" / {cases[f'named actor | {claim} | c=1']['cpu_ms_per_call']['total']}",
+                 "informational") for claim in ("1 x 1 KiB", "16 x 4 KiB")]  # fmt: skip
     if name == "humaneval":
         rows = []
         for backend, arms in r["backends"].items():
