@@ -14,6 +14,8 @@ from 0600 files under ``state_dir/secrets`` that ``deploy()`` writes on a one-ma
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import os
 import secrets
 from functools import cached_property
@@ -29,13 +31,14 @@ from crucible_ray.policy import SandboxPolicy
 from crucible_ray.store.files import private_dir, write_private
 
 MIN_SECRET_CHARS = 32
+QUEUE_KEY_BYTES = 32  # AES-256-GCM (store/sealing.py)
 WELL_KNOWN_SECRETS = {"secret", "changeme", "change-me", "password", "crucible", "jwt-secret",
                       "your-secret-key", "supersecret", "test", "development"}  # fmt: skip
 ENV_PREFIX = "CRUCIBLE_"
 # Never handed to Ray. The private key is the token issuer's (`crucible-ray token`) only.
-SECRET_FIELDS = frozenset({"database_url", "jwt_secret", "jwt_private_key"})
+SECRET_FIELDS = frozenset({"database_url", "jwt_secret", "jwt_private_key", "queue_key"})
 # What deploy() writes for replicas and the dispatcher on one machine (not the private key).
-SHARED_SECRETS = ("database_url", "jwt_secret")
+SHARED_SECRETS = ("database_url", "jwt_secret", "queue_key")
 
 
 class Settings(BaseSettings):
@@ -54,6 +57,11 @@ class Settings(BaseSettings):
         None,
         description="JWKS of the Ed25519 public keys tokens are verified with, chosen by `kid` "
         "(several for rotation); when set, HS256 tokens are refused",
+    )
+    queue_key: SecretStr | None = Field(
+        None,
+        description="base64 of the 32-byte key that seals queued requests at rest (the queue "
+        "plane); default: a 0600 file in state_dir",
     )
     jwt_issuer: str = "crucible-ray"
     jwt_audience: str = Field("crucible-ray", min_length=1, description="required `aud` claim")
@@ -99,6 +107,13 @@ class Settings(BaseSettings):
             check_secret(value.get_secret_value())
         return value
 
+    @field_validator("queue_key")
+    @classmethod
+    def _queue_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            decode_queue_key(value.get_secret_value())
+        return value
+
     @field_validator("jwt_public_keys")
     @classmethod
     def _public_keys(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -138,6 +153,25 @@ class Settings(BaseSettings):
             raise ValueError(f"{path} must be readable by its owner only (chmod 600)")
         return check_secret(path.read_text().strip())
 
+    @cached_property
+    def queue_key_bytes(self) -> bytes:
+        """The key sealing queued requests: configured, or the generated file (created on
+        first use; every process of one machine's service reads the same file)."""
+        if self.queue_key is not None:
+            return decode_queue_key(self.queue_key.get_secret_value())
+        path = private_dir(self.state_dir) / "queue-key"
+        if not path.exists():  # written whole, then linked: a reader never sees it half done
+            draft = path.with_name(f".queue-key.{secrets.token_hex(8)}")
+            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(base64.b64encode(secrets.token_bytes(QUEUE_KEY_BYTES)).decode())
+            with contextlib.suppress(FileExistsError):  # two processes at once: one wins
+                os.link(draft, path)
+            draft.unlink()
+        if path.stat().st_mode & 0o077:
+            raise ValueError(f"{path} must be readable by its owner only (chmod 600)")
+        return decode_queue_key(path.read_text().strip())
+
     def public(self) -> dict[str, Any]:
         """Every field but the secrets: what may be handed to Ray."""
         return self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
@@ -166,6 +200,16 @@ def load_settings(public: dict[str, Any]) -> Settings:
     state_dir = Path(public.get("state_dir") or Settings.model_fields["state_dir"].default)
     directory = state_dir / "secrets"
     return Settings(**public, _secrets_dir=directory if directory.is_dir() else None)
+
+
+def decode_queue_key(text: str) -> bytes:
+    try:
+        key = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise ValueError("the queue key must be base64") from None
+    if len(key) != QUEUE_KEY_BYTES:
+        raise ValueError(f"the queue key must be {QUEUE_KEY_BYTES} bytes (base64), not {len(key)}")
+    return key
 
 
 def check_secret(secret: str) -> str:

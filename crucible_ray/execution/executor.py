@@ -11,7 +11,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,7 +19,9 @@ from typing import Any, TypeVar
 import ray
 
 from crucible_ray.errors import CrucibleError
+from crucible_ray.execution.puller import PullLoop
 from crucible_ray.execution.telemetry import SandboxMetrics
+from crucible_ray.execution.work import JUDGE, Work
 from crucible_ray.judge.compare import COMPARE_VERSION
 from crucible_ray.judge.driver import DRIVER_VERSION
 from crucible_ray.judge.judging import judge
@@ -29,6 +31,7 @@ from crucible_ray.models import EvalRequest, EvalResult, EvalStatus, utcnow
 from crucible_ray.policy import SandboxPolicy
 from crucible_ray.sandbox.registry import backend_for
 from crucible_ray.sandbox.runner import SandboxRunner
+from crucible_ray.topology import NAMESPACE
 
 log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
@@ -62,6 +65,8 @@ class ExecutorActor:
         self._threads = ThreadPoolExecutor(max_workers=slots + 1, thread_name_prefix="slot")
         self._running = 0
         self._precancelled: set[str] = set()  # cancelled before their run() arrived
+        self._puller: PullLoop | None = None
+        self._pulling: asyncio.Task[None] | None = None
         # Orphans can appear after start: a dying actor's engine call may still be completing.
         threading.Thread(target=self._sweep_forever, name="sweeper", daemon=True).start()
 
@@ -135,6 +140,68 @@ class ExecutorActor:
             except CrucibleError as exc:
                 log.warning("orphan sweep failed: %s", exc)
 
+    # the queue plane: this executor pulls its work (execution/puller.py) -------------------
+
+    async def pull(self, dispatch_names: list[str]) -> dict[str, int]:
+        """Claim, run and report work through the named Dispatch actors until
+        :meth:`stop_pulling`; returns its counters. A caller awaiting this learns at once if
+        the actor dies. Called again while it pulls, it waits for the same loop."""
+        if self._pulling is None or self._pulling.done():
+            executor_id = ray.get_runtime_context().get_actor_id()
+            port = RayDispatchPort(dispatch_names, start=hash(executor_id))
+            self._puller = PullLoop(executor_id, self.slots, port, self._execute,
+                                    self._runner.cancel)  # fmt: skip
+            self._pulling = asyncio.get_running_loop().create_task(self._puller.run())
+        await asyncio.shield(self._pulling)
+        assert self._puller is not None
+        return self._puller.counters
+
+    async def stop_pulling(self) -> None:
+        if self._puller is not None:
+            self._puller.stop()
+
+    async def _execute(self, eval_id: str, work: Work) -> dict[str, Any]:
+        if work.kind == JUDGE:
+            request = JudgeRequest.model_validate(work.request)
+            judged = await self._in_slot(judge, self._runner, request, eval_id)
+            return judged.model_dump(mode="json")
+        result = await self._in_slot(self._runner.run, EvalRequest.model_validate(work.request),
+                                     eval_id)  # fmt: skip
+        return result.model_dump(mode="json")
+
     async def shutdown(self) -> None:
         """Graceful stop before the actor is killed: warm sandboxes are destroyed."""
         await asyncio.to_thread(self._runner.close)
+
+
+class RayDispatchPort:
+    """The Dispatch actors, by name: each call goes to this executor's usual one and moves on
+    to the next when that one is down (they are interchangeable: the store holds the state)."""
+
+    def __init__(self, names: list[str], start: int = 0) -> None:
+        self._names, self._index = names, start % len(names)
+        self._handles: dict[str, Any] = {}
+
+    async def _call(self, method: str, *args: Any) -> Any:
+        name = self._names[self._index]
+        try:
+            if name not in self._handles:
+                self._handles[name] = ray.get_actor(name, namespace=NAMESPACE)
+            return await getattr(self._handles[name], method).remote(*args)
+        except Exception:
+            self._handles.pop(name, None)
+            self._index = (self._index + 1) % len(self._names)
+            raise
+
+    def register(self, executor: str) -> Awaitable[str]:
+        return self._call("register", executor)
+
+    def exchange(self, executor: str, token: str, results: list[dict], give_back: list[str],
+                 slots: int) -> Awaitable[Any]:  # fmt: skip
+        return self._call("exchange", executor, token, results, give_back, slots)
+
+    def heartbeat(self, executor: str, token: str) -> Awaitable[Any]:
+        return self._call("heartbeat", executor, token)
+
+    def retire(self, executor: str, token: str) -> Awaitable[Any]:
+        return self._call("retire", executor, token)

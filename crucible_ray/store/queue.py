@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -38,7 +38,7 @@ from crucible_ray.store.tables import Evaluation, QueueItem, QueueUser
 # Literal values: an executemany cannot expand a list parameter.
 UNFINISHED = [literal(s.value) for s in EvalStatus if not s.is_final]
 
-__all__ = ["Claimed", "DurableQueue", "QueueConfig", "QueueDepth"]
+__all__ = ["Claimed", "DurableQueue", "Exchanged", "QueueConfig", "QueueDepth"]
 
 
 @dataclass(frozen=True)
@@ -48,6 +48,12 @@ class Claimed:
     id: str
     request: bytes  # as admitted (opened from its seal)
     attempt: int  # 1 on the first claim
+
+
+@dataclass(frozen=True)
+class Exchanged:
+    recorded: dict[str, str]  # eval_id: user, of the results recorded
+    claimed: list[Claimed]
 
 
 @dataclass(frozen=True)
@@ -120,95 +126,112 @@ class DurableQueue(Leases):
 
     # claims and results ----------------------------------------------------------------------
 
-    def claim(
-        self, executor: str, token: str, slots: int, max_bytes: int | None = None
-    ) -> list[Claimed]:
-        """Lease up to ``slots`` evaluations (and ``max_bytes`` of requests, at least one) to
-        the executor, fairly between users. Raises LeaseLost if its lease is gone."""
+    def exchange(
+        self, executor: str, token: str, results: Sequence[EvalResult | JudgeResult] = (),
+        give_back: Sequence[str] = (), slots: int = 0, max_bytes: int | None = None,
+    ) -> Exchanged:  # fmt: skip
+        """An executor's one call per round, in one transaction: record its final results,
+        take back what it could not run (queued again, the try counted), lease it up to
+        ``slots`` more (``max_bytes`` of requests, at least one), fairly between users, and
+        renew its lease. Raises LeaseLost, changing nothing, if its lease is gone.
+
+        A result for an evaluation no longer leased to this executor under this token (queued
+        again, cancelled while queued, erased) is dropped."""
         now = utcnow()
-        max_bytes = self.config.max_claim_bytes if max_bytes is None else max_bytes
         with self._begin() as session:
             self._renew(session, executor, token, now)
-            loads = session.execute(
-                select(QueueUser.user, QueueUser.running, QueueUser.queued, QueueUser.served_at)
-                .where(QueueUser.queued > 0)
+            recorded = self._record(session, executor, token, results) if results else {}
+            if give_back:
+                mine = (QueueItem.executor == executor) & (QueueItem.token == token)
+                self._lost(session, mine & QueueItem.id.in_(list(give_back)), now)
+            claimed = self._lease(session, executor, token, slots, max_bytes, now) if slots else []
+        return Exchanged(recorded, claimed)
+
+    def claim(self, executor: str, token: str, slots: int,
+              max_bytes: int | None = None) -> list[Claimed]:  # fmt: skip
+        return self.exchange(executor, token, slots=slots, max_bytes=max_bytes).claimed
+
+    def finish(self, executor: str, token: str,
+               results: Sequence[EvalResult | JudgeResult]) -> dict[str, str]:  # fmt: skip
+        """The ids recorded, each with its user (see :meth:`exchange`)."""
+        return self.exchange(executor, token, results=results).recorded
+
+    def _lease(self, session: Connection, executor: str, token: str, slots: int,
+               max_bytes: int | None, now: datetime) -> list[Claimed]:  # fmt: skip
+        max_bytes = self.config.max_claim_bytes if max_bytes is None else max_bytes
+        loads = session.execute(
+            select(QueueUser.user, QueueUser.running, QueueUser.queued, QueueUser.served_at)
+            .where(QueueUser.queued > 0)
+        )  # fmt: skip
+        grants = plan_claim([UserLoad(*row) for row in loads], slots)
+        candidates: dict[str, deque[tuple[str, int]]] = {}
+        for user, count in Counter(grants).items():
+            rows = session.execute(
+                select(QueueItem.id, QueueItem.size)
+                .where(QueueItem.user == user, QueueItem.state == QUEUED,
+                       QueueItem.not_before <= now, QueueItem.deadline > now)
+                .order_by(QueueItem.queued_at, QueueItem.id)
+                .limit(count)
+                .with_for_update(skip_locked=True)
             )  # fmt: skip
-            grants = plan_claim([UserLoad(*row) for row in loads], slots)
-            candidates: dict[str, deque[tuple[str, int]]] = {}
-            for user, count in Counter(grants).items():
-                rows = session.execute(
-                    select(QueueItem.id, QueueItem.size)
-                    .where(QueueItem.user == user, QueueItem.state == QUEUED,
-                           QueueItem.not_before <= now, QueueItem.deadline > now)
-                    .order_by(QueueItem.queued_at, QueueItem.id)
-                    .limit(count)
-                    .with_for_update(skip_locked=True)
-                )  # fmt: skip
-                candidates[user] = deque((row.id, row.size) for row in rows)
-            picked = [candidates[user].popleft() for user in grants if candidates[user]]
-            picked = picked[: within_bytes([size for _, size in picked], max_bytes)]
-            if not picked:
-                return []
-            leased = session.execute(
-                update(QueueItem)
-                .where(QueueItem.id.in_([eval_id for eval_id, _ in picked]),
-                       QueueItem.state == QUEUED)
-                .values(state=LEASED, executor=executor, token=token,
-                        attempts=QueueItem.attempts + 1)
-                .returning(QueueItem.id, QueueItem.user, QueueItem.sealed, QueueItem.attempts)
-            ).all()  # fmt: skip
-            taken = Counter(row.user for row in leased)
-            adjust(session, queued={u: -n for u, n in taken.items()}, running=taken, served_at=now)
-            session.execute(
-                update(Evaluation)
-                .where(Evaluation.id.in_([row.id for row in leased]),
-                       Evaluation.status == EvalStatus.QUEUED.value)
-                .values(status=EvalStatus.RUNNING.value)
-            )  # fmt: skip
-            claimed, unreadable = [], []
-            for row in leased:
-                try:
-                    claimed.append(Claimed(row.id, self._sealer.open(row.id, row.sealed),
-                                           row.attempts))  # fmt: skip
-                except SealError:  # another key, or altered at rest: never run, say so
-                    unreadable.append(row.id)
-            if unreadable:
-                self._drop(session, unreadable)
-                end_records(session, unreadable, EvalStatus.ERROR, Reason.INTERNAL, now)
+            candidates[user] = deque((row.id, row.size) for row in rows)
+        picked = [candidates[user].popleft() for user in grants if candidates[user]]
+        picked = picked[: within_bytes([size for _, size in picked], max_bytes)]
+        if not picked:
+            return []
+        leased = session.execute(
+            update(QueueItem)
+            .where(QueueItem.id.in_([eval_id for eval_id, _ in picked]),
+                   QueueItem.state == QUEUED)
+            .values(state=LEASED, executor=executor, token=token,
+                    attempts=QueueItem.attempts + 1)
+            .returning(QueueItem.id, QueueItem.user, QueueItem.sealed, QueueItem.attempts)
+        ).all()  # fmt: skip
+        taken = Counter(row.user for row in leased)
+        adjust(session, queued={u: -n for u, n in taken.items()}, running=taken, served_at=now)
+        session.execute(
+            update(Evaluation)
+            .where(Evaluation.id.in_([row.id for row in leased]),
+                   Evaluation.status == EvalStatus.QUEUED.value)
+            .values(status=EvalStatus.RUNNING.value)
+        )  # fmt: skip
+        claimed, unreadable = [], []
+        for row in leased:
+            try:
+                claimed.append(Claimed(row.id, self._sealer.open(row.id, row.sealed),
+                                       row.attempts))  # fmt: skip
+            except SealError:  # another key, or altered at rest: never run, say so
+                unreadable.append(row.id)
+        if unreadable:
+            self._drop(session, unreadable)
+            end_records(session, unreadable, EvalStatus.ERROR, Reason.INTERNAL, now)
         return claimed
 
-    def finish(
-        self, executor: str, token: str, results: Sequence[EvalResult | JudgeResult]
-    ) -> list[str]:
-        """Record final results of the executor's leased evaluations, and renew its lease.
-        Returns the ids recorded; a result for an evaluation no longer leased to this
-        executor under this token (queued again, cancelled while queued) is dropped."""
-        now = utcnow()
-        with self._begin() as session:
-            self._renew(session, executor, token, now)
-            mine = set(
-                session.scalars(
-                    select(QueueItem.id).where(
-                        QueueItem.id.in_([result.id for result in results]),
-                        QueueItem.executor == executor, QueueItem.token == token,
-                    )
+    def _record(self, session: Connection, executor: str, token: str,
+                results: Sequence[EvalResult | JudgeResult]) -> dict[str, str]:  # fmt: skip
+        mine = {
+            row.id: row.user
+            for row in session.execute(
+                select(QueueItem.id, QueueItem.user).where(
+                    QueueItem.id.in_([result.id for result in results]),
+                    QueueItem.executor == executor, QueueItem.token == token,
                 )
-            )  # fmt: skip
-            recorded = [result for result in results if result.id in mine]
-            if not recorded:
-                return []
-            self._drop(session, [result.id for result in recorded])
-            rows = [{"_id": r.id, **_values(r)} for r in recorded]
-            for columns in {tuple(sorted(row)) for row in rows}:  # one executemany per shape
-                same = [row for row in rows if tuple(sorted(row)) == columns]
-                table = Evaluation.__table__
-                session.execute(
-                    update(table)
-                    .where(table.c.id == bindparam("_id"), table.c.status.in_(UNFINISHED))
-                    .values({name: bindparam(name) for name in columns if name != "_id"}),
-                    same,
-                )
-        return [result.id for result in recorded]
+            )
+        }  # fmt: skip
+        recorded = [result for result in results if result.id in mine]
+        if not recorded:
+            return {}
+        self._drop(session, [result.id for result in recorded])
+        rows = [{"_id": r.id, **_values(r)} for r in recorded]
+        table = Evaluation.__table__
+        for columns in {tuple(sorted(row)) for row in rows}:  # one executemany per shape
+            session.execute(
+                update(table)
+                .where(table.c.id == bindparam("_id"), table.c.status.in_(UNFINISHED))
+                .values({name: bindparam(name) for name in columns if name != "_id"}),
+                [row for row in rows if tuple(sorted(row)) == columns],
+            )
+        return {result.id: mine[result.id] for result in recorded}
 
     def _drop(self, session: Connection, eval_ids: list[str]) -> None:
         """Delete leased items (their sealed requests with them) and count them out."""

@@ -66,8 +66,8 @@ def test_admitted_work_is_recorded_sealed_claimed_and_finished_once(store, queue
     assert [(c.id, c.request, c.attempt) for c in claimed] == [("a1", REQUEST, 1)]  # FIFO
     assert status(store, "alice", "a1") == "running"
     assert queue.depth().queued == 1 and queue.depth().running == 1
-    assert queue.finish("ex1", token, [done("a1")]) == ["a1"]
-    assert queue.finish("ex1", token, [done("a1", "again")]) == []  # once
+    assert list(queue.finish("ex1", token, [done("a1")])) == ["a1"]
+    assert queue.finish("ex1", token, [done("a1", "again")]) == {}  # once
     result = store.get("alice", "a1")
     assert (result.status, result.stdout) == (EvalStatus.SUCCEEDED, "ok\n")
     with store.engine.connect() as conn:  # the sealed request went with the result
@@ -133,7 +133,7 @@ def test_a_restarted_executor_gives_up_what_it_held(store, queue):
         queue.finish("ex1", old, [done("a1")])
     backoff_passes(store)
     assert [c.id for c in queue.claim("ex1", new, slots=1)] == ["a1"]
-    assert queue.finish("ex1", new, [done("a1")]) == ["a1"]
+    assert list(queue.finish("ex1", new, [done("a1")])) == ["a1"]
     assert queue.reconcile() == {}
 
 
@@ -179,11 +179,11 @@ def test_judged_results_and_erasure(store, queue):
     judged = JudgeResult(id="j1", status=EvalStatus.SUCCEEDED, verdict="AC", score=1.0,
                          passed=3, total=3, language="python", image="python",
                          compare_version="1", driver_version="1", finished_at=utcnow())  # fmt: skip
-    assert queue.finish("ex1", token, [judged]) == ["j1"]
+    assert queue.finish("ex1", token, [judged]) == {"j1": "alice"}
     assert store.get_judgement("alice", "j1").verdict == "AC"
     store.delete_user("alice")  # GDPR: queued code goes with the records
     assert queue.depth().queued == 0 and queue.depth().running == 0
-    assert queue.finish("ex1", token, [done("a2")]) == []  # running when erased: dropped
+    assert queue.finish("ex1", token, [done("a2")]) == {}  # running when erased: dropped
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM queue_items")).scalar() == 0
 
@@ -210,9 +210,8 @@ def test_concurrent_claimers_take_each_evaluation_exactly_once(store, queue):
             while idle < 20:
                 got = queue.claim(f"ex{n}", token, slots=3)
                 taken[n].extend(c.id for c in got)
-                assert queue.finish(f"ex{n}", token, [done(c.id) for c in got]) == [
-                    c.id for c in got
-                ]
+                recorded = queue.finish(f"ex{n}", token, [done(c.id) for c in got])
+                assert list(recorded) == [c.id for c in got]
                 idle = 0 if got else idle + 1
         except BaseException as exc:
             errors.append(exc)
@@ -231,3 +230,19 @@ def test_concurrent_claimers_take_each_evaluation_exactly_once(store, queue):
     assert queue.reconcile() == {}
     assert all(r.status is EvalStatus.SUCCEEDED for u in range(users)
                for r in store.for_user(f"user{u}"))  # fmt: skip
+
+
+def test_one_exchange_records_gives_back_and_claims(store, queue):
+    assert admit(queue, "alice", "a1", "a2", "a3")
+    token = queue.register("ex1")
+    assert [c.id for c in queue.claim("ex1", token, slots=2)] == ["a1", "a2"]
+    # a1 ran; a2's sandbox did not start (given back); one slot asks for more.
+    answer = queue.exchange("ex1", token, results=[done("a1")], give_back=["a2"], slots=1)
+    assert answer.recorded == {"a1": "alice"} and [c.id for c in answer.claimed] == ["a3"]
+    assert status(store, "alice", "a1") == "succeeded" and status(store, "alice", "a2") == "queued"
+    backoff_passes(store)
+    assert [(c.id, c.attempt) for c in queue.claim("ex1", token, slots=5)] == [("a2", 2)]
+    with pytest.raises(LeaseLost):  # nothing changes under a lost lease
+        queue.exchange("ex1", "not-the-token", results=[done("a3")], slots=5)
+    assert status(store, "alice", "a3") == "running"
+    assert queue.reconcile() == {}
