@@ -45,17 +45,20 @@ PORT_OFFSET, HTTP_PORT = 800, 8900
 NULL = "null-benchmark-only"
 CODE = "print(sum(range(1000)))\n"
 # The load generators are not the control plane: their CPU is reported apart.
-cpu_profile.COMPONENTS.insert(0, ("benchmark driver", "control_plane_bench"))
+COMPONENTS = [("benchmark driver", "_bench.py"), ("PostgreSQL", "postgres"),
+              ("dispatcher", "Dispatcher"), ("Dispatch actors", "ray::Dispatch"),
+              ("supervisor", "ray::Supervisor"),
+              *cpu_profile.COMPONENTS]  # fmt: skip
 
 
 def closed_loop(once, n: int, c: int) -> dict:
     """``n`` calls of ``once`` from ``c`` threads; throughput, latency and CPU by component."""
-    before, started = cpu_profile.cpu_by_component(), time.perf_counter()
+    before, started = cpu_profile.cpu_by_component(COMPONENTS), time.perf_counter()
     with ThreadPoolExecutor(c) as pool:
         latencies = list(pool.map(lambda _: once(), range(n)))
     wall = time.perf_counter() - started
     time.sleep(2)  # sandboxes torn down and replaced: their cost belongs to this run
-    after = cpu_profile.cpu_by_component()
+    after = cpu_profile.cpu_by_component(COMPONENTS)
     per_eval = {k: round((after[k] - before.get(k, 0)) / n * 1000, 2) for k in after}
     per_eval = {k: v for k, v in sorted(per_eval.items(), key=lambda kv: -kv[1]) if v >= 0.05}
     plane = sum(v for k, v in per_eval.items() if k not in ("benchmark driver", "other",

@@ -41,7 +41,10 @@ COMPONENTS = [  # first match wins: (component, substring of the command line)
 ]  # fmt: skip
 
 
-def cpu_by_component() -> Counter[str]:
+def cpu_by_component(components: list[tuple[str, str]] | None = None) -> Counter[str]:
+    """CPU seconds so far by component (``components``: first match wins; default
+    COMPONENTS), reaped children included."""
+    components = COMPONENTS if components is None else components
     found: Counter[str] = Counter()
     for proc in Path("/proc").iterdir():
         if not proc.name.isdigit():
@@ -53,7 +56,7 @@ def cpu_by_component() -> Counter[str]:
             continue
         ticks = sum(int(x) for x in fields[11:15])  # utime stime cutime cstime
         default = "kernel threads" if not cmd else "other"
-        name = next((c for c, key in COMPONENTS if key in cmd), default)
+        name = next((c for c, key in components if key in cmd), default)
         if DETAIL and name == DETAIL:
             print(f"{ticks} {cmd[:160]}", file=sys.stderr)
         found[name] += ticks / TICK

@@ -16,16 +16,19 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from sqlalchemy.exc import DataError, IntegrityError
+
 from crucible_ray.audit import audit_evaluation, audit_to_file
 from crucible_ray.errors import InvalidRequest, LeaseLost
 from crucible_ray.execution import telemetry
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.work import JUDGE, validate_work
 from crucible_ray.judge.models import JudgeResult
-from crucible_ray.models import EvalResult
+from crucible_ray.models import EvalResult, EvalStatus
+from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.store import EvalStore, NewEvaluation
 from crucible_ray.store.leases import CancelOutcome
-from crucible_ray.store.queue import DurableQueue, QueueConfig
+from crucible_ray.store.queue import DurableQueue, Exchanged, QueueConfig
 from crucible_ray.store.sealing import Sealer
 
 log = logging.getLogger(__name__)
@@ -104,7 +107,12 @@ class Dispatch:
         parsed = [JudgeResult.model_validate(r) if "verdict" in r else EvalResult.model_validate(r)
                   for r in results]  # fmt: skip
         try:
-            answer = self.queue.exchange(executor, token, parsed, give_back, slots)
+            try:
+                answer = self.queue.exchange(executor, token, parsed, give_back, slots)
+            except (DataError, IntegrityError):  # a result the store refuses: not the others
+                recorded = self._record_one_by_one(executor, token, parsed)
+                answer = self.queue.exchange(executor, token, (), give_back, slots)
+                answer = Exchanged({**recorded, **answer.recorded}, answer.claimed)
         except LeaseLost:
             return LEASE_LOST
         for result, raw in zip(parsed, results, strict=True):
@@ -113,6 +121,22 @@ class Dispatch:
                 telemetry.finished(raw, (ended - result.created_at).total_seconds())
                 audit_evaluation(raw, {"user": answer.recorded[result.id]})
         return [(c.id, c.attempt, c.request) for c in answer.claimed]
+
+    def _record_one_by_one(self, executor: str, token: str,
+                           results: list[EvalResult | JudgeResult]) -> dict[str, str]:  # fmt: skip
+        """Each result alone; one the store still refuses ends as the platform's error, so
+        it cannot block the executor's other results (or its claims) forever."""
+        recorded: dict[str, str] = {}
+        for result in results:
+            try:
+                recorded |= self.queue.finish(executor, token, [result])
+            except (DataError, IntegrityError):
+                log.exception("the store refused the result of %s", result.id)
+                failed = result.model_copy(update={
+                    "status": EvalStatus.ERROR, "runtime": None, "backend": None,
+                    **error_fields(Reason.INTERNAL), **_cleared(result)})  # fmt: skip
+                recorded |= self.queue.finish(executor, token, [failed])
+        return recorded
 
     def heartbeat(self, executor: str, token: str) -> Any:
         """Renews the lease; the ids to cancel, or LEASE_LOST."""
@@ -126,6 +150,12 @@ class Dispatch:
 
     def expire(self) -> int:
         return self.queue.expire()
+
+
+def _cleared(result: EvalResult | JudgeResult) -> dict[str, Any]:
+    if isinstance(result, JudgeResult):
+        return {"verdict": "IE", "score": None, "tests": [], "security": None}
+    return {"stdout": "", "stderr": "", "security": None, "exit_code": None}
 
 
 def _code(request: dict[str, Any]) -> str:

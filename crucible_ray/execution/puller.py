@@ -45,12 +45,14 @@ class PullLoop:
     def __init__(self, executor: str, slots: int, port: DispatchPort, run: RunWork,
                  cancel: Callable[[str], Any], heartbeat_s: float = 1.0,
                  idle_poll_s: tuple[float, float] = (0.02, 0.5),
-                 report_batch: int = 64) -> None:  # fmt: skip
+                 report_batch: int = 64, linger_s: float = 0.02) -> None:  # fmt: skip
         self.executor, self.slots, self._port, self._run, self._cancel = (
             executor, slots, port, run, cancel)  # fmt: skip
         self._heartbeat_s, self._idle_poll_s, self._report_batch = (
             heartbeat_s, idle_poll_s, report_batch)  # fmt: skip
         self._token = ""
+        self._linger_s = linger_s
+        self._linger_until: float | None = None
         self._running: dict[str, asyncio.Task[None]] = {}
         self._results: list[dict[str, Any]] = []
         self._give_back: list[str] = []
@@ -87,6 +89,8 @@ class PullLoop:
                     return  # everything reported
                 await self._changed.wait()
                 continue
+            if await self._lingering(free, len(results)):
+                continue
             token = self._token
             try:
                 got = await self._port.exchange(self.executor, token, results, back, free)
@@ -107,6 +111,23 @@ class PullLoop:
                 idle = min(idle * 2, self._idle_poll_s[1])
             else:
                 idle = self._idle_poll_s[0]
+
+    async def _lingering(self, free: int, results: int) -> bool:
+        """Wait a moment for more slots to free up, so that one round trip carries several
+        results and claims instead of one each (the call, not the item, is what costs). Not
+        when half the slots are free, nothing else runs, or we are stopping."""
+        if (self._stopping or not self._running or free >= max(1, self.slots // 2)
+                or results >= self._report_batch):  # fmt: skip
+            self._linger_until = None
+            return False
+        now = asyncio.get_running_loop().time()
+        if self._linger_until is None:
+            self._linger_until = now + self._linger_s
+        if now >= self._linger_until:
+            self._linger_until = None
+            return False
+        await self._pause(self._linger_until - now)
+        return True
 
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):

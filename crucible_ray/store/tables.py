@@ -33,7 +33,7 @@ class Evaluation(Base):
     oom_killed: Mapped[bool] = mapped_column(Boolean, default=False)
     duration_ms: Mapped[float | None] = mapped_column(Float)
     runtime: Mapped[str | None] = mapped_column(String(16))
-    backend: Mapped[str | None] = mapped_column(String(16))
+    backend: Mapped[str | None] = mapped_column(String(32))  # e.g. null-benchmark-only
     compile: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # models.CompileResult
     security: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # models.SecuritySummary
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

@@ -21,6 +21,7 @@ from crucible_ray.execution.queue_client import (
 from crucible_ray.settings import Settings
 from crucible_ray.topology import NAMESPACE
 from tests.conftest import wait_for
+from tests.support.postgres import fresh_database
 
 pytestmark = pytest.mark.docker
 QUEUE = {"lease_ttl_s": 3.0, "retry_backoff_s": 0.2}  # a lost executor is noticed in seconds
@@ -28,14 +29,10 @@ QUEUE = {"lease_ttl_s": 3.0, "retry_backoff_s": 0.2}  # a lost executor is notic
 
 @pytest.fixture
 def plane(cluster, postgres_url, tmp_path) -> Iterator[object]:
-    from sqlalchemy import create_engine, text
-
-    with create_engine(postgres_url).begin() as conn:  # a fresh store (the schema may exist)
-        for table in ("evaluations", "queue_items", "queue_users", "executor_leases"):
-            conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
-    state = tmp_path / "state"
-    Settings(state_dir=state, database_url=postgres_url).write_shared_secrets()
     stop_dispatcher()  # the old plane's executors would hold the slots
+    state = tmp_path / "state"
+    url = fresh_database(postgres_url, "queue_plane")
+    Settings(state_dir=state, database_url=url).write_shared_secrets()
     config = DispatcherConfig(slots_per_actor=2, min_actors=2, max_actors=2,
                               store_state_dir=str(state), store_needs_database_url=True,
                               scale_interval_s=0.5, max_pending=64)  # fmt: skip

@@ -44,3 +44,18 @@ def throwaway_postgres(port: int, database: str = "crucible") -> Iterator[str]:
     finally:
         as_postgres(str(bin_dir / "pg_ctl"), "-D", str(cluster), "-m", "immediate", "stop")
         shutil.rmtree(data, ignore_errors=True)
+
+
+def fresh_database(url: str, name: str) -> str:
+    """An empty database ``name`` on the server of ``url`` (dropped first if it exists), so a
+    test's store cannot disturb another's; returns its URL."""
+    from sqlalchemy import create_engine, make_url
+
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    finally:
+        engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
