@@ -266,12 +266,36 @@ def queue(r: dict, fig) -> None:
     ax.legend()
 
 
+def queue_plane(r: dict, fig) -> None:
+    arms = [
+        (
+            "dispatcher",
+            r["null_dispatcher"]["evals_per_s"],
+            r["null_dispatcher"]["cpu_ms_per_eval"].get("dispatcher", 0),
+        )
+    ]
+    arms += [(f"queue plane,\n{p['dispatchers']} Dispatch", p["evals_per_s"],
+              p["replaces_dispatcher_cpu_ms"]) for p in r["queue_plane"]]  # fmt: skip
+    ax = fig.add_subplot(1, 2, 1)
+    ax.bar([a[0] for a in arms], [a[1] for a in arms])
+    ax.axhline(10 * r["real_dispatcher"]["evals_per_s"], color="grey", linestyle="--",
+               label="target: 10x real sandboxes")  # fmt: skip
+    ax.set(ylabel="evaluations per second", title="null backend, saturated")
+    ax.legend()
+    ax = fig.add_subplot(1, 2, 2)
+    ax.bar([a[0] for a in arms], [a[2] for a in arms])
+    ax.axhline(1.5, color="grey", linestyle="--", label="target: 1.5 ms")
+    ax.set(ylabel="CPU ms per evaluation", title="what replaces the dispatcher")
+    ax.legend()
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
                                "backends": backends, "languages": languages,
                                "judge": judge, "judge_batch": judge_batch,
-                               "control_plane": control_plane, "queue": queue}  # fmt: skip
+                               "control_plane": control_plane, "queue": queue,
+                               "queue_plane": queue_plane}  # fmt: skip
 
 
 def main() -> None:

@@ -10,7 +10,8 @@ http (end to end at concurrency 1-32), batch (batch command vs execution layer, 
 memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), cpu (where
 the CPU goes per evaluation, by component), control_plane (the control plane alone, with
 the benchmark-only null backend, vs real sandboxes), queue (the durable queue's cost in the store,
-on PostgreSQL, vs today's store path), dispatch_call (one claim call through a Serve
+on PostgreSQL, vs today's store path), queue_plane (the queue plane vs the dispatcher, null
+backend, 1/2/4 Dispatch actors), dispatch_call (one claim call through a Serve
 DeploymentHandle vs a named Ray actor, CPU per call by process). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
@@ -38,6 +39,7 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
          "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
          "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"],
+         "queue_plane": ["-n", "400", "--real-n", "10"],
          "dispatch_call": ["--quick"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
@@ -49,6 +51,7 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
            "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
            "control_plane": "control_plane_bench.py", "queue": "queue_bench.py",
+           "queue_plane": "queue_plane_bench.py",
            "dispatch_call": "dispatch_call_bench.py"}  # fmt: skip
 
 
@@ -161,6 +164,16 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                  f"{plane:.3f} / {today['server_cpu_ms']}", "informational"),
                 ("claim + finish client CPU ms per eval, 16 per claim (a Dispatch replica's)",
                  claim["client_cpu_ms"], "informational")]  # fmt: skip
+    if name == "queue_plane":
+        best = max(r["queue_plane"], key=lambda phase: phase["evals_per_s"])
+        real = r["real_dispatcher"]["evals_per_s"]
+        old = r["null_dispatcher"]["cpu_ms_per_eval"].get("dispatcher")
+        return [(f"queue plane ({best['dispatchers']} Dispatch), CPU ms per eval replacing the "
+                 "dispatcher / the dispatcher's (null backend, batch path)",
+                 f"{best['replaces_dispatcher_cpu_ms']} / {old}",
+                 "<= 1.5"),
+                ("queue plane saturated evals/s / real sandboxes'",
+                 f"{best['evals_per_s'] / real:.1f}", ">= 10")]  # fmt: skip
     if name == "dispatch_call":
         cases = r["cases"]
         return [(f"Serve handle call CPU-ms / actor call CPU-ms (1 replica, {claim}, c=1)",
