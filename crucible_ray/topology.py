@@ -70,3 +70,19 @@ def control_plane_singleton(cls: type, name: str, *args: Any, max_concurrency: i
         )
         .remote(*args)
     )
+
+
+def wait_until_names_free(prefixes: tuple[str, ...], timeout_s: float = 30.0) -> bool:
+    """Wait until no actor of ours is named with one of ``prefixes`` (``ray.kill`` is
+    asynchronous: a killed actor's name stays taken for a moment). Whether they went."""
+    import ray
+    from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
+
+    def free() -> bool:
+        return not any(entry["namespace"] == NAMESPACE and entry["name"].startswith(prefixes)
+                       for entry in ray.util.list_named_actors(all_namespaces=True))  # fmt: skip
+
+    return Retrying(
+        retry=retry_if_result(lambda gone: not gone), stop=stop_after_delay(timeout_s),
+        wait=wait_fixed(0.1), retry_error_callback=lambda _state: False,
+    )(free)  # fmt: skip

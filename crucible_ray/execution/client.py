@@ -7,13 +7,17 @@ import uuid
 from typing import Any
 
 import ray
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from crucible_ray.errors import InvalidRequest, NoExecutors, Overloaded
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.dispatcher import Dispatcher
 from crucible_ray.models import EvalRequest, EvalResult
-from crucible_ray.topology import DISPATCHER_NAME, NAMESPACE, control_plane_singleton
+from crucible_ray.topology import (
+    DISPATCHER_NAME,
+    NAMESPACE,
+    control_plane_singleton,
+    wait_until_names_free,
+)
 
 
 def get_dispatcher(config: DispatcherConfig | None = None, *, replace: bool = False) -> Any:
@@ -48,19 +52,8 @@ def stop_dispatcher() -> bool:
     finally:
         ray.kill(handle, no_restart=True)
     # Waits at most 30 s; a name still held after that surfaces as the caller's next error.
-    Retrying(
-        retry=retry_if_result(lambda gone: not gone), stop=stop_after_delay(30),
-        wait=wait_fixed(0.1), retry_error_callback=lambda _state: False,
-    )(_named_dispatcher_gone)  # fmt: skip
+    wait_until_names_free((DISPATCHER_NAME,))
     return True
-
-
-def _named_dispatcher_gone() -> bool:
-    try:
-        ray.get_actor(DISPATCHER_NAME, namespace=NAMESPACE)
-    except ValueError:
-        return True
-    return False
 
 
 def raise_for_refusal(answer: dict[str, Any]) -> None:

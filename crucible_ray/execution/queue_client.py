@@ -13,7 +13,6 @@ import uuid
 from typing import Any
 
 import ray
-from tenacity import Retrying, retry_if_result, stop_after_delay, wait_fixed
 
 from crucible_ray.execution.client import raise_for_refusal
 from crucible_ray.execution.config import DispatcherConfig
@@ -21,7 +20,7 @@ from crucible_ray.execution.supervisor import DISPATCH_PREFIX, EXECUTOR_PREFIX, 
 from crucible_ray.execution.work import EVAL
 from crucible_ray.judge.models import JudgeResult
 from crucible_ray.models import EvalRequest, EvalResult
-from crucible_ray.topology import NAMESPACE, control_plane_singleton
+from crucible_ray.topology import NAMESPACE, control_plane_singleton, wait_until_names_free
 
 SUPERVISOR_NAME = "crucible-supervisor"
 POLL_S = (0.05, 0.5)  # result polls back off from the first to the second
@@ -52,17 +51,8 @@ def stop_queue_plane() -> bool:
         ):
             with contextlib.suppress(ValueError):
                 ray.kill(ray.get_actor(entry["name"], namespace=NAMESPACE), no_restart=True)
-    Retrying(
-        retry=retry_if_result(lambda gone: not gone), stop=stop_after_delay(30),
-        wait=wait_fixed(0.1), retry_error_callback=lambda _state: False,
-    )(_plane_gone)  # fmt: skip
+    wait_until_names_free((SUPERVISOR_NAME, DISPATCH_PREFIX, EXECUTOR_PREFIX))
     return True
-
-
-def _plane_gone() -> bool:
-    prefixes = (SUPERVISOR_NAME, DISPATCH_PREFIX, EXECUTOR_PREFIX)
-    return not any(entry["namespace"] == NAMESPACE and entry["name"].startswith(prefixes)
-                   for entry in ray.util.list_named_actors(all_namespaces=True))  # fmt: skip
 
 
 class QueueClient:

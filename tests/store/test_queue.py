@@ -23,17 +23,6 @@ REQUEST = CODE.encode()
 LATER = timedelta(seconds=60)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> EvalStore:
-    if request.param == "sqlite":
-        return EvalStore(f"sqlite:///{tmp_path / 'store.db'}")
-    store = EvalStore(request.getfixturevalue("postgres_url"))
-    with store.engine.begin() as conn:
-        conn.execute(text("TRUNCATE evaluations, testsets, queue_items, queue_users, "
-                          "executor_leases"))  # fmt: skip
-    return store
-
-
 @pytest.fixture
 def queue(store) -> DurableQueue:
     return DurableQueue(store, Sealer.generate(), QueueConfig(max_attempts=2))

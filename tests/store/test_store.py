@@ -17,16 +17,6 @@ from crucible_ray.store.tables import StoredTestSet
 SECRET_CODE = "print('the code itself must never be stored')"
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request, tmp_path) -> EvalStore:
-    if request.param == "sqlite":
-        return EvalStore(f"sqlite:///{tmp_path / 'store.db'}")
-    store = EvalStore(request.getfixturevalue("postgres_url"))
-    with store.engine.begin() as conn:
-        conn.execute(text("TRUNCATE evaluations, testsets"))
-    return store
-
-
 def new(eval_id: str, user: str = "alice", **fields) -> NewEvaluation:
     return NewEvaluation(id=eval_id, user=user, code=SECRET_CODE, language="python", **fields)
 
