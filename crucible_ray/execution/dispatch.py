@@ -61,6 +61,8 @@ class Dispatch:
         except InvalidRequest as exc:
             telemetry.refused("invalid")
             return _refusal("invalid", str(exc), field=exc.field)
+        if items and self.store.code_sha256(items[0][0]) is not None:  # a resend, most likely
+            return self._resent(user, [eval_id for eval_id, _, _ in items])
         depth = self.queue.depth()
         if depth.queued + depth.running + len(items) > self.config.admission_limit:
             telemetry.refused("overloaded")
@@ -72,13 +74,25 @@ class Dispatch:
                                   kind=JUDGE if work.kind == JUDGE else None), work.encode())
                    for eval_id, work in works]  # fmt: skip
         limit = self.config.user_admission_limit
-        if not self.queue.admit(entries, user_limit=limit):
+        try:
+            admitted = self.queue.admit(entries, user_limit=limit)
+        except IntegrityError:  # an id taken: a resend of an admission, or a clash
+            return self._resent(user, [eval_id for eval_id, _, _ in items])
+        if not admitted:
             telemetry.refused("overloaded")
             return _refusal("overloaded", f"your evaluations running or queued would pass "
                             f"{limit} per user", retry_after_s=1.0)  # fmt: skip
         for _ in entries:
             telemetry.admitted()
         return {"accepted": True}
+
+    def _resent(self, user: str, eval_ids: list[str]) -> dict[str, Any]:
+        """Idempotent by id: the same ids admitted before for this user are accepted again
+        (nothing new is recorded); ids of someone else's or a partial overlap are refused."""
+        if all(self.result(user, eval_id) is not None for eval_id in eval_ids):
+            return {"accepted": True, "duplicate": True}
+        return _refusal("invalid", "an evaluation id in this admission is already taken",
+                        field="id")  # fmt: skip
 
     def result(self, user: str, eval_id: str) -> dict[str, Any] | None:
         """The record as it stands (queued, running or final); None if not the user's."""

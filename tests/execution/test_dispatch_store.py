@@ -17,7 +17,7 @@ from tests.support.postgres import fresh_database
 def dispatch(postgres_url, tmp_path) -> Dispatch:
     url = fresh_database(postgres_url, "dispatch_store")
     Settings(state_dir=tmp_path, database_url=url).write_shared_secrets()
-    config = DispatcherConfig(store_state_dir=str(tmp_path), max_pending=3, max_actors=1)
+    config = DispatcherConfig(store_state_dir=str(tmp_path), max_pending=4, max_actors=1)
     return Dispatch(config.model_dump())
 
 
@@ -35,10 +35,16 @@ def test_admission_checks_the_request_and_the_limits(dispatch):
     assert bad_judge["reason"] == "invalid"
     ok = [(f"a{i}", EVAL, {"code": f"print({i})"}) for i in range(3)]
     assert dispatch.admit("alice", ok) == {"accepted": True}
-    full = dispatch.admit("bob", [("b1", EVAL, {"code": "print(1)"})])
+    full = dispatch.admit("bob", [("b1", EVAL, {"code": "print(1)"}),
+                                  ("b2", EVAL, {"code": "print(2)"})])  # fmt: skip
     assert (full["reason"], full["retry_after_s"]) == ("overloaded", 1.0)
     assert dispatch.result("alice", "a0")["status"] == "queued"
     assert dispatch.result("bob", "a0") is None  # not his
+    # Idempotent by id: a resend is accepted and records nothing new; a taken id is refused.
+    assert dispatch.admit("alice", ok) == {"accepted": True, "duplicate": True}
+    assert dispatch.depth()["queued"] == 3
+    taken = dispatch.admit("bob", [("a0", EVAL, {"code": "print(1)"})])
+    assert (taken["accepted"], taken["field"]) == (False, "id")
 
 
 def test_a_result_the_store_refuses_ends_as_an_error_and_blocks_nothing(dispatch):
