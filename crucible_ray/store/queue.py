@@ -18,8 +18,23 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    String,
+    bindparam,
+    column,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    true,
+    update,
+    values,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -144,7 +159,11 @@ class DurableQueue(Leases):
             if give_back:
                 mine = (QueueItem.executor == executor) & (QueueItem.token == token)
                 self._lost(session, mine & QueueItem.id.in_(list(give_back)), now)
-            claimed = self._lease(session, executor, token, slots, max_bytes, now) if slots else []
+            claimed, taken = self._lease(session, executor, token, slots, max_bytes, now)
+            ended = Counter(recorded.values())
+            adjust(session, queued={u: -n for u, n in taken.items()},
+                   running={u: taken[u] - ended[u] for u in taken.keys() | ended.keys()},
+                   served=set(taken), now=now)  # fmt: skip
         return Exchanged(recorded, claimed)
 
     def claim(self, executor: str, token: str, slots: int,
@@ -156,29 +175,25 @@ class DurableQueue(Leases):
         """The ids recorded, each with its user (see :meth:`exchange`)."""
         return self.exchange(executor, token, results=results).recorded
 
-    def _lease(self, session: Connection, executor: str, token: str, slots: int,
-               max_bytes: int | None, now: datetime) -> list[Claimed]:  # fmt: skip
+    def _lease(
+        self, session: Connection, executor: str, token: str, slots: int,
+        max_bytes: int | None, now: datetime,
+    ) -> tuple[list[Claimed], Counter[str]]:  # fmt: skip
+        if slots <= 0:
+            return [], Counter()
         max_bytes = self.config.max_claim_bytes if max_bytes is None else max_bytes
         loads = session.execute(
             select(QueueUser.user, QueueUser.running, QueueUser.queued, QueueUser.served_at)
             .where(QueueUser.queued > 0)
         )  # fmt: skip
         grants = plan_claim([UserLoad(*row) for row in loads], slots)
-        candidates: dict[str, deque[tuple[str, int]]] = {}
-        for user, count in Counter(grants).items():
-            rows = session.execute(
-                select(QueueItem.id, QueueItem.size)
-                .where(QueueItem.user == user, QueueItem.state == QUEUED,
-                       QueueItem.not_before <= now, QueueItem.deadline > now)
-                .order_by(QueueItem.queued_at, QueueItem.id)
-                .limit(count)
-                .with_for_update(skip_locked=True)
-            )  # fmt: skip
-            candidates[user] = deque((row.id, row.size) for row in rows)
+        candidates: dict[str, deque[tuple[str, int]]] = {u: deque() for u in grants}
+        for row in _candidates(session, Counter(grants), now):
+            candidates[row.user].append((row.id, row.size))
         picked = [candidates[user].popleft() for user in grants if candidates[user]]
         picked = picked[: within_bytes([size for _, size in picked], max_bytes)]
         if not picked:
-            return []
+            return [], Counter()
         leased = session.execute(
             update(QueueItem)
             .where(QueueItem.id.in_([eval_id for eval_id, _ in picked]),
@@ -187,8 +202,6 @@ class DurableQueue(Leases):
                     attempts=QueueItem.attempts + 1)
             .returning(QueueItem.id, QueueItem.user, QueueItem.sealed, QueueItem.attempts)
         ).all()  # fmt: skip
-        taken = Counter(row.user for row in leased)
-        adjust(session, queued={u: -n for u, n in taken.items()}, running=taken, served_at=now)
         session.execute(
             update(Evaluation)
             .where(Evaluation.id.in_([row.id for row in leased]),
@@ -202,27 +215,27 @@ class DurableQueue(Leases):
                                        row.attempts))  # fmt: skip
             except SealError:  # another key, or altered at rest: never run, say so
                 unreadable.append(row.id)
+        taken = Counter(row.user for row in leased)
         if unreadable:
-            self._drop(session, unreadable)
+            self._drop(session, unreadable)  # counted out of running here...
             end_records(session, unreadable, EvalStatus.ERROR, Reason.INTERNAL, now)
-        return claimed
+        return claimed, taken  # ...and into it by the caller, so they even out
 
     def _record(self, session: Connection, executor: str, token: str,
                 results: Sequence[EvalResult | JudgeResult]) -> dict[str, str]:  # fmt: skip
+        """Write the results of items still leased to this executor under this token, and
+        delete those items with their sealed requests. Returns eval_id: user of those."""
         mine = {
             row.id: row.user
             for row in session.execute(
-                select(QueueItem.id, QueueItem.user).where(
-                    QueueItem.id.in_([result.id for result in results]),
-                    QueueItem.executor == executor, QueueItem.token == token,
-                )
+                delete(QueueItem)
+                .where(QueueItem.id.in_([result.id for result in results]),
+                       QueueItem.executor == executor, QueueItem.token == token,
+                       QueueItem.state == LEASED)
+                .returning(QueueItem.id, QueueItem.user)
             )
         }  # fmt: skip
-        recorded = [result for result in results if result.id in mine]
-        if not recorded:
-            return {}
-        self._drop(session, [result.id for result in recorded])
-        rows = [{"_id": r.id, **_values(r)} for r in recorded]
+        rows = [{"_id": r.id, **_values(r)} for r in results if r.id in mine]
         table = Evaluation.__table__
         for columns in {tuple(sorted(row)) for row in rows}:  # one executemany per shape
             session.execute(
@@ -231,7 +244,7 @@ class DurableQueue(Leases):
                 .values({name: bindparam(name) for name in columns if name != "_id"}),
                 [row for row in rows if tuple(sorted(row)) == columns],
             )
-        return {result.id: mine[result.id] for result in recorded}
+        return mine
 
     def _drop(self, session: Connection, eval_ids: list[str]) -> None:
         """Delete leased items (their sealed requests with them) and count them out."""
@@ -276,6 +289,39 @@ class DurableQueue(Leases):
                     .values(queued=queued, running=running)
                 )
         return wrong
+
+
+def _candidates(session: Connection, counts: Counter[str], now: datetime) -> list[Any]:
+    """Each user's oldest ready items, as many as planned, locked without waiting for (or
+    taking) what another claim holds. One statement on PostgreSQL (a LATERAL join); one per
+    user on SQLite, whose writers are serialized anyway."""
+    if not counts:
+        return []
+    ready = (QueueItem.state == QUEUED, QueueItem.not_before <= now, QueueItem.deadline > now)
+    order = (QueueItem.queued_at, QueueItem.id)
+    if session.dialect.name == "postgresql":
+        plan = values(column("who", String), column("n", Integer), name="plan").data(
+            list(counts.items())
+        )
+        pick = (
+            select(QueueItem.id, QueueItem.size, QueueItem.user)
+            .where(QueueItem.user == plan.c.who, *ready)
+            .order_by(*order)
+            .limit(plan.c.n)
+            .with_for_update(skip_locked=True)
+            .lateral("pick")
+        )
+        return list(session.execute(select(pick).select_from(plan).join(pick, true())))
+    return [
+        row
+        for user, count in counts.items()
+        for row in session.execute(
+            select(QueueItem.id, QueueItem.size, QueueItem.user)
+            .where(QueueItem.user == user, *ready)
+            .order_by(*order)
+            .limit(count)
+        )
+    ]
 
 
 def _values(result: EvalResult | JudgeResult) -> dict[str, object]:

@@ -17,25 +17,31 @@ def adjust(
     session: Connection,
     queued: Mapping[str, int] | None = None,
     running: Mapping[str, int] | None = None,
-    served_at: datetime | None = None,
+    served: set[str] | None = None,
+    now: datetime | None = None,
 ) -> None:
-    """Add the deltas to each user's counters. Users in sorted order: two transactions that
-    both touch Alice's and Bob's rows lock them in the same order, so they never deadlock."""
-    queued, running = queued or {}, running or {}
+    """Add the deltas to each user's counters, and mark the ``served`` users served ``now``
+    (claims rank users by it). One executemany; users in sorted order, so two transactions
+    that both touch Alice's and Bob's rows lock them in the same order and never deadlock."""
+    queued, running, served = queued or {}, running or {}, served or set()
     rows = [
-        {"who": user, "d_queued": queued.get(user, 0), "d_running": running.get(user, 0)}
-        for user in sorted(set(queued) | set(running))
-    ]
+        {"who": user, "d_queued": queued.get(user, 0), "d_running": running.get(user, 0),
+         "served_now": now if user in served else None}
+        for user in sorted(set(queued) | set(running) | served)
+        if queued.get(user, 0) or running.get(user, 0) or user in served
+    ]  # fmt: skip
     if not rows:
         return
     table = QueueUser.__table__
-    values = {"queued": table.c.queued + bindparam("d_queued"),
-              "running": table.c.running + bindparam("d_running")}  # fmt: skip
-    if served_at is not None:
-        values["served_at"] = bindparam("served_at")
-        for row in rows:
-            row["served_at"] = served_at
-    session.execute(update(table).where(table.c.user == bindparam("who")).values(values), rows)
+    session.execute(
+        update(table)
+        .where(table.c.user == bindparam("who"))
+        .values(queued=table.c.queued + bindparam("d_queued"),
+                running=table.c.running + bindparam("d_running"),
+                served_at=func.coalesce(bindparam("served_now", type_=table.c.served_at.type),
+                                        table.c.served_at)),
+        rows,
+    )  # fmt: skip
 
 
 def recount(session: Connection) -> dict[str, tuple[int, int]]:

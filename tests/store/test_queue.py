@@ -182,6 +182,7 @@ def test_concurrent_claimers_take_each_evaluation_exactly_once(store, queue):
     admitted = threading.Barrier(users + claimers)
     taken: list[list[str]] = [[] for _ in range(claimers)]
     errors: list[BaseException] = []
+    admitting = threading.Semaphore(0)  # released once per admitter done
 
     def admitter(u: int) -> None:
         try:
@@ -190,23 +191,34 @@ def test_concurrent_claimers_take_each_evaluation_exactly_once(store, queue):
                 assert admit(queue, f"user{u}", *[f"u{u}-{i + k}" for k in range(5)])
         except BaseException as exc:
             errors.append(exc)
+        finally:
+            admitting.release()
+
+    done_admitting = threading.Event()
+
+    def watcher() -> None:
+        for _ in range(users):
+            admitting.acquire()
+        done_admitting.set()
 
     def claimer(n: int) -> None:
         try:
             token = queue.register(f"ex{n}")
             admitted.wait()
             idle = 0
-            while idle < 20:
+            while idle < 3:  # empty three times after every admission: nothing is left
+                finished = done_admitting.is_set()
                 got = queue.claim(f"ex{n}", token, slots=3)
                 taken[n].extend(c.id for c in got)
                 recorded = queue.finish(f"ex{n}", token, [done(c.id) for c in got])
-                assert list(recorded) == [c.id for c in got]
-                idle = 0 if got else idle + 1
+                assert sorted(recorded) == sorted(c.id for c in got)
+                idle = 0 if got or not finished else idle + 1
         except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=admitter, args=(u,)) for u in range(users)]
     threads += [threading.Thread(target=claimer, args=(n,)) for n in range(claimers)]
+    threads.append(threading.Thread(target=watcher))
     for thread in threads:
         thread.start()
     for thread in threads:
