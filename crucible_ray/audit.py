@@ -24,6 +24,15 @@ _configured = False
 _files: set[Path] = set()
 
 
+class _CurrentStdout(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stdout`` is when the event is written, not when the handler
+    was made (a host that replaces stdout, like pytest's capture, still gets every line)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stdout
+        super().emit(record)
+
+
 def _stdlib_logger() -> logging.Logger:
     """The one logger events are written through: each handler writes a whole line at once."""
     logger = logging.getLogger("crucible.audit")
@@ -36,7 +45,7 @@ def audit_logger() -> Any:
     global _configured
     with _lock:
         if not _configured:
-            stdout = logging.StreamHandler(sys.stdout)
+            stdout = _CurrentStdout(sys.stdout)
             stdout.setFormatter(logging.Formatter("%(message)s"))
             _stdlib_logger().addHandler(stdout)
             structlog.configure(
