@@ -91,7 +91,10 @@ def batch_phase(policy: SandboxPolicy, nodes: int, slots: int, n: int, c: int) -
     return measured
 
 
-def http_phase(state_dir: Path, nodes: int, slots: int, n: int, c: int) -> dict:
+def http_phase(state_dir: Path, nodes: int, slots: int, n: int, c: int, *,
+               plane: str = "dispatcher", database_url: str | None = None,
+               replicas: int = 2) -> dict:  # fmt: skip
+    """``POST /api/eval?wait=true`` in a closed loop on the given execution plane."""
     import httpx
 
     from crucible_ray.api.auth import issue_token, signer_of
@@ -102,9 +105,10 @@ def http_phase(state_dir: Path, nodes: int, slots: int, n: int, c: int) -> dict:
     config = DispatcherConfig(slots_per_actor=slots, min_actors=nodes, max_actors=nodes,
                               max_pending=max(1000, 2 * c))  # fmt: skip
     settings = Settings(state_dir=state_dir, port=HTTP_PORT, dispatcher=config,
-                        sandbox=SandboxPolicy(backend=NULL),
+                        sandbox=SandboxPolicy(backend=NULL), execution_plane=plane,
+                        database_url=database_url,
                         rate_limit_per_minute=1_000_000)  # fmt: skip
-    deploy(settings, num_replicas=2)
+    deploy(settings, num_replicas=replicas)
     url = f"http://127.0.0.1:{HTTP_PORT}"
     try:
         deadline = time.monotonic() + 180
@@ -132,7 +136,7 @@ def http_phase(state_dir: Path, nodes: int, slots: int, n: int, c: int) -> dict:
 
         once()
         measured = closed_loop(once, n, c)
-        print(f"HTTP, {NULL}: {measured}", file=sys.stderr)
+        print(f"HTTP, {plane} plane, {NULL}: {measured}", file=sys.stderr)
         return measured
     finally:
         undeploy()

@@ -20,7 +20,7 @@ import os
 import secrets
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     request_timeout_s: float = Field(120, gt=0, description="HTTP request timeout at the proxy")
     sandbox: SandboxPolicy = Field(default_factory=SandboxPolicy)
     dispatcher: DispatcherConfig = Field(default_factory=DispatcherConfig)
+    execution_plane: Literal["dispatcher", "queue"] = Field(
+        "dispatcher", description="queue: durable admission, executors pull (preview: "
+        "docs/design/execution-plane.md)")  # fmt: skip
+    dispatch_actors: int = Field(2, ge=1, le=64, description="the queue plane's Dispatch actors")
 
     @model_validator(mode="after")
     def _one_policy(self) -> Settings:

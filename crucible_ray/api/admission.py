@@ -80,7 +80,7 @@ def check_limits(svc: Services, items: Sequence[Submission]) -> None:
 async def check_room(svc: Services, wanted: int) -> None:
     """429 unless ``wanted`` more can be admitted now. Asked first: a batch refused for
     overload is not charged to the user's rate limit."""
-    stats = await svc.dispatcher.stats.remote()
+    stats = await svc.plane.stats()
     room = stats["admission_limit"] - stats["queued"] - stats["running"]
     if wanted > room:
         raise too_many(f"only {max(room, 0)} evaluations can be admitted now", 2.0)
@@ -103,7 +103,7 @@ def unprocessable(loc: list[Any], message: str) -> HTTPException:
 
 
 async def rate_limit(svc: Services, user: str, request: Request) -> None:
-    retry_after = await svc.limiter.acquire.remote(user)
+    retry_after = await svc.limiter.acquire(user)
     if retry_after:
         audit_refusal("rate_limited", user=user, client=client_address(request))
         metrics().inc("crucible_rate_limited")
@@ -141,45 +141,30 @@ async def accept(
     and the admitted prefix is returned (nothing admitted: refused like a single one). Nothing
     recorded is left queued with no evaluation behind it, whatever fails or is cancelled.
     """
-    warnings = await analyse([(item.language, item.code) for _, item in items])
-    records = [
-        NewEvaluation(
-            id=eval_id,
-            user=user,
-            code=item.code,
-            language=item.language,
-            image=item.image_name,
-            warnings=warnings[index],
-            metadata=item.metadata,
-            batch_id=batch_id,
-            batch_index=index if batch_id else None,
-            request_sha256=digest,
-            kind=stored_kind(item),
-        )
-        for index, (eval_id, item) in enumerate(items)
-    ]
+    if svc.plane.durable:  # imported here: that module builds on this one's helpers
+        from crucible_ray.api.queue_admission import admit_durably
+
+        return await admit_durably(svc, user, request, items, batch_id, digest)
+    records = await new_records(user, items, batch_id, digest)
     try:
         await asyncio.to_thread(svc.store.add, records)
     except IntegrityError:  # its id exists: a request with the same Idempotency-Key was first
-        await svc.limiter.refund.remote(user)
+        await svc.limiter.refund(user)
         raise Duplicate() from None
     except SQLAlchemyError as exc:  # store down or its disk full: refuse, nothing was taken
-        await svc.limiter.refund.remote(user)
+        await svc.limiter.refund(user)
         # The commit's outcome is unknown: the server may have committed just before the
         # connection dropped. What is refused must not stay recorded: forget it once the
         # store answers again.
         _forget_when_back(svc, user, [r.id for r in records])
         audit_refusal("refused_store_unavailable", user=user, client=client_address(request))
         raise store_unavailable(exc) from exc
-    for record in records:
-        if record.warnings:
-            metrics().inc("crucible_flagged_submissions", language=record.language)
     admitted: list[NewEvaluation] = []
     try:
         for record, (eval_id, item) in zip(records, items, strict=True):
             context = submission_context(user, request, item)
             request_body = item.request_body()
-            answer = await svc.dispatcher.submit.remote(eval_id, request_body, context, item.kind)
+            answer = await svc.plane.submit(eval_id, request_body, context, item.kind)
             if answer["accepted"]:
                 admitted.append(record)
             elif answer["reason"] == "invalid" and batch_id is not None:
@@ -197,9 +182,25 @@ async def accept(
             await asyncio.shield(_forget(svc, user, forgotten))
     if len(admitted) < len(records) and not admitted:
         if answer["reason"] != "invalid":  # the platform's refusal costs the user nothing
-            await svc.limiter.refund.remote(user)
+            await svc.limiter.refund(user)
         refuse(answer, request, user)
     return admitted
+
+
+async def new_records(user: str, items: Sequence[tuple[str, Submission]], batch_id: str | None,
+                      digest: str | None) -> list[NewEvaluation]:  # fmt: skip
+    """The records of a submission, with the static analyser's warnings."""
+    warnings = await analyse([(item.language, item.code) for _, item in items])
+    for (_, item), flagged in zip(items, warnings, strict=True):
+        if flagged:
+            metrics().inc("crucible_flagged_submissions", language=item.language)
+    return [
+        NewEvaluation(id=eval_id, user=user, code=item.code, language=item.language,
+                      image=item.image_name, warnings=warnings[index], metadata=item.metadata,
+                      batch_id=batch_id, batch_index=index if batch_id else None,
+                      request_sha256=digest, kind=stored_kind(item))
+        for index, (eval_id, item) in enumerate(items)
+    ]  # fmt: skip
 
 
 def stored_kind(item: Submission) -> str | None:
@@ -220,7 +221,7 @@ class Duplicate(Exception):
 async def _forget(svc: Services, user: str, eval_ids: list[str]) -> None:
     if len(eval_ids) == 1:  # a resend under its Idempotency-Key may have admitted it meanwhile
         with contextlib.suppress(Exception):
-            if await svc.dispatcher.wait.remote(eval_ids[0], 0) is not None:
+            if await svc.plane.admitted(eval_ids[0]):
                 return  # it runs: its record stays
     try:
         await asyncio.to_thread(svc.store.delete_user_evals, user, eval_ids)
@@ -242,7 +243,7 @@ def _forget_when_back(svc: Services, user: str, eval_ids: list[str]) -> None:
             async for attempt in retrying:
                 with attempt:
                     unknown = [i for i in eval_ids  # a resend under its key may run it now
-                               if await svc.dispatcher.wait.remote(i, 0) is None]  # fmt: skip
+                               if not await svc.plane.admitted(i)]  # fmt: skip
                     if unknown:
                         await asyncio.to_thread(svc.store.delete_user_evals, user, unknown)
         except Exception as exc:  # left queued: reconciliation ends them as errors

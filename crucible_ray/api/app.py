@@ -1,6 +1,6 @@
 """The HTTP API (FastAPI): the app, its middleware and error format, and its routers.
 Routes are thin: auth, limits and validation in the API; admission, execution and results in
-the dispatcher; durable records in the store.
+the execution plane (``plane.py``); durable records in the store.
 
 The binding contract is in the README (and /docs): 202/200 on submission, 401 with
 ``WWW-Authenticate: Bearer``, 403 for a missing role, 404 for unknown or other users' ids, 409
@@ -23,7 +23,10 @@ from crucible_ray._version import __version__
 from crucible_ray.api import account, docs, evaluations, judging, operations, testsets
 from crucible_ray.api.admission import store_unavailable
 from crucible_ray.api.deps import Services, install, services
+from crucible_ray.api.plane import QUEUE, DispatcherPlane, ExecutionPlane, QueuePlane
+from crucible_ray.api.ratelimit import ActorLimiter, Limiter, StoreLimiter, get_limiter
 from crucible_ray.audit import audit_to_file
+from crucible_ray.execution.client import get_dispatcher
 from crucible_ray.metrics import metrics
 from crucible_ray.settings import Settings
 from crucible_ray.store import EvalStore
@@ -90,6 +93,17 @@ async def store_error(request: Request, exc: SQLAlchemyError) -> JSONResponse:
     return JSONResponse({"detail": refusal.detail}, refusal.status_code, refusal.headers)
 
 
-def make_services(settings: Settings, dispatcher: Any, limiter: Any) -> Services:
+def make_services(settings: Settings) -> Services:
+    """The replica's services on the plane the settings name; the dispatcher plane's actors
+    (the Dispatcher, the RateLimiter) are found or started."""
     audit_to_file(settings.state_dir)  # the state dir made 0700, the audit file 0600
-    return Services(settings, EvalStore(settings.db_url), dispatcher, limiter)
+    store = EvalStore(settings.db_url)
+    plane: ExecutionPlane
+    limiter: Limiter
+    if settings.execution_plane == QUEUE:
+        plane = QueuePlane(store, settings.queue_key_bytes, settings.dispatcher)
+        limiter = StoreLimiter(store, settings.rate_limit_per_minute)
+    else:
+        plane = DispatcherPlane(get_dispatcher(settings.dispatcher))
+        limiter = ActorLimiter(get_limiter(settings.rate_limit_per_minute))
+    return Services(settings, store, plane, limiter)

@@ -15,8 +15,9 @@ from ray import serve
 
 from crucible_ray.api import analyser
 from crucible_ray.api.app import api, install, make_services
-from crucible_ray.api.ratelimit import get_limiter
+from crucible_ray.api.plane import QUEUE
 from crucible_ray.execution.client import get_dispatcher
+from crucible_ray.execution.queue_client import start_queue_plane, stop_queue_plane
 from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.settings import Settings, load_settings
@@ -46,9 +47,7 @@ STORE_PING_S = 5.0
 class Ingress:
     def __init__(self, public: dict[str, Any]) -> None:
         settings = load_settings(public)  # secrets from this replica's environment or files
-        dispatcher = get_dispatcher(settings.dispatcher)
-        limiter = get_limiter(settings.rate_limit_per_minute)
-        self._services = make_services(settings, dispatcher, limiter)
+        self._services = make_services(settings)
         install(self._services)
         analyser.warm()
         threading.Thread(target=self._purge_forever, name="purge", daemon=True).start()
@@ -61,7 +60,8 @@ class Ingress:
                 purged = self._services.store.purge(retention)
                 if purged:
                     log.info("purged %d results older than %s", purged, retention)
-                self._reconcile()
+                if self._services.settings.execution_plane != QUEUE:
+                    self._reconcile()  # the queue plane's records are never left unqueued
             except Exception as exc:  # the store being down must not kill the replica
                 log.warning("purge/reconcile failed: %s", exc)
             time.sleep(settings.maintenance_every_s)
@@ -71,7 +71,7 @@ class Ingress:
         result: left by a dispatcher that died (its queue lived in memory) or by a replica that
         died between recording and admitting. The code is not stored, so they cannot be re-run.
         The age bound keeps clear of a submission being admitted right now."""
-        store, dispatcher = self._services.store, self._services.dispatcher
+        store, dispatcher = self._services.store, self._services.plane.handle  # type: ignore[attr-defined]
         age = timedelta(seconds=self._services.settings.reconcile_after_s)
         for eval_id in store.unfinished(older_than=age):
             if ray.get(dispatcher.wait.remote(eval_id, 0)) is None:
@@ -115,12 +115,10 @@ def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
             "request_timeout_s": settings.request_timeout_s,
         }
     )
-    dispatcher = get_dispatcher(settings.dispatcher)
-    started_with = ray.get(dispatcher.config_dump.remote())
-    # Replaced when started otherwise (e.g. without a store) or when the store's URL changed:
-    # the URL is not in its config, so the changed secret file says so.
-    if "database_url" in changed or started_with != settings.dispatcher.model_dump():
-        get_dispatcher(settings.dispatcher, replace=True)
+    if settings.execution_plane == QUEUE:
+        start_queue_plane(settings.dispatcher, settings.dispatch_actors)
+    else:
+        _start_dispatcher(settings, changed)
     options: dict[str, Any] = {}
     if num_replicas is not None:
         options = {"num_replicas": num_replicas, "autoscaling_config": None}
@@ -132,6 +130,15 @@ def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
     )
 
 
+def _start_dispatcher(settings: Settings, changed: set[str]) -> None:
+    dispatcher = get_dispatcher(settings.dispatcher)
+    started_with = ray.get(dispatcher.config_dump.remote())
+    # Replaced when started otherwise (e.g. without a store) or when the store's URL changed:
+    # the URL is not in its config, so the changed secret file says so.
+    if "database_url" in changed or started_with != settings.dispatcher.model_dump():
+        get_dispatcher(settings.dispatcher, replace=True)
+
+
 def undeploy() -> None:
     from crucible_ray.api.ratelimit import LIMITER_NAME
     from crucible_ray.execution.client import stop_dispatcher
@@ -139,5 +146,6 @@ def undeploy() -> None:
 
     serve.shutdown()
     stop_dispatcher()
+    stop_queue_plane()
     with contextlib.suppress(ValueError):
         ray.kill(ray.get_actor(LIMITER_NAME, namespace=NAMESPACE), no_restart=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, Security, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -18,6 +18,8 @@ from crucible_ray.api.auth import (
     verifier_of,
     verify_principal,
 )
+from crucible_ray.api.plane import ExecutionPlane
+from crucible_ray.api.ratelimit import Limiter
 from crucible_ray.audit import audit_refusal
 from crucible_ray.metrics import metrics
 from crucible_ray.settings import Settings
@@ -28,8 +30,8 @@ from crucible_ray.store import EvalStore
 class Services:
     settings: Settings
     store: EvalStore
-    dispatcher: Any  # Ray actor handle
-    limiter: Any  # Ray actor handle
+    plane: ExecutionPlane  # the dispatcher, or the queue plane (plane.py)
+    limiter: Limiter
 
     @cached_property
     def verifier(self) -> Verifier:

@@ -99,11 +99,12 @@ async def _submit_eval(
             if earlier is None:
                 raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
     return await admitted_answer(
-        svc, earlier, wait, lambda answer: live(answer, earlier.metadata, earlier.warnings)
+        svc, user, earlier, wait, lambda answer: live(answer, earlier.metadata, earlier.warnings)
     )
 
 
-async def admitted_answer(svc: Services, earlier: EvalResult | JudgeResult, wait: bool,
+async def admitted_answer(svc: Services, user: str, earlier: EvalResult | JudgeResult,
+                          wait: bool,
                           to_result: Callable[[dict[str, Any]], EvalResult | JudgeResult],
                           ) -> JSONResponse:  # fmt: skip
     """The answer to an admitted submission (or a replay of one): 202 with its id, or with
@@ -113,7 +114,7 @@ async def admitted_answer(svc: Services, earlier: EvalResult | JudgeResult, wait
         return JSONResponse(accepted.model_dump(), status.HTTP_202_ACCEPTED)
     if earlier.status.is_final:  # a replay of one that has finished
         return JSONResponse(earlier.model_dump(mode="json"), status.HTTP_200_OK)
-    answer = await svc.dispatcher.wait.remote(earlier.id, WAIT_LIMIT_S)
+    answer = await svc.plane.wait(user, earlier.id, WAIT_LIMIT_S)
     if answer is None:  # the dispatcher restarted meanwhile: the record has what is known
         return JSONResponse(Accepted(id=earlier.id).model_dump(), status.HTTP_202_ACCEPTED)
     result = to_result(answer)
@@ -135,7 +136,7 @@ async def get_eval(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
     if wait and not result.status.is_final:  # long poll: answer as soon as it finishes
         with long_polls.hold(user, svc.settings.waits_per_user):
-            answer = await svc.dispatcher.wait.remote(eval_id, wait)
+            answer = await svc.plane.wait(user, eval_id, wait)
         if answer is not None:  # None: the dispatcher no longer knows it; the record stands
             return live(answer, result.metadata, result.warnings)
     return result
@@ -148,12 +149,11 @@ async def cancel_eval(eval_id: str, svc: ServicesDep, user: UserDep) -> EvalResu
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such evaluation")
     if result.status.is_final:
         raise HTTPException(status.HTTP_409_CONFLICT, f"evaluation already {result.status}")
-    answer = await svc.dispatcher.cancel.remote(eval_id)
-    if answer is None or not answer["cancelled"]:
-        final = await svc.dispatcher.wait.remote(eval_id, 0)
+    if not await svc.plane.cancel(user, eval_id):
+        final = await svc.plane.wait(user, eval_id, 0)
         if final is not None and EvalStatus(final["status"]).is_final:
             raise HTTPException(status.HTTP_409_CONFLICT, f"evaluation already {final['status']}")
-    final = await svc.dispatcher.wait.remote(eval_id, 10.0)
+    final = await svc.plane.wait(user, eval_id, 10.0)
     return EvalResult.model_validate(final) if final else result
 
 

@@ -134,12 +134,12 @@ async def replay(svc: Services, user: str, request: Request, eval_id: str,
             existing.image not in (None, body.image_name)  # None: recorded before images
         ):
             raise reused("request")
-        if existing.status.is_final or await svc.dispatcher.wait.remote(eval_id, 0) is not None:
+        if existing.status.is_final or await svc.plane.admitted(eval_id):
             return existing
         if time.monotonic() > deadline:
             break
         await asyncio.sleep(0.2)
-    answer = await svc.dispatcher.submit.remote(eval_id, body.request_body(), context, body.kind)
+    answer = await svc.plane.submit(eval_id, body.request_body(), context, body.kind)  # type: ignore[attr-defined]
     if not answer["accepted"]:
         await asyncio.to_thread(svc.store.delete_user_evals, user, [eval_id])  # an orphan
         refuse(answer, request, user)

@@ -94,7 +94,7 @@ async def _submit(body: JudgeSubmission, request: Request, svc: ServicesDep, use
             if earlier is None:
                 raise too_many("a request with this Idempotency-Key was refused", 1.0) from None
     assert isinstance(earlier, JudgeResult)
-    return await admitted_answer(svc, earlier, wait, lambda answer: _live(answer, earlier))
+    return await admitted_answer(svc, user, earlier, wait, lambda answer: _live(answer, earlier))
 
 
 @router.get("/api/judge/{judge_id}", response_model=JudgeResult, responses=WAIT_REFUSED)
@@ -111,7 +111,7 @@ async def get_judge(
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such judging")
     if wait and not record.status.is_final:  # long poll: answer as soon as it finishes
         with long_polls.hold(user, svc.settings.waits_per_user):
-            answer = await svc.dispatcher.wait.remote(judge_id, wait)
+            answer = await svc.plane.wait(user, judge_id, wait)
         if answer is not None:  # None: the dispatcher no longer knows it; the record stands
             return _live(answer, record)
     return record
@@ -124,12 +124,11 @@ async def cancel_judge(judge_id: str, svc: ServicesDep, user: UserDep) -> JudgeR
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such judging")
     if record.status.is_final:
         raise HTTPException(status.HTTP_409_CONFLICT, f"judging already {record.status}")
-    answer = await svc.dispatcher.cancel.remote(judge_id)
-    if answer is None or not answer["cancelled"]:
-        final = await svc.dispatcher.wait.remote(judge_id, 0)
+    if not await svc.plane.cancel(user, judge_id):
+        final = await svc.plane.wait(user, judge_id, 0)
         if final is not None and EvalStatus(final["status"]).is_final:
             raise HTTPException(status.HTTP_409_CONFLICT, f"judging already {final['status']}")
-    final = await svc.dispatcher.wait.remote(judge_id, 10.0)
+    final = await svc.plane.wait(user, judge_id, 10.0)
     return _live(final, record) if final else record
 
 

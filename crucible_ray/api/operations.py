@@ -50,7 +50,7 @@ class HealthCache:
 
 async def _health(svc: Services) -> tuple[dict[str, Any], int]:
     try:
-        stats = await asyncio.wait_for(svc.dispatcher.stats.remote(), 5)
+        stats = await asyncio.wait_for(svc.plane.stats(), 5)
     except Exception:
         return Health(status="unavailable", executors=0).model_dump(), 503
     ready = sum(1 for e in stats["executors"] if e["ready"])
@@ -97,7 +97,7 @@ async def dashboard_data(
     """Live state for operators: the dispatcher's view (queue, capacity, executors, counters
     since it started) and the records' (throughput, latency, outcomes, recent evaluations)."""
     try:
-        stats = await asyncio.wait_for(svc.dispatcher.stats.remote(), 5)
+        stats = await asyncio.wait_for(svc.plane.stats(), 5)
     except Exception as exc:  # a hung or restarting dispatcher must not hold the page
         log.warning("dashboard: the dispatcher did not answer: %s", exc)
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,

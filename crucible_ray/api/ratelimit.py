@@ -1,12 +1,16 @@
-"""Per-user rate limit shared by every ingress replica: one small named Ray actor."""
+"""Per-user rate limit shared by every ingress replica: on the dispatcher plane one small named
+Ray actor, on the queue plane a token bucket per user in the store."""
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import math
 import time
-from typing import Any
+from typing import Any, Protocol
 
+from crucible_ray.store import EvalStore
+from crucible_ray.store.rate_limits import StoreRateLimits
 from crucible_ray.topology import control_plane_singleton
 
 LIMITER_NAME = "crucible-ratelimiter"
@@ -43,3 +47,40 @@ class RateLimiter:
 def get_limiter(per_minute: int) -> Any:
     """The cluster's rate limiter actor (a Ray actor handle)."""
     return control_plane_singleton(RateLimiter, LIMITER_NAME, per_minute)
+
+
+class Limiter(Protocol):
+    """The rate limit as the HTTP layer uses it."""
+
+    async def acquire(self, user: str) -> float:
+        """0 when allowed (and counted), else the seconds until it would be."""
+
+    async def refund(self, user: str) -> None:
+        """Give back what a request the platform refused was charged."""
+
+
+class ActorLimiter:
+    """The dispatcher plane's: the cluster's one RateLimiter actor."""
+
+    def __init__(self, handle: Any) -> None:
+        self.handle = handle
+
+    async def acquire(self, user: str) -> float:
+        return await self.handle.acquire.remote(user)
+
+    async def refund(self, user: str) -> None:
+        await self.handle.refund.remote(user)
+
+
+class StoreLimiter:
+    """The queue plane's: a token bucket per user in the store, one statement per request,
+    so no process sees every request (``store/rate_limits.py``)."""
+
+    def __init__(self, store: EvalStore, per_minute: int) -> None:
+        self.buckets = StoreRateLimits(store, per_minute)
+
+    async def acquire(self, user: str) -> float:
+        return await asyncio.to_thread(self.buckets.take, user, time.time())
+
+    async def refund(self, user: str) -> None:
+        await asyncio.to_thread(self.buckets.give_back, user, time.time())

@@ -31,6 +31,10 @@ def cluster_settings(args: dict[str, Any] | None = None) -> Settings:
     if settings.database_url is None:
         # SQLite lives on one pod's disk; the dispatcher and every replica must share the store.
         raise ValueError("set CRUCIBLE_DATABASE_URL (postgresql+psycopg://...) for a cluster")
+    if settings.execution_plane == "queue" and settings.queue_key is None:
+        # The default is a file on one node; Dispatch actors elsewhere could not open requests.
+        raise ValueError("set CRUCIBLE_QUEUE_KEY (32 random bytes, base64): every ingress "
+                         "replica and Dispatch actor must seal with the same key")  # fmt: skip
     store = {"store_state_dir": str(settings.state_dir), "store_needs_database_url": True}
     dispatcher = settings.dispatcher.model_copy(update=store)
     return settings.model_copy(update={"dispatcher": dispatcher})
@@ -41,7 +45,11 @@ def build(args: dict[str, Any]) -> serve.Application:
     import ray
 
     settings = cluster_settings(args)
-    if ray.is_initialized():  # on the cluster (Serve's build task), as deploy() does
+    if ray.is_initialized() and settings.execution_plane == "queue":
+        from crucible_ray.execution.queue_client import start_queue_plane
+
+        start_queue_plane(settings.dispatcher, settings.dispatch_actors)
+    elif ray.is_initialized():  # on the cluster (Serve's build task), as deploy() does
         _sync_dispatcher(settings)
     return Ingress.bind(settings.public())
 

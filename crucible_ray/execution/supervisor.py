@@ -56,8 +56,10 @@ class Supervisor:
         ]  # fmt: skip
         self._members: dict[str, Member] = {}
         self.counters = {"executors_started": 0, "executors_lost": 0, "expired": 0}
-        self._task: asyncio.Task[None] | None = None
         self._adopt()
+        # Started here, not only by start(): after Ray restarts this actor nobody calls it. An
+        # async actor's __init__ runs with its event loop set (Serve's controller does this).
+        self._task: asyncio.Task[None] | None = asyncio.get_event_loop().create_task(self._loop())
 
     def _adopt(self) -> None:
         """Executors a previous incarnation of this supervisor started are still running."""

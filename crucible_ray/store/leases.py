@@ -17,7 +17,7 @@ from enum import Enum
 from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import ColumnElement, Connection, delete, select, update
+from sqlalchemy import ColumnElement, Connection, delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -53,9 +53,7 @@ class Leases:
     store: EvalStore
 
     def _begin(self) -> AbstractContextManager[Connection]:
-        """A transaction on a plain connection: the hot paths skip the ORM's bookkeeping."""
-        self.store._prepare()
-        return self.store.engine.begin()
+        return self.store.begin()
 
     def register(self, executor: str) -> str:
         """Start (or restart) an executor's lease; returns its token. Work still held under
@@ -139,6 +137,22 @@ class Leases:
                 update(QueueItem).where(mine, QueueItem.state == LEASED).values(cancel=True)
             )
             return CancelOutcome.REQUESTED if asked.rowcount else CancelOutcome.NOT_QUEUED
+
+    def executors(self) -> dict[str, int]:
+        """The executors whose lease is live, each with how many evaluations it holds."""
+        held = (
+            (QueueItem.executor == ExecutorLease.executor)
+            & (QueueItem.token == ExecutorLease.token)
+            & (QueueItem.state == LEASED)
+        )
+        query = (
+            select(ExecutorLease.executor, func.count(QueueItem.id))
+            .outerjoin(QueueItem, held)
+            .where(ExecutorLease.expires_at > utcnow())
+            .group_by(ExecutorLease.executor)
+        )
+        with self.store.connect() as session:
+            return {executor: held for executor, held in session.execute(query)}
 
     def _renew(self, session: Connection, executor: str, token: str, now: datetime) -> None:
         """Extend the lease (the transaction's first write: on SQLite it takes the lock)."""

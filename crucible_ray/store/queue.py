@@ -83,23 +83,27 @@ class DurableQueue(Leases):
     # admission -------------------------------------------------------------------------------
 
     def admit(
-        self, entries: Sequence[tuple[NewEvaluation, bytes]], user_limit: int | None = None
-    ) -> bool:
+        self, entries: Sequence[tuple[NewEvaluation, bytes]], user_limit: int | None = None,
+        ended: Sequence[tuple[NewEvaluation, EvalResult]] = (),
+    ) -> bool:  # fmt: skip
         """Record evaluations of one user and queue their requests, all or none. False (and
-        nothing written) if the user's queued plus running would pass ``user_limit``."""
-        if not entries:
+        nothing written) if the user's queued plus running would pass ``user_limit``.
+        ``ended`` are recorded with their final result in the same transaction (a batch's
+        items that the policy refused), and never queued."""
+        if not entries and not ended:
             return True
-        user = entries[0][0].user
-        if any(new.user != user for new, _ in entries):
+        user = (entries or ended)[0][0].user
+        if any(new.user != user for new, _ in (*entries, *ended)):
             raise ValueError("one admission is one user's")
         if user_limit is not None and len(entries) > user_limit:
             return False
         now = utcnow()
         deadline = now + timedelta(seconds=self.config.queue_timeout_s)
         with self._session.begin() as session:
-            if not self._reserve(session, user, len(entries), user_limit):
+            if entries and not self._reserve(session, user, len(entries), user_limit):
                 return False
             session.add_all(new.row(now) for new, _ in entries)
+            session.add_all(_ended_row(new, result, now) for new, result in ended)
             session.add_all(
                 QueueItem(
                     id=new.id,
@@ -309,3 +313,10 @@ def _values(result: EvalResult | JudgeResult) -> dict[str, object]:
     if isinstance(result, JudgeResult):
         return judgement_values(result)
     return result_values(result)
+
+
+def _ended_row(new: NewEvaluation, result: EvalResult, now: datetime) -> Evaluation:
+    row = new.row(now)
+    for name, value in result_values(result).items():
+        setattr(row, name, value)
+    return row

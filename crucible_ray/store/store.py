@@ -7,13 +7,14 @@ import hashlib
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, create_engine, delete, func, select, tuple_, update
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
@@ -29,7 +30,7 @@ from crucible_ray.models import (
 from crucible_ray.store.files import private_sqlite
 from crucible_ray.store.judgements import JUDGE, JudgementRecords, judgement_of
 from crucible_ray.store.schema import Sessions, aware, create_schema
-from crucible_ray.store.tables import Evaluation, QueueItem, QueueUser
+from crucible_ray.store.tables import Evaluation, QueueItem, QueueUser, RateBucket
 from crucible_ray.store.testsets import TestSetRecords
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,16 @@ class EvalStore(JudgementRecords, TestSetRecords):
             create_schema(self.engine)
             self._prepared = True
 
+    def begin(self) -> AbstractContextManager[Connection]:
+        """A transaction on a plain connection (hot paths skip the ORM's bookkeeping)."""
+        self._prepare()
+        return self.engine.begin()
+
+    def connect(self) -> AbstractContextManager[Connection]:
+        """A plain connection for reads."""
+        self._prepare()
+        return self.engine.connect()
+
     # writes ----------------------------------------------------------------------------------
 
     def add(self, evaluations: list[NewEvaluation]) -> None:
@@ -159,6 +170,7 @@ class EvalStore(JudgementRecords, TestSetRecords):
             # Queued requests (code) go too; an executor running one has its result dropped.
             session.execute(delete(QueueItem).where(QueueItem.user == user))
             session.execute(delete(QueueUser).where(QueueUser.user == user))
+            session.execute(delete(RateBucket).where(RateBucket.user == user))
             return results + self._delete_user_testsets(session, user)
 
     def purge(self, older_than: timedelta) -> int:
@@ -239,6 +251,16 @@ class EvalStore(JudgementRecords, TestSetRecords):
                 .group_by(Evaluation.status)
             )
             return Counter({status: count for status, count in rows})
+
+    def final_among(self, eval_ids: Sequence[str]) -> set[str]:
+        """Which of these records are final (one query: the waits of a whole replica)."""
+        if not eval_ids:
+            return set()
+        query = select(Evaluation.id).where(
+            Evaluation.id.in_(list(eval_ids)), Evaluation.status.in_(FINAL)
+        )
+        with self.connect() as conn:
+            return set(conn.scalars(query))
 
     def unfinished(self, limit: int = 1000, older_than: timedelta | None = None) -> list[str]:
         query = select(Evaluation.id).where(Evaluation.status.not_in(FINAL))

@@ -102,6 +102,17 @@ class QueueUser(Base):
     served_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class RateBucket(Base):
+    """A user's token bucket for submissions (``store/rate_limits.py``): shared by every
+    ingress replica without a process that sees every request."""
+
+    __tablename__ = "rate_buckets"
+
+    user: Mapped[str] = mapped_column(String(128), primary_key=True)
+    tokens: Mapped[float] = mapped_column(Float)
+    at: Mapped[float] = mapped_column(Float)  # seconds since the epoch of the last change
+
+
 class ExecutorLease(Base):
     """One executor's lease on everything it has claimed: renewed by its heartbeats and
     results; when it lapses, its work is queued again. A new token per registration fences a

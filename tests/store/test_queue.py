@@ -247,3 +247,32 @@ def test_one_exchange_records_gives_back_and_claims(store, queue):
         queue.exchange("ex1", "not-the-token", results=[done("a3")], slots=5)
     assert status(store, "alice", "a3") == "running"
     assert queue.reconcile() == {}
+
+
+def test_admission_records_refused_items_as_ended_in_the_same_transaction(store, queue):
+    refused = NewEvaluation(id="bad", user="alice", code=CODE, language="python")
+    ended = EvalResult(id="bad", status=EvalStatus.ERROR, language="python",
+                       error="timeout_s: too long", error_code="invalid_request")  # fmt: skip
+    entries = [(NewEvaluation(id="good", user="alice", code=CODE, language="python"), REQUEST)]
+    assert queue.admit(entries, user_limit=1, ended=[(refused, ended)])
+    assert (status(store, "alice", "good"), status(store, "alice", "bad")) == ("queued", "error")
+    assert store.get("alice", "bad").error_code == "invalid_request"
+    assert queue.depth().queued == 1  # the ended one is not queued, nor counted to the limit
+    more = NewEvaluation(id="more", user="alice", code=CODE, language="python")
+    bad2 = NewEvaluation(id="bad2", user="alice", code=CODE, language="python")
+    assert not queue.admit([(more, REQUEST)], user_limit=1, ended=[(bad2, ended)])
+    assert store.get("alice", "bad2") is None  # refused whole: nothing written
+
+
+def test_final_among_and_live_executors(store, queue):
+    assert admit(queue, "alice", "a1", "a2", "a3")
+    token = queue.register("ex1")
+    queue.register("ex2")
+    queue.claim("ex1", token, slots=2)
+    assert queue.executors() == {"ex1": 2, "ex2": 0}
+    queue.finish("ex1", token, [done("a1")])
+    assert store.final_among(["a1", "a2", "a3", "unknown"]) == {"a1"}
+    assert store.final_among([]) == set()
+    assert queue.executors() == {"ex1": 1, "ex2": 0}
+    queue.expire(now=utcnow() + LATER)  # both leases lapse
+    assert queue.executors() == {}
