@@ -289,13 +289,28 @@ def queue_plane(r: dict, fig) -> None:
     ax.legend()
 
 
+def http_plane(r: dict, fig) -> None:
+    phases = r["phases"]
+    labels = [f"{p['plane']}\n{p['replicas']} replica(s)" for p in phases]
+    for index, (key, title) in enumerate((("evals_per_s", "evaluations per second"),
+                                          ("control_plane_cpu_ms_per_eval",
+                                           "control-plane CPU ms per evaluation"))):  # fmt: skip
+        ax = fig.add_subplot(1, 2, index + 1)
+        ax.bar(labels, [p[key] for p in phases],
+               color=["tab:blue" if p["plane"] == "dispatcher" else "tab:orange"
+                      for p in phases])  # fmt: skip
+        ax.set(title=title)
+        ax.tick_params(axis="x", labelsize=7)
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
                                "backends": backends, "languages": languages,
                                "judge": judge, "judge_batch": judge_batch,
                                "control_plane": control_plane, "queue": queue,
-                               "queue_plane": queue_plane}  # fmt: skip
+                               "queue_plane": queue_plane,
+                               "http_plane": http_plane}  # fmt: skip
 
 
 def main() -> None:

@@ -11,7 +11,8 @@ memory), scale (1,000 vs 10,000 evaluations), soak (10 minutes at saturation), c
 the CPU goes per evaluation, by component), control_plane (the control plane alone, with
 the benchmark-only null backend, vs real sandboxes), queue (the durable queue's cost in the store,
 on PostgreSQL, vs today's store path), queue_plane (the queue plane vs the dispatcher, null
-backend, 1/2/4 Dispatch actors), dispatch_call (one claim call through a Serve
+backend, 1/2/4 Dispatch actors), http_plane (the HTTP path on either plane, null backend,
+1/2/4 ingress replicas), dispatch_call (one claim call through a Serve
 DeploymentHandle vs a named Ray actor, CPU per call by process). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
@@ -39,7 +40,7 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "languages": ["-n", "3"], "judge": ["-n", "1"], "humaneval": ["--limit", "10"],
          "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
          "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"],
-         "queue_plane": ["-n", "400", "--real-n", "10"],
+         "queue_plane": ["-n", "400", "--real-n", "10"], "http_plane": ["-n", "100"],
          "dispatch_call": ["--quick"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
@@ -51,7 +52,7 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "judge": "judge_bench.py", "humaneval": "humaneval_bench.py",
            "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
            "control_plane": "control_plane_bench.py", "queue": "queue_bench.py",
-           "queue_plane": "queue_plane_bench.py",
+           "queue_plane": "queue_plane_bench.py", "http_plane": "http_plane_bench.py",
            "dispatch_call": "dispatch_call_bench.py"}  # fmt: skip
 
 
@@ -174,6 +175,12 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                  "<= 1.5"),
                 ("queue plane saturated evals/s / real sandboxes'",
                  f"{best['evals_per_s'] / real:.1f}", ">= 10")]  # fmt: skip
+    if name == "http_plane":
+        by = {(p["plane"], p["replicas"]): p for p in r["phases"]}
+        return [(f"HTTP evals/s, queue plane / dispatcher plane ({n} ingress replicas, null "
+                 "backend)", round(by[("queue", n)]["evals_per_s"]
+                                   / by[("dispatcher", n)]["evals_per_s"], 2), "informational")
+                for n in sorted({p["replicas"] for p in r["phases"]})]  # fmt: skip
     if name == "dispatch_call":
         cases = r["cases"]
         return [(f"Serve handle call CPU-ms / actor call CPU-ms (1 replica, {claim}, c=1)",

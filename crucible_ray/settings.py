@@ -18,6 +18,7 @@ import base64
 import contextlib
 import os
 import secrets
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -148,13 +149,7 @@ class Settings(BaseSettings):
         """The JWT signing secret: configured, or the generated file (created on first use)."""
         if self.jwt_secret is not None:
             return self.jwt_secret.get_secret_value()
-        path = private_dir(self.state_dir) / "jwt-secret"
-        if not path.exists():
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(48))
-        if path.stat().st_mode & 0o077:
-            raise ValueError(f"{path} must be readable by its owner only (chmod 600)")
+        path = generated_secret(self.state_dir, "jwt-secret", lambda: secrets.token_urlsafe(48))
         return check_secret(path.read_text().strip())
 
     @cached_property
@@ -163,17 +158,7 @@ class Settings(BaseSettings):
         first use; every process of one machine's service reads the same file)."""
         if self.queue_key is not None:
             return decode_queue_key(self.queue_key.get_secret_value())
-        path = private_dir(self.state_dir) / "queue-key"
-        if not path.exists():  # written whole, then linked: a reader never sees it half done
-            draft = path.with_name(f".queue-key.{secrets.token_hex(8)}")
-            fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(base64.b64encode(secrets.token_bytes(QUEUE_KEY_BYTES)).decode())
-            with contextlib.suppress(FileExistsError):  # two processes at once: one wins
-                os.link(draft, path)
-            draft.unlink()
-        if path.stat().st_mode & 0o077:
-            raise ValueError(f"{path} must be readable by its owner only (chmod 600)")
+        path = generated_secret(self.state_dir, "queue-key", new_queue_key)
         return decode_queue_key(path.read_text().strip())
 
     def public(self) -> dict[str, Any]:
@@ -204,6 +189,28 @@ def load_settings(public: dict[str, Any]) -> Settings:
     state_dir = Path(public.get("state_dir") or Settings.model_fields["state_dir"].default)
     directory = state_dir / "secrets"
     return Settings(**public, _secrets_dir=directory if directory.is_dir() else None)
+
+
+def generated_secret(state_dir: Path, name: str, make: Callable[[], str]) -> Path:
+    """The 0600 file of a secret generated on first use. Written whole under another name,
+    then linked into place: a process that reads it never sees it half written, and of two
+    processes creating it at once one wins and both read the winner's."""
+    path = private_dir(state_dir) / name
+    if not path.exists():
+        draft = path.with_name(f".{name}.{secrets.token_hex(8)}")
+        fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(make())
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, path)
+        draft.unlink()
+    if path.stat().st_mode & 0o077:
+        raise ValueError(f"{path} must be readable by its owner only (chmod 600)")
+    return path
+
+
+def new_queue_key() -> str:
+    return base64.b64encode(secrets.token_bytes(QUEUE_KEY_BYTES)).decode()
 
 
 def decode_queue_key(text: str) -> bytes:

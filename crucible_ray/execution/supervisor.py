@@ -55,6 +55,7 @@ class Supervisor:
             for name in self.dispatch_names
         ]  # fmt: skip
         self._members: dict[str, Member] = {}
+        self._probes: dict[str, asyncio.Task[None]] = {}
         self.counters = {"executors_started": 0, "executors_lost": 0, "expired": 0}
         self._adopt()
         # Started here, not only by start(): after Ray restarts this actor nobody calls it. An
@@ -105,7 +106,16 @@ class Supervisor:
     async def _tick(self) -> None:
         self.counters["expired"] += await self._any_dispatch("expire")
         depth = await self._any_dispatch("depth")
-        await asyncio.gather(*(self._probe(m) for m in list(self._members.values())))
+        for member in list(self._members.values()):
+            # In the background: a hung executor's probe (up to PROBE_TIMEOUT_S) must not hold
+            # up the upkeep and scaling of this tick; its next probe waits for it to end.
+            probing = self._probes.get(member.name)
+            if probing is None or probing.done():
+                self._probes[member.name] = asyncio.get_running_loop().create_task(
+                    self._probe(member)
+                )
+        for name in [n for n in self._probes if n not in self._members]:
+            self._probes.pop(name)
         now = time.monotonic()
         decision = decide(
             demand=depth["queued"] + depth["running"], live=len(self._members),

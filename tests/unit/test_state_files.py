@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import os
 import stat
+import threading
 
 import pytest
 
 from crucible_ray.audit import audit_evaluation, audit_to_file
-from crucible_ray.settings import Settings, load_settings
+from crucible_ray.settings import Settings, generated_secret, load_settings
 from crucible_ray.store.files import private_dir
 
 SECRET = "state-files-secret-Qx8vN2mP5rT9wZ1bC4dF7gH0"
@@ -83,3 +84,33 @@ def test_a_cluster_dispatcher_without_the_database_url_refuses_to_start(tmp_path
     url = "postgresql+psycopg://crucible:pw@db/crucible"
     monkeypatch.setenv("CRUCIBLE_DATABASE_URL", url)  # as the pod's Secret sets it
     assert config.store_url() == url
+
+
+def test_a_generated_secret_is_created_once_whole_and_private(tmp_path):
+    made: list[str] = []
+
+    def make() -> str:
+        value = f"secret-{len(made)}-" + "x" * 4096  # long: a half-written read would show
+        made.append(value)
+        return value
+
+    seen: list[str] = []
+    barrier = threading.Barrier(8)
+
+    def create() -> None:
+        barrier.wait()
+        seen.append(generated_secret(tmp_path, "shared", make).read_text())
+
+    threads = [threading.Thread(target=create) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(seen)) == 1 and seen[0] in made  # every process reads the one winner
+    assert (tmp_path / "shared").stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["shared"]  # no draft left behind
+    key = Settings(state_dir=tmp_path).queue_key_bytes
+    assert key == Settings(state_dir=tmp_path).queue_key_bytes and len(key) == 32
+    (tmp_path / "queue-key").chmod(0o644)
+    with pytest.raises(ValueError, match="chmod 600"):
+        Settings(state_dir=tmp_path).queue_key_bytes  # noqa: B018

@@ -1,7 +1,10 @@
-"""The queue plane's promise, over real HTTP with real sandboxes: while a load of 200
-evaluations runs, one process of each kind is killed (an ingress replica, a Dispatch actor, an
-executor holding work, the supervisor), and every accepted evaluation still ends with its own
-real result: none lost, none twice, none an error because of a kill."""
+"""The queue plane under load, over real HTTP with real sandboxes.
+
+- Fairness: while one user's 200 evaluations wait, another user's evaluation takes the next
+  free slot instead of queueing behind them.
+- Faults: while a load of 200 runs, one process of each kind is killed (an ingress replica, a
+  Dispatch actor, an executor holding work, the supervisor), and every accepted evaluation
+  still ends with its own real result: none lost, none twice, none an error from a kill."""
 
 from __future__ import annotations
 
@@ -51,6 +54,26 @@ def busy_executor() -> str | None:
     supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
     running = ray.get(supervisor.stats.remote(), timeout=30)["executors"]
     return next((name for name, count in running.items() if count), None)
+
+
+def unfinished(client: httpx.Client, batch_id: str) -> int:
+    counts = client.get(f"/api/batch/{batch_id}").json()["counts"]
+    return sum(n for status, n in counts.items() if status in ("queued", "running"))
+
+
+@pytest.mark.timeout(600)
+def test_one_users_flood_does_not_hold_up_another(as_user):
+    flooder, other = as_user(), as_user()
+    items = [{"code": CODE.format(i), "timeout_s": 30} for i in range(LOAD)]
+    answer = flooder.post("/api/batch", json={"items": items})
+    assert answer.status_code == 202, answer.text
+    batch_id = answer.json()["batch_id"]
+    assert wait_for(lambda: unfinished(flooder, batch_id) < LOAD, timeout_s=60)  # it runs
+    result = other.post("/api/eval?wait=true", json={"code": "print('mine')"})
+    assert result.status_code == 200 and result.json()["stdout"] == "mine\n", result.text
+    # Behind a FIFO it would have waited for all 200; with a fair share it took the next slot.
+    assert unfinished(flooder, batch_id) >= LOAD // 2
+    assert wait_for(lambda: unfinished(flooder, batch_id) == 0, timeout_s=300)
 
 
 @pytest.mark.timeout(900)
