@@ -20,7 +20,7 @@ done
 if [[ "${CRUCIBLE_TEST_PARALLEL:-}" != 1 ]]; then exec .venv/bin/pytest "$@"; fi
 
 CLUSTER_TESTS=(tests/api tests/client tests/batch tests/execution tests/faults tests/monitoring
-               tests/outage tests/test_cli.py tests/test_cluster_up.py)
+               tests/outage tests/queue_api tests/test_cli.py tests/test_cluster_up.py)
 ignored=()
 for path in "${CLUSTER_TESTS[@]}"; do ignored+=("--ignore=$path"); done
 base=${CRUCIBLE_TEST_PORT_OFFSET:-200}

@@ -159,6 +159,7 @@ async def accept(
         _forget_when_back(svc, user, [r.id for r in records])
         audit_refusal("refused_store_unavailable", user=user, client=client_address(request))
         raise store_unavailable(exc) from exc
+    count_flagged(records)
     admitted: list[NewEvaluation] = []
     try:
         for record, (eval_id, item) in zip(records, items, strict=True):
@@ -191,9 +192,6 @@ async def new_records(user: str, items: Sequence[tuple[str, Submission]], batch_
                       digest: str | None) -> list[NewEvaluation]:  # fmt: skip
     """The records of a submission, with the static analyser's warnings."""
     warnings = await analyse([(item.language, item.code) for _, item in items])
-    for (_, item), flagged in zip(items, warnings, strict=True):
-        if flagged:
-            metrics().inc("crucible_flagged_submissions", language=item.language)
     return [
         NewEvaluation(id=eval_id, user=user, code=item.code, language=item.language,
                       image=item.image_name, warnings=warnings[index], metadata=item.metadata,
@@ -201,6 +199,13 @@ async def new_records(user: str, items: Sequence[tuple[str, Submission]], batch_
                       request_sha256=digest, kind=stored_kind(item))
         for index, (eval_id, item) in enumerate(items)
     ]  # fmt: skip
+
+
+def count_flagged(records: Sequence[NewEvaluation]) -> None:
+    """Once recorded: submissions the static analyser flagged, by language."""
+    for record in records:
+        if record.warnings:
+            metrics().inc("crucible_flagged_submissions", language=record.language)
 
 
 def stored_kind(item: Submission) -> str | None:

@@ -17,7 +17,7 @@ from crucible_ray.api import analyser
 from crucible_ray.api.app import api, install, make_services
 from crucible_ray.api.plane import QUEUE
 from crucible_ray.execution.client import get_dispatcher
-from crucible_ray.execution.queue_client import start_queue_plane, stop_queue_plane
+from crucible_ray.execution.queue_client import ensure_queue_plane, stop_queue_plane
 from crucible_ray.models import EvalResult, EvalStatus
 from crucible_ray.reasons import Reason, error_fields
 from crucible_ray.settings import Settings, load_settings
@@ -116,7 +116,11 @@ def deploy(settings: Settings, *, num_replicas: int | None = None) -> None:
         }
     )
     if settings.execution_plane == QUEUE:
-        start_queue_plane(settings.dispatcher, settings.dispatch_actors)
+        ensure_queue_plane(
+            settings.dispatcher,
+            settings.dispatch_actors,
+            secrets_changed=bool({"database_url", "queue_key"} & changed),
+        )
     else:
         _start_dispatcher(settings, changed)
     options: dict[str, Any] = {}

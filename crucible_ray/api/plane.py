@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from crucible_ray.api.watch import ResultWatch
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.work import Work
@@ -84,7 +86,9 @@ class QueuePlane:
     def admit(self, user: str, works: list[tuple[NewEvaluation, Work]],
               ended: list[tuple[NewEvaluation, EvalResult]]) -> dict[str, Any]:  # fmt: skip
         """Admit one user's work, all or none, with the global and per-user limits (blocking:
-        run it off the event loop). Raises IntegrityError if an id is taken."""
+        run it off the event loop). Raises IntegrityError if an id is taken. The per-user
+        limit is exact (one conditional upsert); the global one is read first, so replicas
+        admitting at the same moment can pass it by at most one request each."""
         depth = self.queue.depth()
         if depth.queued + depth.running + len(works) > self.config.admission_limit:
             return refusal(f"{depth.queued + depth.running} evaluations running or queued "
@@ -96,9 +100,14 @@ class QueuePlane:
         return {"accepted": True}
 
     async def wait(self, user: str, eval_id: str, timeout_s: float) -> dict[str, Any] | None:
+        """None if the store does not answer now: the caller answers with what it knows
+        (202 and the id), never a refusal for work that was admitted."""
         if timeout_s > 0:
             await self.watch.wait(eval_id, timeout_s)
-        return await asyncio.to_thread(self._record, user, eval_id)
+        try:
+            return await asyncio.to_thread(self._record, user, eval_id)
+        except SQLAlchemyError:
+            return None
 
     def _record(self, user: str, eval_id: str) -> dict[str, Any] | None:
         found = self.store.get(user, eval_id) or self.store.get_judgement(user, eval_id)

@@ -19,6 +19,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from crucible_ray.api.admission import (
     Duplicate,
     Submission,
+    count_flagged,
     new_records,
     refuse,
     store_unavailable,
@@ -71,4 +72,5 @@ async def admit_durably(
         refuse(answer, request, user)
     for _ in works:
         telemetry.admitted()
+    count_flagged(records)
     return records

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import math
 import time
 from typing import Any, Protocol
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray.store import EvalStore
 from crucible_ray.store.rate_limits import StoreRateLimits
@@ -83,4 +86,7 @@ class StoreLimiter:
         return await asyncio.to_thread(self.buckets.take, user, time.time())
 
     async def refund(self, user: str) -> None:
-        await asyncio.to_thread(self.buckets.give_back, user, time.time())
+        """Best effort: a store that cannot take the refund now costs the user one token, and
+        must not turn the answer being given into another error."""
+        with contextlib.suppress(SQLAlchemyError):
+            await asyncio.to_thread(self.buckets.give_back, user, time.time())

@@ -46,9 +46,9 @@ def build(args: dict[str, Any]) -> serve.Application:
 
     settings = cluster_settings(args)
     if ray.is_initialized() and settings.execution_plane == "queue":
-        from crucible_ray.execution.queue_client import start_queue_plane
+        from crucible_ray.execution.queue_client import ensure_queue_plane
 
-        start_queue_plane(settings.dispatcher, settings.dispatch_actors)
+        ensure_queue_plane(settings.dispatcher, settings.dispatch_actors)
     elif ray.is_initialized():  # on the cluster (Serve's build task), as deploy() does
         _sync_dispatcher(settings)
     return Ingress.bind(settings.public())

@@ -69,8 +69,7 @@ class BatchJob:
         dispatcher: Any = None,
     ) -> None:
         self.results = results
-        self.dispatcher = dispatcher or get_dispatcher()
-        self.window = window or ray.get(self.dispatcher.stats.remote())["admission_limit"]
+        self.window = window or self._connect(dispatcher)
         self.unavailable_timeout_s = unavailable_timeout_s
         self.on_invalid = on_invalid
         self.summary = BatchSummary()
@@ -78,6 +77,11 @@ class BatchJob:
         self._resubmit: collections.deque[Pending] = collections.deque()
         self._tally = Tally(None, None)
         self._context = {"user": f"batch:{getpass.getuser()}", "client": socket.gethostname()}
+
+    def _connect(self, dispatcher: Any) -> int:
+        """Find the plane's entry point; returns its admission limit (the default window)."""
+        self.dispatcher = dispatcher or get_dispatcher()
+        return ray.get(self.dispatcher.stats.remote())["admission_limit"]
 
     def run(self, lines: Iterable[InputLine], tally: Tally) -> BatchSummary:
         started = time.monotonic()
@@ -126,13 +130,9 @@ class BatchJob:
         """Admit one evaluation (idempotent by id), waiting out overload: while it waits,
         results keep being collected."""
         retrier = Retrier(self.unavailable_timeout_s, base_s=0.2, max_s=5.0)
-        request, item = pending.item.request(), pending.item
-        context = {**self._context, "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}
         while True:
             try:
-                answer = ray.get(self.dispatcher.submit.remote(pending.eval_id, request, context,
-                                                               item.kind))  # fmt: skip
-                raise_for_refusal(answer)
+                self._admit(pending)
                 break
             except InvalidRequest as exc:
                 field = f"{exc.field}: " if exc.field else ""
@@ -140,9 +140,22 @@ class BatchJob:
                 return
             except (Overloaded, NoExecutors) as exc:
                 self._collect(timeout_s=retrier.pause(exc))  # DeadlineExceeded when too long
-            except RayError:  # the dispatcher restarted: find it again
-                self._collect(timeout_s=retrier.pause(NoExecutors("dispatcher unreachable")))
-                self.dispatcher = get_dispatcher()
+            except (RayError, RuntimeError):  # the plane's entry point is down: find it again
+                self._collect(timeout_s=retrier.pause(NoExecutors("the plane is unreachable")))
+                self._reconnect()
+        self._track(pending)
+
+    def _admit(self, pending: Pending) -> None:
+        """Raises the refusal's exception (``raise_for_refusal``) if it is not admitted."""
+        item = pending.item
+        context = {**self._context, "code_sha256": hashlib.sha256(item.code.encode()).hexdigest()}
+        raise_for_refusal(ray.get(self.dispatcher.submit.remote(pending.eval_id, item.request(),
+                                                                context, item.kind)))  # fmt: skip
+
+    def _reconnect(self) -> None:
+        self.dispatcher = get_dispatcher()
+
+    def _track(self, pending: Pending) -> None:
         self._inflight[self.dispatcher.wait.remote(pending.eval_id, WAIT_S)] = pending
 
     def _collect(self, timeout_s: float) -> None:

@@ -86,6 +86,8 @@ def batch(
     Exits 0 when every line was evaluated, 2 when some lines were invalid or duplicated (the
     rest were evaluated), 3 when the cluster could not take work, 130 when interrupted."""
     from crucible_ray.batch import BatchError, BatchJob, ResultsFile, count_items, read_items
+    from crucible_ray.batch.queue_job import QueueBatchJob
+    from crucible_ray.execution.queue_client import queue_plane_running
     from crucible_ray.progress import progress_bar
 
     if not input_path.is_file():
@@ -110,8 +112,10 @@ def batch(
     try:
         with reported_errors():
             _connect(address)
-            job = BatchJob(results, window=window, unavailable_timeout_s=unavailable_timeout,
-                           on_invalid=report)  # fmt: skip
+            # The plane the cluster runs: the queue plane if its supervisor is there.
+            job_class = QueueBatchJob if queue_plane_running() else BatchJob
+            job = job_class(results, window=window, unavailable_timeout_s=unavailable_timeout,
+                            on_invalid=report)  # fmt: skip
             with progress_bar(count_items(input_path), enabled=progress,
                               description="batch") as tally:  # fmt: skip
                 summary = job.run(read_items(input_path, shared), tally)

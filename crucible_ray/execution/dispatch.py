@@ -101,6 +101,16 @@ class Dispatch:
             found = self.store.get_judgement(user, eval_id)
         return None if found is None else found.model_dump(mode="json")
 
+    def finished(self, user: str, eval_ids: list[str]) -> list[dict[str, Any]]:
+        """The user's final results among ``eval_ids`` (one query finds which are final)."""
+        final = self.store.final_among(eval_ids)
+        found = (self.result(user, eval_id) for eval_id in eval_ids if eval_id in final)
+        return [result for result in found if result is not None]
+
+    def limits(self) -> dict[str, int]:
+        return {"admission_limit": self.config.admission_limit,
+                "user_admission_limit": self.config.user_admission_limit}  # fmt: skip
+
     def cancel(self, user: str, eval_id: str) -> str:
         return self.queue.cancel(user, eval_id).value
 

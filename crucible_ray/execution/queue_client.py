@@ -35,6 +35,29 @@ def start_queue_plane(config: DispatcherConfig, dispatchers: int = 2,
     return supervisor
 
 
+def ensure_queue_plane(config: DispatcherConfig, dispatchers: int,
+                       secrets_changed: bool = False) -> Any:  # fmt: skip
+    """The queue plane as configured: one started otherwise (another config, another number
+    of Dispatch actors) or before the store's URL or the sealing key changed is stopped
+    first (its executors report their running work), since its Dispatch actors would claim
+    from the old store or fail to open what the new key sealed."""
+    if queue_plane_running():
+        supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+        wanted = {"config": config.model_dump(), "dispatchers": dispatchers}
+        if secrets_changed or ray.get(supervisor.config_dump.remote()) != wanted:
+            stop_queue_plane()
+    return start_queue_plane(config, dispatchers)
+
+
+def queue_plane_running() -> bool:
+    """Whether this cluster runs the queue plane (its supervisor exists)."""
+    try:
+        ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+    except ValueError:
+        return False
+    return True
+
+
 def stop_queue_plane() -> bool:
     """Stop the supervisor, its executors (after their running work is reported) and the
     Dispatch actors; True if there was a supervisor. Returns once their names are free."""
@@ -91,7 +114,7 @@ class QueueClient:
             (eval_id, EVAL, request.model_dump())
             for eval_id, request in zip(ids, requests, strict=True)
         ]
-        raise_for_refusal(self._call("admit", self.user, items))
+        raise_for_refusal(self.admit(items))
         return ids
 
     def result(self, eval_id: str, timeout_s: float = 0.0) -> EvalResult | JudgeResult | None:
@@ -110,6 +133,18 @@ class QueueClient:
                 return result
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
             pause = min(pause * 2, POLL_S[1])
+
+    def admit(self, items: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
+        """Admit ``(eval_id, kind, request)`` items, all or none: the raw answer
+        (``raise_for_refusal`` turns a refusal into its exception)."""
+        return self._call("admit", self.user, items)
+
+    def finished(self, eval_ids: list[str]) -> list[dict[str, Any]]:
+        """The final results among ``eval_ids``, as JSON (one store query)."""
+        return self._call("finished", self.user, eval_ids)
+
+    def limits(self) -> dict[str, int]:
+        return self._call("limits")
 
     def cancel(self, eval_id: str) -> str:
         return self._call("cancel", self.user, eval_id)

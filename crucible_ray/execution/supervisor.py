@@ -83,6 +83,10 @@ class Supervisor:
                 "ready": sum(m.ready for m in self._members.values()),
                 "counters": dict(self.counters), "dispatch": self.dispatch_names}  # fmt: skip
 
+    async def config_dump(self) -> dict[str, Any]:
+        """What it was started with (no secret is in it), to tell a changed deployment."""
+        return {"config": self.config.model_dump(), "dispatchers": len(self.dispatch_names)}
+
     async def executor_names(self) -> list[str]:
         return sorted(self._members)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -38,6 +39,7 @@ CONNECT_TIMEOUT_S = 5  # a database that does not answer: a 503 in seconds, not 
 POOL_TIMEOUT_S = 10
 PAGE_ROWS = 200  # rows read per short session when streaming a user's or a batch's results
 # Warnings are recorded at acceptance (static analysis); a result does not replace them.
+RATE_BUCKET_IDLE_S = 3600.0
 _RESULT_FIELDS = (
     "status",
     "exit_code",
@@ -170,13 +172,16 @@ class EvalStore(JudgementRecords, TestSetRecords):
             # Queued requests (code) go too; an executor running one has its result dropped.
             session.execute(delete(QueueItem).where(QueueItem.user == user))
             session.execute(delete(QueueUser).where(QueueUser.user == user))
-            session.execute(delete(RateBucket).where(RateBucket.user == user))
             return results + self._delete_user_testsets(session, user)
 
     def purge(self, older_than: timedelta) -> int:
-        """Results created, and test sets last used, before ``older_than`` ago."""
+        """Results created, and test sets last used, before ``older_than`` ago; and rate-limit
+        buckets untouched for an hour (full again: dropping them changes nothing). Buckets are
+        not erased with a user's data, or erasing would reset the user's rate limit."""
         cutoff = utcnow() - older_than
         with self._session.begin() as session:
+            idle = time.time() - RATE_BUCKET_IDLE_S
+            session.execute(delete(RateBucket).where(RateBucket.at < idle))
             results = session.execute(
                 delete(Evaluation).where(Evaluation.created_at < cutoff)
             ).rowcount

@@ -73,6 +73,7 @@ def test_invalid_single_submission_is_422_and_not_recorded(as_user):
     answer = dave.post("/api/eval", json={"code": "print(1)", "timeout_s": 999})
     assert answer.status_code == 422, answer.text
     assert "timeout_s" in answer.text
+    assert dave.get("/api/me/export").json() == []  # nothing recorded
 
 
 def test_idempotency_key_returns_the_same_evaluation(as_user):

@@ -5,8 +5,14 @@ takers that never spend more than the bucket holds."""
 from __future__ import annotations
 
 import threading
+import time
+from datetime import timedelta
+
+from sqlalchemy import select
 
 from crucible_ray.store.rate_limits import StoreRateLimits
+from crucible_ray.store.store import RATE_BUCKET_IDLE_S
+from crucible_ray.store.tables import RateBucket
 
 T0 = 1_800_000_000.0
 
@@ -52,8 +58,14 @@ def test_concurrent_takers_never_spend_more_than_the_bucket(store):
     assert granted.count(0.0) == 20 and len(granted) == 40
 
 
-def test_erasing_a_user_erases_the_bucket(store):
+def test_erasing_data_does_not_reset_the_limit_and_idle_buckets_are_purged(store):
     limits = StoreRateLimits(store, per_minute=1)
-    assert limits.take("alice", T0) == 0.0
-    store.delete_user("alice")
-    assert limits.take("alice", T0) == 0.0
+    now = time.time()
+    assert limits.take("alice", now) == 0.0
+    store.delete_user("alice")  # anyone may erase their data: that must not buy a new token
+    assert limits.take("alice", now) > 0
+    assert limits.take("bob", now - 2 * RATE_BUCKET_IDLE_S) == 0.0  # idle since long ago
+    store.purge(timedelta(days=30))
+    with store.connect() as conn:
+        users = set(conn.scalars(select(RateBucket.user)))
+    assert users == {"alice"}
