@@ -60,3 +60,15 @@ def test_a_result_the_store_refuses_ends_as_an_error_and_blocks_nothing(dispatch
     assert (refused["status"], refused["error_code"]) == ("error", "internal")
     assert dispatch.depth() == {"queued": 0, "running": 0, "users": 0}
     assert dispatch.exchange("ex1", "stale", [], [], 1) == LEASE_LOST
+
+
+def test_finished_answers_only_the_users_final_results(dispatch):
+    assert dispatch.limits() == {"admission_limit": 4, "user_admission_limit": 4}
+    assert dispatch.admit("alice", [("f1", EVAL, {"code": "print(1)"}),
+                                    ("f2", EVAL, {"code": "print(2)"})])["accepted"]  # fmt: skip
+    token = dispatch.register("ex1")
+    dispatch.exchange("ex1", token, [], [], 2)
+    assert dispatch.finished("alice", ["f1", "f2"]) == []  # running
+    dispatch.exchange("ex1", token, [result("f1")], [], 0)
+    assert [r["id"] for r in dispatch.finished("alice", ["f1", "f2", "nope"])] == ["f1"]
+    assert dispatch.finished("bob", ["f1"]) == []  # not his
