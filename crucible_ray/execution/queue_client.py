@@ -17,8 +17,8 @@ import ray
 from crucible_ray.execution.client import raise_for_refusal
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.supervisor import DISPATCH_PREFIX, EXECUTOR_PREFIX, Supervisor
-from crucible_ray.execution.work import EVAL
-from crucible_ray.judge.models import JudgeResult
+from crucible_ray.execution.work import EVAL, JUDGE
+from crucible_ray.judge.models import JudgeRequest, JudgeResult
 from crucible_ray.models import EvalRequest, EvalResult
 from crucible_ray.topology import NAMESPACE, control_plane_singleton, wait_until_names_free
 
@@ -133,6 +133,13 @@ class QueueClient:
                 return result
             time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
             pause = min(pause * 2, POLL_S[1])
+
+    def judge(self, request: JudgeRequest, judge_id: str | None = None) -> str:
+        """Admit one judged submission (its tests given in the request); its JudgeResult
+        comes from :meth:`result` like an evaluation's."""
+        judge_id = judge_id or uuid.uuid4().hex
+        raise_for_refusal(self.admit([(judge_id, JUDGE, request.model_dump(mode="json"))]))
+        return judge_id
 
     def admit(self, items: list[tuple[str, str, dict[str, Any]]]) -> dict[str, Any]:
         """Admit ``(eval_id, kind, request)`` items, all or none: the raw answer

@@ -18,6 +18,7 @@ from crucible_ray.execution.queue_client import (
     start_queue_plane,
     stop_queue_plane,
 )
+from crucible_ray.judge.models import JudgeRequest
 from crucible_ray.settings import Settings
 from crucible_ray.topology import NAMESPACE
 from tests.conftest import wait_for
@@ -57,6 +58,16 @@ def test_work_of_two_users_runs_to_real_results(plane):
             assert result.backend and result.runtime
     assert alice.result(ids["bob"][0]) is None  # another user's is not found
     assert alice.depth() == {"queued": 0, "running": 0, "users": 0}
+
+
+def test_judged_submissions_ride_the_same_queue(plane):
+    client = QueueClient("erin")
+    tests = [{"stdin": f"{i}\n", "expected_stdout": f"{2 * i}\n"} for i in range(3)]
+    right = client.judge(JudgeRequest(code="print(int(input()) * 2)", tests=tests))
+    wrong = client.judge(JudgeRequest(code="print(int(input()) + 2)", tests=tests))
+    judged = client.result(right, timeout_s=120)
+    assert (judged.status, judged.verdict, judged.passed) == ("succeeded", "AC", 3), judged
+    assert client.result(wrong, timeout_s=120).verdict == "WA"
 
 
 def test_a_running_evaluation_is_cancelled(plane):

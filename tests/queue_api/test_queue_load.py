@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 
@@ -83,9 +84,18 @@ def test_killing_each_process_kind_mid_load_loses_nothing(as_user):
     size = LOAD // BATCHES
     ids = submit(client, uuid.uuid4().hex, items[:size])
 
-    kill(*ingress_replica())  # Serve starts another; the next batches reach the survivor
-    for start in range(size, LOAD, size):
-        ids += submit(client, uuid.uuid4().hex, items[start : start + size])
+    later: list[str] = []  # the other batches, sent while an ingress replica is killed
+
+    def send_the_rest() -> None:
+        for start in range(size, LOAD, size):
+            later.extend(submit(client, uuid.uuid4().hex, items[start : start + size]))
+
+    sender = threading.Thread(target=send_the_rest)
+    sender.start()
+    time.sleep(0.05)  # most likely inside an admission: the resend under its key must find it
+    kill(*ingress_replica())  # Serve starts another; resends reach the survivor
+    sender.join(timeout=300)
+    ids += later
     assert len(ids) == LOAD
 
     kill("crucible-dispatch-0", restart=True)
