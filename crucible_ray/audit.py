@@ -97,6 +97,15 @@ def audit_evaluation(result: dict[str, Any], context: dict[str, Any]) -> None:
                                    **event)  # fmt: skip
 
 
+def audit_admission(eval_id: str, user: str, client: str | None, code_sha256: str,
+                    language: str) -> None:  # fmt: skip
+    """On the queue plane, one event when an evaluation is admitted: the process that writes
+    its ``evaluation`` event at the end (a Dispatch actor) never sees the client, so who sent
+    what is told here, under the same ``eval_id``."""
+    audit_logger().info("admitted", eval_id=eval_id, user=user, client=client,
+                        code_sha256=code_sha256, language=language)  # fmt: skip
+
+
 def audit_action(event: str, **fields: Any) -> None:
     """A change a user made to their stored data (a test set stored or deleted)."""
     audit_logger().info(event, **fields)

@@ -11,9 +11,9 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 
+from crucible_ray.api.accept import accept
 from crucible_ray.api.admission import (
     Duplicate,
-    accept,
     check_limits,
     live,
     rate_limit,

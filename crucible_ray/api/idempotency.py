@@ -22,10 +22,10 @@ from typing import Annotated, Any
 from fastapi import Depends, Header, HTTPException, Request
 from sqlalchemy.exc import IntegrityError
 
+from crucible_ray.api.accept import accept
 from crucible_ray.api.admission import (
     Duplicate,
     Submission,
-    accept,
     check_room,
     rate_limit,
     refuse,

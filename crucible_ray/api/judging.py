@@ -9,9 +9,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, status
 
+from crucible_ray.api.accept import accept
 from crucible_ray.api.admission import (
     Duplicate,
-    accept,
     check_limits,
     check_test_data_size,
     rate_limit,

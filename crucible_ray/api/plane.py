@@ -19,10 +19,10 @@ from typing import Any, Protocol
 from sqlalchemy.exc import SQLAlchemyError
 
 from crucible_ray.api.watch import ResultWatch
+from crucible_ray.execution.admitter import QueueAdmitter
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.work import Work
 from crucible_ray.models import EvalResult
-from crucible_ray.reasons import Reason
 from crucible_ray.store import EvalStore, NewEvaluation
 from crucible_ray.store.leases import CancelOutcome
 from crucible_ray.store.queue import DurableQueue, QueueConfig
@@ -32,9 +32,8 @@ DISPATCHER, QUEUE = "dispatcher", "queue"
 
 
 class ExecutionPlane(Protocol):
-    """What the HTTP layer asks of a plane. Answers are the dispatcher's dict shapes."""
-
-    durable: bool  # True: admission is one transaction; a record exists only if admitted
+    """What the HTTP layer asks of a plane once work is admitted (each plane admits its own
+    way: ``accept.py``). Answers are the dispatcher's dict shapes."""
 
     async def wait(self, user: str, eval_id: str, timeout_s: float) -> dict[str, Any] | None:
         """The result once final, or as it stands after ``timeout_s``; None if unknown."""
@@ -50,8 +49,6 @@ class ExecutionPlane(Protocol):
 
 
 class DispatcherPlane:
-    durable = False
-
     def __init__(self, handle: Any) -> None:
         self.handle = handle  # the Dispatcher actor
 
@@ -74,30 +71,19 @@ class DispatcherPlane:
 
 
 class QueuePlane:
-    durable = True
-
     def __init__(self, store: EvalStore, key: bytes, config: DispatcherConfig) -> None:
         self.store = store
         self.config = config
         self.queue = DurableQueue(store, Sealer(key),
                                   QueueConfig(queue_timeout_s=config.queue_timeout_s))  # fmt: skip
+        self.admitter = QueueAdmitter(self.queue, config)
         self.watch = ResultWatch(store.final_among)
 
     def admit(self, user: str, works: list[tuple[NewEvaluation, Work]],
               ended: list[tuple[NewEvaluation, EvalResult]]) -> dict[str, Any]:  # fmt: skip
-        """Admit one user's work, all or none, with the global and per-user limits (blocking:
-        run it off the event loop). Raises IntegrityError if an id is taken. The per-user
-        limit is exact (one conditional upsert); the global one is read first, so replicas
-        admitting at the same moment can pass it by at most one request each."""
-        depth = self.queue.depth()
-        if depth.queued + depth.running + len(works) > self.config.admission_limit:
-            return refusal(f"{depth.queued + depth.running} evaluations running or queued "
-                           f"(limit {self.config.admission_limit})")  # fmt: skip
-        entries = [(record, work.encode()) for record, work in works]
-        limit = self.config.user_admission_limit
-        if not self.queue.admit(entries, user_limit=limit, ended=ended):
-            return refusal(f"your evaluations running or queued would pass {limit} per user")
-        return {"accepted": True}
+        """Blocking: run it off the event loop (``QueueAdmitter.admit``)."""
+        return self.admitter.admit(user, [(record, work.encode()) for record, work in works],
+                                   ended)  # fmt: skip
 
     async def wait(self, user: str, eval_id: str, timeout_s: float) -> dict[str, Any] | None:
         """None if the store does not answer now: the caller answers with what it knows
@@ -138,8 +124,3 @@ class QueuePlane:
             "counters": {},  # per process on this plane: Prometheus sums them
             "waiting": self.watch.waiting,
         }
-
-
-def refusal(message: str) -> dict[str, Any]:
-    return {"accepted": False, "reason": Reason.OVERLOADED.value, "message": message,
-            "field": None, "retry_after_s": 1.0}  # fmt: skip

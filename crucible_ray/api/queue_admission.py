@@ -25,7 +25,8 @@ from crucible_ray.api.admission import (
     store_unavailable,
 )
 from crucible_ray.api.deps import Services, client_address
-from crucible_ray.audit import audit_refusal
+from crucible_ray.api.plane import QueuePlane
+from crucible_ray.audit import audit_admission, audit_refusal
 from crucible_ray.errors import InvalidRequest
 from crucible_ray.execution import telemetry
 from crucible_ray.execution.work import Work, validate_work
@@ -35,8 +36,8 @@ from crucible_ray.store import NewEvaluation
 
 
 async def admit_durably(
-    svc: Services, user: str, request: Request, items: Sequence[tuple[str, Submission]],
-    batch_id: str | None, digest: str | None,
+    svc: Services, plane: QueuePlane, user: str, request: Request,
+    items: Sequence[tuple[str, Submission]], batch_id: str | None, digest: str | None,
 ) -> list[NewEvaluation]:  # fmt: skip
     """The records admitted (all of them), or an HTTP refusal (nothing written)."""
     records = await new_records(user, items, batch_id, digest)
@@ -57,7 +58,7 @@ async def admit_durably(
                                **error_fields(Reason.INVALID_REQUEST, detail))  # fmt: skip
             ended.append((record, final))
     try:
-        answer = await asyncio.to_thread(svc.plane.admit, user, works, ended)  # type: ignore[attr-defined]
+        answer = await asyncio.to_thread(plane.admit, user, works, ended)
     except IntegrityError:  # its id exists: a request with the same Idempotency-Key was first
         await svc.limiter.refund(user)
         raise Duplicate() from None
@@ -70,7 +71,9 @@ async def admit_durably(
         telemetry.refused(answer["reason"])
         await svc.limiter.refund(user)  # the platform's refusal costs the user nothing
         refuse(answer, request, user)
-    for _ in works:
+    client = client_address(request)
+    for record, _ in works:
         telemetry.admitted()
+        audit_admission(record.id, user, client, record.code_sha256, record.language)
     count_flagged(records)
     return records

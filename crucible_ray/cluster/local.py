@@ -18,6 +18,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from tenacity import Retrying, retry_if_exception_type, stop_after_attempt
+
 from crucible_ray.cluster.processes import node_alive, stop_node
 from crucible_ray.cluster.state import (
     DASHBOARD_PORT,
@@ -40,6 +42,12 @@ from crucible_ray.topology import (
     executor_node_labels,
     executor_node_resources,
 )
+
+NODE_START_ATTEMPTS = 3
+
+
+class NodeExitedEarly(ClusterError):
+    """``ray start`` for a node ended before the node joined."""
 
 
 def _ray_bin() -> str:
@@ -144,7 +152,19 @@ def _reshape(state: ClusterState, executors: int | None, slots: int | None,
 
 
 def add_executor(state: ClusterState, timeout_s: float = 120.0) -> dict:
-    """Start one more executor node (a new index, its own ports) and wait until it joined."""
+    """Start one more executor node (a new index, its own ports) and wait until it joined.
+
+    A raylet aborts when its dashboard agent takes over 15 s to start (a wait hard-coded in Ray
+    2.60, not configurable), which happens on a loaded machine: such a start is tried again,
+    on fresh ports, up to ``NODE_START_ATTEMPTS`` times."""
+    for attempt in Retrying(retry=retry_if_exception_type(NodeExitedEarly), reraise=True,
+                            stop=stop_after_attempt(NODE_START_ATTEMPTS)):  # fmt: skip
+        with attempt:
+            return _add_executor_once(state, timeout_s)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _add_executor_once(state: ClusterState, timeout_s: float) -> dict:
     index = max((n.get("index", 0) for n in state.nodes), default=0) + 1
     pid = _start_node(
         [f"--address={state.address}", "--num-cpus=1",
@@ -157,7 +177,16 @@ def add_executor(state: ClusterState, timeout_s: float = 120.0) -> dict:
             "metrics_port": METRICS_PORT_BASE + state.port_offset + index}  # fmt: skip
     state.nodes.append(node)
     state.save()
-    _wait_for_nodes(state, timeout_s)  # one at a time: raylets starting together race
+    try:
+        _wait_for_nodes(state, timeout_s)  # one at a time: raylets starting together race
+    except NodeExitedEarly as exc:
+        if node_alive(node):  # another node of ours died: not this start's failure
+            raise ClusterError(str(exc)) from None
+        with contextlib.suppress(ProcessLookupError):  # what its session left (raylet, agents)
+            os.killpg(pid, signal.SIGKILL)
+        node["stopped"] = True
+        state.save()
+        raise
     return node
 
 
@@ -168,7 +197,7 @@ def _wait_for_nodes(state: ClusterState, timeout_s: float) -> None:
     while time.monotonic() < deadline:
         dead = [n for n in state.nodes if not n.get("stopped") and not node_alive(n)]
         if dead:
-            raise ClusterError(f"ray start exited early for {dead}; see {state.state_dir}/logs")
+            raise NodeExitedEarly(f"ray start exited early for {dead}; see {state.state_dir}/logs")
         ours = [n for n in state.nodes if not n.get("stopped")]
         missing = {_node_manager_port(n, state.port_offset) for n in ours} - _ray_alive_ports(state)
         if not missing:

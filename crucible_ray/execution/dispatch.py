@@ -18,9 +18,10 @@ from typing import Any
 
 from sqlalchemy.exc import DataError, IntegrityError
 
-from crucible_ray.audit import audit_evaluation, audit_to_file
+from crucible_ray.audit import audit_admission, audit_evaluation, audit_to_file
 from crucible_ray.errors import InvalidRequest, LeaseLost
 from crucible_ray.execution import telemetry
+from crucible_ray.execution.admitter import QueueAdmitter, refusal
 from crucible_ray.execution.config import DispatcherConfig
 from crucible_ray.execution.work import JUDGE, validate_work
 from crucible_ray.judge.models import JudgeResult
@@ -48,6 +49,7 @@ class Dispatch:
         self.store = EvalStore(self.config.store_url() or settings.db_url)
         queue_config = QueueConfig(queue_timeout_s=self.config.queue_timeout_s, **(queue or {}))
         self.queue = DurableQueue(self.store, Sealer(settings.queue_key_bytes), queue_config)
+        self.admitter = QueueAdmitter(self.queue, self.config)
         audit_to_file(Path(self.config.store_state_dir))
 
     # callers ---------------------------------------------------------------------------------
@@ -60,30 +62,23 @@ class Dispatch:
                      for eval_id, kind, request in items]  # fmt: skip
         except InvalidRequest as exc:
             telemetry.refused("invalid")
-            return _refusal("invalid", str(exc), field=exc.field)
+            return refusal("invalid", str(exc), field=exc.field)
         if items and self.store.code_sha256(items[0][0]) is not None:  # a resend, most likely
             return self._resent(user, [eval_id for eval_id, _, _ in items])
-        depth = self.queue.depth()
-        if depth.queued + depth.running + len(items) > self.config.admission_limit:
-            telemetry.refused("overloaded")
-            return _refusal("overloaded", f"{depth.queued + depth.running} evaluations running "
-                            f"or queued (limit {self.config.admission_limit})",
-                            retry_after_s=1.0)  # fmt: skip
         entries = [(NewEvaluation(id=eval_id, user=user, code=_code(work.request),
                                   language=work.language, image=work.image,
                                   kind=JUDGE if work.kind == JUDGE else None), work.encode())
                    for eval_id, work in works]  # fmt: skip
-        limit = self.config.user_admission_limit
         try:
-            admitted = self.queue.admit(entries, user_limit=limit)
+            answer = self.admitter.admit(user, entries)
         except IntegrityError:  # an id taken: a resend of an admission, or a clash
             return self._resent(user, [eval_id for eval_id, _, _ in items])
-        if not admitted:
-            telemetry.refused("overloaded")
-            return _refusal("overloaded", f"your evaluations running or queued would pass "
-                            f"{limit} per user", retry_after_s=1.0)  # fmt: skip
-        for _ in entries:
+        if not answer["accepted"]:
+            telemetry.refused(answer["reason"])
+            return answer
+        for record, _ in entries:  # sent from a Ray driver: no client address
             telemetry.admitted()
+            audit_admission(record.id, user, None, record.code_sha256, record.language)
         return {"accepted": True}
 
     def _resent(self, user: str, eval_ids: list[str]) -> dict[str, Any]:
@@ -91,8 +86,8 @@ class Dispatch:
         (nothing new is recorded); ids of someone else's or a partial overlap are refused."""
         if all(self.result(user, eval_id) is not None for eval_id in eval_ids):
             return {"accepted": True, "duplicate": True}
-        return _refusal("invalid", "an evaluation id in this admission is already taken",
-                        field="id")  # fmt: skip
+        return refusal("invalid", "an evaluation id in this admission is already taken",
+                       field="id")  # fmt: skip
 
     def result(self, user: str, eval_id: str) -> dict[str, Any] | None:
         """The record as it stands (queued, running or final); None if not the user's."""
@@ -184,12 +179,6 @@ def _cleared(result: EvalResult | JudgeResult) -> dict[str, Any]:
 
 def _code(request: dict[str, Any]) -> str:
     return str(request.get("code", ""))
-
-
-def _refusal(reason: str, message: str, *, field: str | None = None,
-             retry_after_s: float | None = None) -> dict[str, Any]:  # fmt: skip
-    return {"accepted": False, "reason": reason, "message": message, "field": field,
-            "retry_after_s": retry_after_s}  # fmt: skip
 
 
 __all__ = ["LEASE_LOST", "CancelOutcome", "Dispatch"]

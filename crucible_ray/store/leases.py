@@ -154,6 +154,12 @@ class Leases:
         with self.store.connect() as session:
             return {executor: held for executor, held in session.execute(query)}
 
+    def any_live(self) -> bool:
+        """Whether any executor holds a live lease (one that passed its host check)."""
+        query = select(ExecutorLease.executor).where(ExecutorLease.expires_at > utcnow()).limit(1)
+        with self.store.connect() as session:
+            return session.execute(query).first() is not None
+
     def _renew(self, session: Connection, executor: str, token: str, now: datetime) -> None:
         """Extend the lease (the transaction's first write: on SQLite it takes the lock)."""
         renewed = session.execute(

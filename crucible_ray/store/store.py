@@ -71,6 +71,10 @@ class NewEvaluation:
     request_sha256: str | None = None
     kind: str | None = None  # None: an evaluation; "judge": a judged submission
 
+    @property
+    def code_sha256(self) -> str:
+        return hashlib.sha256(self.code.encode()).hexdigest()
+
     def row(self, now: datetime) -> Evaluation:
         return Evaluation(
             id=self.id,
@@ -82,7 +86,7 @@ class NewEvaluation:
             image=self.image,
             created_at=now,
             warnings=list(self.warnings),
-            code_sha256=hashlib.sha256(self.code.encode()).hexdigest(),
+            code_sha256=self.code_sha256,
             request_sha256=self.request_sha256,
             metadata_=self.metadata,
             stdout="",

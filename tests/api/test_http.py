@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 
 import httpx
 import jwt
 import pytest
 
+from crucible_ray.execution.admitter import EXECUTORS_CHECK_S
 from tests.api.conftest import TEST_SECRET, poll, wait_until_idle
 from tests.conftest import wait_for
+from tests.support.audit import audit_events
 
 pytestmark = pytest.mark.docker
 
@@ -266,22 +267,10 @@ def test_restarting_the_ingress_loses_nothing(as_user, settings):
 
 
 def test_audit_log_has_one_event_per_evaluation(as_user):
-    import ray
-
     client = as_user()
     eval_id = client.post("/api/eval?wait=true", json={"code": "print('audited')"}).json()["id"]
-    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
-
-    def events() -> list[dict]:
-        found = []
-        for path in logs.glob("worker-*.out"):
-            for line in path.read_text(errors="replace").splitlines():
-                if eval_id in line and '"event": "evaluation"' in line:
-                    found.append(json.loads(line[line.index("{") :]))
-        return found
-
-    assert wait_for(lambda: len(events()) == 1, timeout_s=30)
-    (event,) = events()
+    assert wait_for(lambda: len(audit_events(eval_id, "evaluation")) == 1, timeout_s=30)
+    (event,) = audit_events(eval_id, "evaluation")
     assert event["user"] == client.user and event["status"] == "succeeded"
     assert event["runtime"] == "runsc" and len(event["code_sha256"]) == 64
     assert event["client"] and "audited" not in json.dumps(event)  # never the code itself
@@ -290,7 +279,6 @@ def test_audit_log_has_one_event_per_evaluation(as_user):
 def test_a_security_event_reaches_the_result_and_the_audit_log(as_user):
     """A program that tries the network: its result over HTTP carries the runtime monitor's
     events, and the audit log has a security_event naming the evaluation and the user."""
-    import ray
 
     client = as_user()
     code = ("import socket\ns = socket.socket()\ns.settimeout(1)\n"
@@ -298,15 +286,9 @@ def test_a_security_event_reaches_the_result_and_the_audit_log(as_user):
     result = client.post("/api/eval?wait=true", json={"code": code}).json()
     assert result["status"] == "succeeded", result
     assert result["security"]["counts"]["network_connect"] == 1, result["security"]
-    logs = Path(ray._private.worker._global_node.get_session_dir_path()) / "logs"
 
     def events() -> list[dict]:
-        found = []
-        for path in logs.glob("worker-*.out"):
-            for line in path.read_text(errors="replace").splitlines():
-                if result["id"] in line and '"event": "security_event"' in line:
-                    found.append(json.loads(line[line.index("{") :]))
-        return found
+        return audit_events(result["id"], "security_event")
 
     assert wait_for(lambda: any(e["rule"] == "network_connect" for e in events()), timeout_s=30)
     event = next(e for e in events() if e["rule"] == "network_connect")
@@ -332,10 +314,12 @@ def test_no_executor_means_503_until_executors_return(http, as_user, cluster):
     try:
         assert wait_for(lambda: http.get("/healthz").status_code == 503, timeout_s=60)
         assert wait_for(refused_as_unavailable, timeout_s=90)
-        answer = as_user().post("/api/eval", json={"code": "print(1)"})
-        assert answer.status_code == 503, answer.text
-        assert answer.headers["X-Crucible-Refusal"] == "no_executor"  # a stable reason code
-        assert answer.json()["detail"].startswith("no executor can take work now: ")
+        time.sleep(EXECUTORS_CHECK_S + 1)  # on the queue plane, each replica asks the store
+        for _ in range(4):  # whichever replica answers
+            answer = as_user().post("/api/eval", json={"code": "print(1)"})
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["X-Crucible-Refusal"] == "no_executor"  # a stable reason code
+            assert answer.json()["detail"].startswith("no executor can take work now: ")
     finally:
         for _ in executors:
             local.add_executor(cluster)

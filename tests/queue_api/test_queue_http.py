@@ -9,8 +9,12 @@ import uuid
 import pytest
 
 from tests.api.conftest import poll
+from tests.api.test_http import (  # noqa: F401 (the same contract, run on this plane's service)
+    test_no_executor_means_503_until_executors_return,
+)
 from tests.conftest import wait_for
 from tests.queue_api.conftest import USER_LIMIT
+from tests.support.audit import audit_events
 
 pytestmark = pytest.mark.docker
 
@@ -108,3 +112,18 @@ def test_judge_on_the_queue_plane(as_user):
     answer = grace.post("/api/judge?wait=true", json=body)
     assert answer.status_code == 200, answer.text
     assert (answer.json()["verdict"], answer.json()["passed"]) == ("AC", 2)
+
+
+def test_audit_names_who_sent_what_at_admission_and_the_outcome_at_the_end(as_user):
+    """The end's event is written by a Dispatch actor, which never sees the client: the
+    replica's ``admitted`` event carries the client and the code's hash, under the same id."""
+    client = as_user()
+    result = client.post("/api/eval?wait=true", json={"code": "print('audited')"}).json()
+    eval_id = result["id"]
+    assert wait_for(lambda: len(audit_events(eval_id, "evaluation")) == 1, timeout_s=30)
+    (admitted,) = audit_events(eval_id, "admitted")
+    (ended,) = audit_events(eval_id, "evaluation")
+    assert admitted["user"] == ended["user"] == client.user
+    assert admitted["client"] and len(admitted["code_sha256"]) == 64
+    assert (ended["status"], ended["runtime"]) == ("succeeded", "runsc")
+    assert "audited" not in json.dumps([admitted, ended])  # never the code itself

@@ -3,11 +3,13 @@
 - Fairness: while one user's 200 evaluations wait, another user's evaluation takes the next
   free slot instead of queueing behind them.
 - Faults: while a load of 200 runs, one process of each kind is killed (an ingress replica, a
-  Dispatch actor, an executor holding work, the supervisor), and every accepted evaluation
-  still ends with its own real result: none lost, none twice, none an error from a kill."""
+  Dispatch actor, an executor holding work, the supervisor; then a whole executor node, and
+  Serve's controller on the head), and every accepted evaluation still ends with its own real
+  result: none lost, none twice, none an error from a kill."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -17,9 +19,10 @@ import httpx
 import pytest
 import ray
 
+from crucible_ray.cluster import local
 from crucible_ray.execution.queue_client import SUPERVISOR_NAME
 from crucible_ray.topology import NAMESPACE
-from tests.conftest import wait_for
+from tests.conftest import live_sandboxes, wait_for
 
 pytestmark = pytest.mark.docker
 LOAD, BATCHES = 200, 4
@@ -60,6 +63,42 @@ def busy_executor() -> str | None:
 def unfinished(client: httpx.Client, batch_id: str) -> int:
     counts = client.get(f"/api/batch/{batch_id}").json()["counts"]
     return sum(n for status, n in counts.items() if status in ("queued", "running"))
+
+
+def all_final(client: httpx.Client, ids: list[str], timeout_s: float = 600) -> list[dict]:
+    """Each evaluation's result once every one is final, in the order of ``ids``."""
+    results: dict[str, dict] = {}
+
+    def final() -> bool:
+        for eval_id in ids:
+            if eval_id not in results:
+                body = client.get(f"/api/eval/{eval_id}").json()
+                if body["status"] in ("queued", "running"):
+                    return False
+                results[eval_id] = body
+        return True
+
+    assert wait_for(final, timeout_s=timeout_s), f"{len(results)} of {len(ids)} final"
+    return [results[eval_id] for eval_id in ids]
+
+
+def assert_each_its_own(results: list[dict]) -> None:
+    outcomes = [(result["status"], result["stdout"]) for result in results]
+    failed = [result for result in results if result["status"] != "succeeded"]
+    assert outcomes == [("succeeded", f"{i}\n") for i in range(len(results))], json.dumps(
+        failed[:3]
+    )
+
+
+def executor_owners() -> dict[str, str]:
+    """Each live executor actor's name: the owner token its sandboxes are filed under."""
+    supervisor = ray.get_actor(SUPERVISOR_NAME, namespace=NAMESPACE)
+    owners = {}
+    for name in ray.get(supervisor.executor_names.remote(), timeout=30):
+        with contextlib.suppress(ray.exceptions.RayError, ValueError):
+            actor = ray.get_actor(name, namespace=NAMESPACE)
+            owners[name] = ray.get(actor.info.remote(), timeout=30)["owner"]
+    return owners
 
 
 @pytest.mark.timeout(600)
@@ -103,20 +142,36 @@ def test_killing_each_process_kind_mid_load_loses_nothing(as_user):
     kill(busy_executor())  # its leased work is queued again when its lease lapses
     kill(SUPERVISOR_NAME, restart=True)  # restarted by Ray; it adopts the executors
 
-    results = {}
-
-    def all_final() -> bool:
-        for eval_id in ids:
-            if eval_id not in results:
-                body = client.get(f"/api/eval/{eval_id}").json()
-                if body["status"] in ("queued", "running"):
-                    return False
-                results[eval_id] = body
-        return True
-
-    assert wait_for(all_final, timeout_s=600), f"{len(results)} of {LOAD} final"
-    outcomes = [(results[eval_id]["status"], results[eval_id]["stdout"]) for eval_id in ids]
-    assert outcomes == [("succeeded", f"{i}\n") for i in range(LOAD)], json.dumps(
-        [r for r in results.values() if r["status"] != "succeeded"][:3]
-    )
+    assert_each_its_own(all_final(client, ids))
     assert len(set(ids)) == LOAD  # each admitted once, under its own id
+
+
+@pytest.mark.timeout(900)
+def test_killing_an_executor_node_and_the_serve_controller_mid_load_loses_nothing(
+    cluster, as_user, sandbox_backend
+):
+    client = as_user()
+    items = [{"code": CODE.format(i), "timeout_s": 30} for i in range(LOAD)]
+    answer = client.post("/api/batch", json={"items": items})
+    assert answer.status_code == 202, answer.text
+    ids, batch_id = answer.json()["ids"], answer.json()["batch_id"]
+    assert wait_for(lambda: unfinished(client, batch_id) <= LOAD - 15, timeout_s=120)
+    owners = executor_owners()
+    sandboxes = {sandbox: owner for owner in owners.values()
+                 for sandbox in live_sandboxes(sandbox_backend, owner)}  # fmt: skip
+    victim = next(n for n in local.live_executors(cluster))
+    local.kill_executor(cluster, victim)  # raylet, agents and actor workers, all SIGKILLed
+    kill("SERVE_CONTROLLER_ACTOR", namespace="serve", restart=True)  # the head's, restarted
+
+    assert_each_its_own(all_final(client, ids))
+    lost = {owners[name] for name in owners.keys() - executor_owners().keys()}
+    assert lost, "no executor was lost with the node: the checks below would prove nothing"
+    theirs = {sandbox for sandbox, owner in sandboxes.items() if owner in lost}
+
+    def left_behind() -> set[str]:  # swept by the surviving executors (shared engine here)
+        return {s for s in theirs if s in live_sandboxes(sandbox_backend, sandboxes[s])}
+
+    assert wait_for(lambda: left_behind() == set(), timeout_s=60), left_behind()
+    after = client.post("/api/eval?wait=true", json={"code": "print('after')"})
+    assert after.status_code == 200 and after.json()["stdout"] == "after\n", after.text
+    local.add_executor(cluster)  # give the node back for whatever runs next
