@@ -303,6 +303,15 @@ def http_plane(r: dict, fig) -> None:
         ax.tick_params(axis="x", labelsize=7)
 
 
+def batch_plane(r: dict, fig) -> None:
+    planes = ("dispatcher", "queue")
+    panels = (("evals_per_s", "evaluations per second"), ("peak_rss_mb", "driver peak RSS MB"))
+    for index, (key, title) in enumerate(panels):
+        ax = fig.add_subplot(1, 2, index + 1)
+        ax.bar(planes, [r[plane][key] for plane in planes], color=["tab:blue", "tab:orange"])
+        ax.set(title=title)
+
+
 CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "execution": execution, "batch": batch, "scale": scale,
                                "soak": soak, "cpu": cpu, "boots": boots,
@@ -310,7 +319,7 @@ CHARTS: dict[str, Callable] = {"sandbox": sandbox, "peers": peers, "http": http,
                                "judge": judge, "judge_batch": judge_batch,
                                "control_plane": control_plane, "queue": queue,
                                "queue_plane": queue_plane,
-                               "http_plane": http_plane}  # fmt: skip
+                               "http_plane": http_plane, "batch_plane": batch_plane}  # fmt: skip
 
 
 def main() -> None:

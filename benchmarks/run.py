@@ -12,7 +12,8 @@ the CPU goes per evaluation, by component), control_plane (the control plane alo
 the benchmark-only null backend, vs real sandboxes), queue (the durable queue's cost in the store,
 on PostgreSQL, vs today's store path), queue_plane (the queue plane vs the dispatcher, null
 backend, 1/2/4 Dispatch actors), http_plane (the HTTP path on either plane, null backend,
-1/2/4 ingress replicas), dispatch_call (one claim call through a Serve
+1/2/4 ingress replicas), batch_plane (`crucible-ray batch` on either plane, real sandboxes),
+dispatch_call (one claim call through a Serve
 DeploymentHandle vs a named Ray actor, CPU per call by process). Each writes
 benchmarks/results/<name>.{json,md}; then charts.py draws <name>.png and this writes
 benchmarks/results/README.md: every headline ratio against its target. The full suite takes
@@ -41,7 +42,7 @@ QUICK = {"sandbox": ["--quick"], "peers": ["--quick"], "execution": ["--quick"],
          "monitoring": ["-n", "10"], "judge_batch": ["-n", "50"],
          "control_plane": ["-n", "200", "--real-n", "20"], "queue": ["-n", "300"],
          "queue_plane": ["-n", "400", "--real-n", "10"], "http_plane": ["-n", "100"],
-         "dispatch_call": ["--quick"]}  # fmt: skip
+         "batch_plane": ["--items", "60"], "dispatch_call": ["--quick"]}  # fmt: skip
 ARGS = {"backends": ["--name", "backends"],
         "languages": ["--backend", "runsc", "--backend", "docker"]}  # always  # fmt: skip
 SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
@@ -53,6 +54,7 @@ SCRIPTS = {"sandbox": "sandbox_bench.py", "peers": "peers_bench.py",
            "monitoring": "monitoring_bench.py", "judge_batch": "judge_batch_bench.py",
            "control_plane": "control_plane_bench.py", "queue": "queue_bench.py",
            "queue_plane": "queue_plane_bench.py", "http_plane": "http_plane_bench.py",
+           "batch_plane": "batch_plane_bench.py",
            "dispatch_call": "dispatch_call_bench.py"}  # fmt: skip
 
 
@@ -181,6 +183,9 @@ def headline(name: str, r: dict) -> list[tuple[str, object, str]]:
                  "backend)", round(by[("queue", n)]["evals_per_s"]
                                    / by[("dispatcher", n)]["evals_per_s"], 2), "informational")
                 for n in sorted({p["replicas"] for p in r["phases"]})]  # fmt: skip
+    if name == "batch_plane":
+        return [("crucible-ray batch evals/s, queue plane / dispatcher plane (real sandboxes)",
+                 r["throughput_ratio"], ">= 0.9")]  # fmt: skip
     if name == "dispatch_call":
         cases = r["cases"]
         return [(f"Serve handle call CPU-ms / actor call CPU-ms (1 replica, {claim}, c=1)",

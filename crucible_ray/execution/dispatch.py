@@ -97,10 +97,8 @@ class Dispatch:
         return None if found is None else found.model_dump(mode="json")
 
     def finished(self, user: str, eval_ids: list[str]) -> list[dict[str, Any]]:
-        """The user's final results among ``eval_ids`` (one query finds which are final)."""
-        final = self.store.final_among(eval_ids)
-        found = (self.result(user, eval_id) for eval_id in eval_ids if eval_id in final)
-        return [result for result in found if result is not None]
+        """The user's final results among ``eval_ids`` (one query)."""
+        return [found.model_dump(mode="json") for found in self.store.final_results(user, eval_ids)]
 
     def limits(self) -> dict[str, int]:
         return {"admission_limit": self.config.admission_limit,

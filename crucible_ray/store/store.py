@@ -215,7 +215,7 @@ class EvalStore(JudgementRecords, TestSetRecords):
             if after is not None:
                 query = query.where(tuple_(Evaluation.created_at, Evaluation.id) > tuple_(*after))
             rows = self._page(query.order_by(Evaluation.created_at, Evaluation.id))
-            yield from (judgement_of(row) if row.kind == JUDGE else _result(row) for row in rows)
+            yield from (_any_result(row) for row in rows)
             if len(rows) < PAGE_ROWS:
                 return
             after = (rows[-1].created_at, rows[-1].id)
@@ -231,7 +231,7 @@ class EvalStore(JudgementRecords, TestSetRecords):
                 Evaluation.batch_index > after,
             )
             rows = self._page(query.order_by(Evaluation.batch_index))
-            yield from (judgement_of(row) if row.kind == JUDGE else _result(row) for row in rows)
+            yield from (_any_result(row) for row in rows)
             if len(rows) < PAGE_ROWS:
                 return
             after = rows[-1].batch_index  # type: ignore[assignment]
@@ -271,6 +271,16 @@ class EvalStore(JudgementRecords, TestSetRecords):
         with self.connect() as conn:
             return set(conn.scalars(query))
 
+    def final_results(self, user: str, eval_ids: Sequence[str]) -> list[EvalResult | JudgeResult]:
+        """The user's final results among these ids, evaluations and judgings (one query: a
+        batch driver's whole window per poll)."""
+        if not eval_ids:
+            return []
+        mine = (Evaluation.id.in_(list(eval_ids)), Evaluation.user == user)
+        query = select(Evaluation).where(*mine, Evaluation.status.in_(FINAL))
+        with self._session() as session:
+            return [_any_result(row) for row in session.scalars(query)]
+
     def unfinished(self, limit: int = 1000, older_than: timedelta | None = None) -> list[str]:
         query = select(Evaluation.id).where(Evaluation.status.not_in(FINAL))
         if older_than is not None:
@@ -291,6 +301,10 @@ def result_values(result: EvalResult) -> dict[str, Any]:
     values["compile"] = result.compile.model_dump() if result.compile else None
     values["security"] = result.security.model_dump() if result.security else None
     return values
+
+
+def _any_result(row: Evaluation) -> EvalResult | JudgeResult:
+    return judgement_of(row) if row.kind == JUDGE else _result(row)
 
 
 def _result(row: Evaluation) -> EvalResult:

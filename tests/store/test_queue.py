@@ -164,15 +164,20 @@ def test_judged_results_and_erasure(store, queue):
     assert admit(queue, "alice", "j1", kind="judge")
     assert admit(queue, "alice", "a2", "a3")
     token = queue.register("ex1")
-    queue.claim("ex1", token, slots=2)
+    assert len(queue.claim("ex1", token, slots=3)) == 3
     judged = JudgeResult(id="j1", status=EvalStatus.SUCCEEDED, verdict="AC", score=1.0,
                          passed=3, total=3, language="python", image="python",
                          compare_version="1", driver_version="1", finished_at=utcnow())  # fmt: skip
     assert queue.finish("ex1", token, [judged]) == {"j1": "alice"}
     assert store.get_judgement("alice", "j1").verdict == "AC"
+    queue.finish("ex1", token, [done("a2")])
+    finals = store.final_results("alice", ["j1", "a2", "a3", "unknown"])  # one query, both kinds
+    assert sorted((type(r).__name__, r.id) for r in finals) == [
+        ("EvalResult", "a2"), ("JudgeResult", "j1")]  # fmt: skip
+    assert store.final_results("bob", ["j1", "a2"]) == [] and store.final_results("alice", []) == []
     store.delete_user("alice")  # GDPR: queued code goes with the records
     assert queue.depth().queued == 0 and queue.depth().running == 0
-    assert queue.finish("ex1", token, [done("a2")]) == {}  # running when erased: dropped
+    assert queue.finish("ex1", token, [done("a3")]) == {}  # running when erased: dropped
     with store.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM queue_items")).scalar() == 0
 
